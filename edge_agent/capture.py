@@ -1,0 +1,109 @@
+"""The till-facing HTTP API: capture sales, returns, adjustments and day-close; look them up.
+
+A 2xx answer is given only after the event is fsync'd in the outbox.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from edge_agent.config import AgentConfig
+from edge_agent.errors import Conflict, InvalidRequest, OutboxError, OutboxFull
+from edge_agent.outbox import Outbox
+from edge_agent.requests import AdjustmentIn, Body, DayCloseIn, ReturnIn, SaleIn, decode, prepare
+from runtime.http import Handler, error, json_response
+
+log = logging.getLogger(__name__)
+class CaptureApi:
+    """Routes for tills. `on_captured` is called after each new event commits."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        outbox: Outbox,
+        on_captured: Callable[[], None],
+        health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+    ) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.on_captured = on_captured
+        self.health = health
+        self.captured = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/sales", self._kind(SaleIn)),
+            web.post("/v1/returns", self._kind(ReturnIn)),
+            web.post("/v1/inventory-adjustments", self._kind(AdjustmentIn)),
+            web.post("/v1/day-close", self._kind(DayCloseIn)),
+            web.get("/v1/transactions/{register_id}/{pos_txn_id}", self.transaction),
+            web.get("/healthz", self.healthz),
+        ]
+
+    def _kind(self, kind: type[Body]) -> Handler:
+        async def handler(request: web.Request) -> web.Response:
+            return await self.capture(request, kind)
+
+        return handler
+
+    async def capture(self, request: web.Request, kind: type[Body]) -> web.Response:
+        ctype = request.headers.get("Content-Type")
+        if ctype is not None and request.content_type != "application/json":
+            self.rejected += 1
+            return error(415, "Content-Type must be application/json", "Content-Type")
+        raw = await request.read()
+        now = dt.datetime.now(dt.UTC)
+        try:
+            prepared = prepare(decode(raw, kind), self.config.store_id, self.config.zone, now)
+        except InvalidRequest as exc:
+            self.rejected += 1
+            return error(422, exc.message, exc.field)
+        try:
+            result = await self.outbox.capture(prepared, now)
+        except Conflict as exc:
+            self.rejected += 1
+            return error(
+                409,
+                "this transaction was already captured with different content",
+                _key_field(kind),
+                event_id=exc.event_id,
+                seq=exc.seq,
+            )
+        except OutboxFull as exc:
+            log.error("capture refused: %s", exc)
+            return error(507, f"{exc}; the sale was NOT recorded, call support")
+        except OutboxError as exc:
+            log.error("capture failed: %s", exc)
+            return error(503, "the outbox could not record this; retry", None)
+        body = {"event_id": result.event_id, "seq": result.seq, "status": "captured"}
+        if result.created:
+            self.captured += 1
+            self.on_captured()
+            return json_response(body, 201)
+        self.duplicates += 1
+        return json_response(body, 200)
+
+    async def transaction(self, request: web.Request) -> web.Response:
+        found = await self.outbox.transaction(
+            request.match_info["register_id"], request.match_info["pos_txn_id"]
+        )
+        if found is None:
+            return error(404, "no such transaction in this store's outbox")
+        return json_response(found)
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        status, body = await self.health()
+        return json_response(body, status)
+
+
+def _key_field(kind: type[Body]) -> str:
+    if kind is AdjustmentIn:
+        return "adjustment_id"
+    if kind is DayCloseIn:
+        return "business_day"
+    return "pos_txn_id"

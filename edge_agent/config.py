@@ -1,0 +1,114 @@
+"""The agent's TOML config: every key, its default and its check (see packaging/edge-agent.toml)."""
+
+import urllib.parse
+import zoneinfo
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta, Struct
+
+from protocol.topics import DEFAULT_PREFIX
+from runtime.config import ConfigError, load, parse_listen, read_secret, resolve
+
+StoreId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Positive = Annotated[float, Meta(gt=0)]
+
+
+class ApiConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8700"
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+
+
+class MqttConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password_file: str | None = None
+    topic_prefix: str = DEFAULT_PREFIX
+    client_id: str | None = None
+    keepalive_s: Annotated[int, Meta(ge=5, le=3600)] = 30
+
+
+class ForwarderConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    batch_max_events: Annotated[int, Meta(ge=1, le=1000)] = 500
+    batch_max_bytes: Annotated[int, Meta(ge=4096, le=1024 * 1024)] = 512 * 1024
+    max_in_flight_events: Annotated[int, Meta(ge=1)] = 5000
+    ack_timeout_s: Positive = 10.0
+    reconnect_initial_s: Positive = 0.5
+    reconnect_max_s: Positive = 30.0
+    state_interval_s: Positive = 10.0
+
+
+class OutboxConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    retention_hours: Positive = 168.0
+    prune_interval_s: Positive = 3600.0
+
+
+class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    store_id: StoreId
+    data_dir: str
+    timezone: str | None = None
+    log_level: str = "INFO"
+    api: ApiConfig = ApiConfig()
+    mqtt: MqttConfig = MqttConfig()
+    forwarder: ForwarderConfig = ForwarderConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    # Filled in by load(), not read from the file.
+    source: str = ""
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.data_dir) / "outbox.sqlite"
+
+    @property
+    def listen(self) -> tuple[str, int]:
+        return parse_listen(self.api.listen, path=self.source, key="api.listen")
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo | None:
+        return zoneinfo.ZoneInfo(self.timezone) if self.timezone else None
+
+    def mqtt_password(self) -> str | None:
+        if self.mqtt.password_file is None:
+            return None
+        return read_secret(self.mqtt.password_file, path=self.source, key="mqtt.password_file")
+
+
+class BrokerAddress(Struct, frozen=True):
+    host: str
+    port: int
+    tls: bool
+
+
+def broker_address(url: str, *, path: str, key: str) -> BrokerAddress:
+    """Parse `mqtt://host:port` or `mqtts://host:port`."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        raise ConfigError(path, key, f"expected mqtt://host:port or mqtts://host:port, got {url!r}")
+    try:
+        port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
+    except ValueError as exc:
+        raise ConfigError(path, key, f"bad port in {url!r}") from exc
+    return BrokerAddress(parsed.hostname, port, parsed.scheme == "mqtts")
+
+
+def load_config(path: Path | str) -> AgentConfig:
+    """Read and check the agent config; relative paths are taken from the file's folder."""
+    cfg = load(path, AgentConfig)
+    src = str(path)
+    cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir))
+    if cfg.mqtt.password_file is not None:
+        mqtt = msgspec.structs.replace(cfg.mqtt, password_file=resolve(src, cfg.mqtt.password_file))
+        cfg = msgspec.structs.replace(cfg, mqtt=mqtt)
+    cfg.listen  # noqa: B018 - validates api.listen
+    broker_address(cfg.mqtt.url, path=src, key="mqtt.url")
+    if cfg.timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(cfg.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(src, "timezone", f"unknown time zone {cfg.timezone!r}") from exc
+    if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
+    if cfg.mqtt.password_file is not None:
+        cfg.mqtt_password()
+    return cfg

@@ -1,0 +1,228 @@
+"""Forwards the outbox to the hub over MQTT, in seq order, until the hub's ack covers each event.
+
+The outbox, not the MQTT client, is the source of truth: a PUBACK only says the broker has a
+message. Events stay in the outbox until the hub acks that it applied them; without progress for
+`ack_timeout_s` the forwarder resends from the first unacked seq (the hub deduplicates), and a
+hub's replay request rewinds it. Reconnects back off with jitter and log once per state change.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+import ssl
+import time
+
+import aiomqtt
+
+from edge_agent.config import AgentConfig, broker_address
+from edge_agent.outbox import Outbox, Row
+from protocol import codec
+from protocol.errors import ProtocolError
+from protocol.messages import Ack, Batch, Envelope, Replay, StoreState
+from protocol.topics import Topics
+from runtime.backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+class Forwarder:
+    def __init__(self, config: AgentConfig, outbox: Outbox, version: str) -> None:
+        self.config = config
+        self.outbox = outbox
+        self.version = version
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.address = broker_address(config.mqtt.url, path=config.source, key="mqtt.url")
+        self._password = config.mqtt_password()
+        self._poke = asyncio.Event()
+        self._next_seq = 1
+        self._rewind: int | None = None
+        self._last_progress = time.monotonic()
+        self.state = "starting"
+        self.state_since = dt.datetime.now(dt.UTC)
+        self.last_error: str | None = None
+        self.last_ack_at: dt.datetime | None = None
+        self.forwarded = 0
+        self.resends = 0
+        self.reconnects = 0
+
+    def wake(self) -> None:
+        """New events are in the outbox."""
+        self._poke.set()
+
+    def _set_state(self, state: str, reason: str | None = None) -> None:
+        if state == self.state:
+            return
+        self.state, self.state_since, self.last_error = state, dt.datetime.now(dt.UTC), reason
+        if state == "connected":
+            log.info("connected to broker %s:%d", self.address.host, self.address.port)
+        else:
+            log.warning("not connected to broker %s:%d (%s); retrying with backoff",
+                        self.address.host, self.address.port, reason)
+
+    def _client(self) -> aiomqtt.Client:
+        mqtt = self.config.mqtt
+        will = aiomqtt.Will(
+            self.topics.state(self.config.store_id),
+            codec.encode_state(StoreState(self.config.store_id, online=False)),
+            qos=1,
+            retain=True,
+        )
+        tls = ssl.create_default_context() if self.address.tls else None
+        return aiomqtt.Client(
+            self.address.host,
+            self.address.port,
+            username=mqtt.username,
+            password=self._password,
+            identifier=mqtt.client_id or f"edge-{self.config.store_id}",
+            clean_session=False,
+            keepalive=mqtt.keepalive_s,
+            will=will,
+            tls_context=tls,
+            timeout=10,
+        )
+
+    async def run(self) -> None:
+        backoff = Backoff(self.config.forwarder.reconnect_initial_s,
+                          self.config.forwarder.reconnect_max_s)
+        while True:
+            try:
+                async with self._client() as client:
+                    backoff.reset()
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                self._set_state("disconnected", str(group.exceptions[0]))
+            except* (OSError, ProtocolError) as group:
+                log.exception("forwarder session failed", exc_info=group.exceptions[0])
+                self._set_state("disconnected", str(group.exceptions[0]))
+            self.reconnects += 1
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        store = self.config.store_id
+        await client.subscribe(self.topics.ack(store), qos=1)
+        await client.subscribe(self.topics.control(store), qos=1)
+        self._next_seq = self.outbox.acked_through + 1
+        self._rewind = None
+        self._last_progress = time.monotonic()
+        await self._publish_state(client, online=True)
+        self._set_state("connected")
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._receive(client), name="forwarder-receive")
+                tasks.create_task(self._send(client), name="forwarder-send")
+                tasks.create_task(self._report(client), name="forwarder-report")
+        except asyncio.CancelledError:
+            # A clean stop does not fire the last will: say we are going offline ourselves.
+            try:
+                await asyncio.wait_for(self._publish_state(client, online=False), 2)
+            except (aiomqtt.MqttError, TimeoutError):
+                pass
+            raise
+
+    async def _publish_state(self, client: aiomqtt.Client, *, online: bool) -> None:
+        stats = await self.outbox.stats()
+        state = StoreState(
+            store_id=self.config.store_id,
+            online=online,
+            at=dt.datetime.now(dt.UTC),
+            stream=self.outbox.stream,
+            version=self.version,
+            backlog=stats.backlog,
+        )
+        await client.publish(
+            self.topics.state(self.config.store_id), codec.encode_state(state), qos=1, retain=True
+        )
+
+    async def _report(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self.config.forwarder.state_interval_s)
+            await self._publish_state(client, online=True)
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        cfg = self.config.forwarder
+        topic = self.topics.events(self.config.store_id)
+        while True:
+            self._poke.clear()
+            acked = self.outbox.acked_through
+            if self._rewind is not None:
+                self._next_seq, self._rewind = max(acked + 1, self._rewind), None
+            self._next_seq = max(self._next_seq, acked + 1)
+            outstanding = self._next_seq - 1 - acked
+            if outstanding and time.monotonic() - self._last_progress > cfg.ack_timeout_s:
+                log.warning("no ack from the hub for %.0f s; resending from seq %d",
+                            cfg.ack_timeout_s, acked + 1)
+                self.resends += 1
+                self._next_seq, outstanding = acked + 1, 0
+                self._last_progress = time.monotonic()
+            room = cfg.max_in_flight_events - outstanding
+            rows = []
+            if room > 0:
+                rows = await self.outbox.next_batch(
+                    self._next_seq - 1, min(cfg.batch_max_events, room), cfg.batch_max_bytes
+                )
+            if not rows:
+                try:
+                    await asyncio.wait_for(self._poke.wait(), cfg.ack_timeout_s / 4)
+                except TimeoutError:
+                    pass
+                continue
+            if outstanding == 0:
+                self._last_progress = time.monotonic()
+            await client.publish(topic, self._encode(rows), qos=1)
+            self._next_seq = rows[-1].seq + 1
+            self.forwarded += len(rows)
+
+    def _encode(self, rows: list[Row]) -> bytes:
+        store, stream = self.config.store_id, self.outbox.stream
+        events = [
+            Envelope(
+                store_id=store,
+                stream=stream,
+                seq=r.seq,
+                event_id=r.event_id,
+                occurred_at=_utc(r.occurred_at),
+                business_day=dt.date.fromisoformat(r.business_day),
+                captured_at=_utc(r.captured_at),
+                event=codec.decode_event(r.body),
+            )
+            for r in rows
+        ]
+        return codec.encode(Batch(store_id=store, stream=stream, events=events))
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            try:
+                _store, channel = self.topics.parse(message.topic.value)
+                payload = message.payload
+                if not isinstance(payload, bytes | bytearray):
+                    raise ProtocolError("payload is not bytes")
+                if channel == "ack":
+                    await self._on_ack(codec.decode_ack(bytes(payload)))
+                elif channel == "control":
+                    await self._on_control(codec.decode_control(bytes(payload)))
+            except ProtocolError as exc:
+                log.warning("ignoring a message on %s: %s", message.topic.value, exc)
+
+    async def _on_ack(self, ack: Ack) -> None:
+        if ack.stream != self.outbox.stream:
+            return
+        through = min(ack.applied_seq, await self.outbox.last_seq())
+        if through > self.outbox.acked_through:
+            await self.outbox.mark_acked(through)
+            self._last_progress = time.monotonic()
+            self.last_ack_at = dt.datetime.now(dt.UTC)
+            self._poke.set()
+
+    async def _on_control(self, control: Replay) -> None:
+        if control.stream != self.outbox.stream:
+            return
+        log.info("hub asked for a replay from seq %d", control.from_seq)
+        if control.from_seq - 1 > self.outbox.acked_through:
+            await self._on_ack(Ack(control.stream, control.from_seq - 1))
+        self._rewind = control.from_seq
+        self._last_progress = time.monotonic()
+        self._poke.set()

@@ -1,0 +1,255 @@
+"""The store's outbox: every captured event, fsync'd, in gapless seq order, until the hub acks it.
+
+One SQLite file (WAL, synchronous=FULL). Writes go through one writer thread with group commit
+(runtime.sqlite_writer); reads (forwarder, status) use a separate read-only connection.
+`seq` is an AUTOINCREMENT key: assigned in commit order, never reused, and a rolled-back
+insert gives its number back, so the numbering has no gaps.
+"""
+
+import datetime as dt
+import logging
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+from msgspec import Struct
+
+from edge_agent.errors import Conflict, OutboxError, OutboxFull
+from edge_agent.requests import Prepared
+from protocol import codec, identity
+from runtime.sqlite_writer import SQLiteWriter, open_reader
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE outbox_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    store_id TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    acked_through INTEGER NOT NULL DEFAULT 0,
+    acked_at TEXT
+);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    natural_key TEXT NOT NULL UNIQUE,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    occurred_at TEXT NOT NULL,
+    business_day TEXT NOT NULL,
+    captured_at TEXT NOT NULL,
+    body BLOB NOT NULL
+);
+"""
+
+
+class Captured(Struct, frozen=True):
+    seq: int
+    event_id: str
+    created: bool
+
+
+class Row(Struct, frozen=True):
+    """One outbox row, as the forwarder reads it."""
+
+    seq: int
+    event_id: str
+    occurred_at: str
+    business_day: str
+    captured_at: str
+    body: bytes
+
+
+class Stats(Struct, frozen=True):
+    last_seq: int
+    acked_through: int
+    backlog: int
+    oldest_unsent_at: str | None
+    acked_at: str | None
+
+
+class TxnState(Struct, frozen=True):
+    event_id: str
+    seq: int
+    kind: str
+    state: str
+    captured_at: str
+    business_day: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def _migrate(store_id: str):  # type: ignore[no-untyped-def]
+    def setup(conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise OutboxError(f"outbox schema {version} is newer than this agent ({SCHEMA_VERSION})")
+        if version == 0:
+            # executescript() commits first, so the BEGIN goes inside the script.
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+            conn.execute(
+                "INSERT INTO outbox_state (id, store_id, stream, created_at) VALUES (1, ?, ?, ?)",
+                (store_id, identity.new_stream_id(), _now()),
+            )
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
+        if owner != store_id:
+            raise OutboxError(f"outbox belongs to store {owner!r}, not {store_id!r}")
+
+    return setup
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc)
+
+
+class Outbox:
+    """enqueue (capture), next batch, mark acked, stats: the interface the agent relies on."""
+
+    def __init__(self, path: Path | str, store_id: str) -> None:
+        self.path = Path(path)
+        self.store_id = store_id
+        self.stream = ""
+        self.acked_through = 0
+        self._writer = SQLiteWriter(self.path, _migrate(store_id), name="outbox-writer")
+        self._reader: aiosqlite.Connection | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()
+        self._reader = await open_reader(self.path)
+        async with self._reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        self.stream, self.acked_through = row[0], row[1]
+        log.info("outbox %s open: stream %s, acked through %d", self.path, self.stream, self.acked_through)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
+        await self._writer.close()
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise OutboxError("outbox is not open")
+        return self._reader
+
+    async def capture(self, p: Prepared, captured_at: dt.datetime) -> Captured:
+        """Commit `p` durably and return its seq; the same key with the same content is a no-op."""
+        body = codec.encode(p.event)
+        row = (
+            p.natural_key,
+            p.event_id,
+            p.kind,
+            p.digest,
+            p.occurred_at.isoformat(),
+            p.business_day.isoformat(),
+            captured_at.isoformat(),
+            body,
+        )
+
+        def job(conn: sqlite3.Connection) -> Captured:
+            found = conn.execute(
+                "SELECT seq, event_id, digest FROM events WHERE natural_key = ?", (p.natural_key,)
+            ).fetchone()
+            if found is not None:
+                if found[2] != p.digest:
+                    raise Conflict(p.natural_key, found[0], found[1])
+                return Captured(found[0], found[1], created=False)
+            cur = conn.execute(
+                "INSERT INTO events (natural_key, event_id, kind, digest, occurred_at,"
+                " business_day, captured_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            assert cur.lastrowid is not None
+            return Captured(cur.lastrowid, p.event_id, created=True)
+
+        try:
+            return await self._writer.run(job)
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise OutboxFull("the store controller's disk is full") from exc
+            raise OutboxError(f"outbox could not commit: {exc}") from exc
+
+    async def next_batch(self, after_seq: int, max_events: int, max_bytes: int) -> list[Row]:
+        """Events after `after_seq` in seq order, at most `max_events` and about `max_bytes`."""
+        rows: list[Row] = []
+        size = 0
+        async with self.reader.execute(
+            "SELECT seq, event_id, occurred_at, business_day, captured_at, body FROM events"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, max_events),
+        ) as cur:
+            async for r in cur:
+                size += len(r[5]) + 200
+                if rows and size > max_bytes:
+                    break
+                rows.append(Row(*r))
+        return rows
+
+    async def mark_acked(self, seq: int) -> int:
+        """Record that the hub has applied everything through `seq`; returns the new mark."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "UPDATE outbox_state SET acked_through = ?, acked_at = ? WHERE acked_through < ?",
+                (seq, _now(), seq),
+            )
+            return int(conn.execute("SELECT acked_through FROM outbox_state").fetchone()[0])
+
+        self.acked_through = await self._writer.run(job)
+        return self.acked_through
+
+    async def last_seq(self) -> int:
+        async with self.reader.execute(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def stats(self) -> Stats:
+        last = await self.last_seq()
+        async with self.reader.execute(
+            "SELECT acked_through, acked_at,"
+            " (SELECT captured_at FROM events WHERE seq > s.acked_through ORDER BY seq LIMIT 1)"
+            " FROM outbox_state s"
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        acked = int(row[0])
+        return Stats(last, acked, max(0, last - acked), row[2], row[1])
+
+    async def transaction(self, register_id: str, pos_txn_id: str) -> TxnState | None:
+        async with self.reader.execute(
+            "SELECT event_id, seq, kind, captured_at, business_day FROM events"
+            " WHERE natural_key = ?",
+            (f"txn/{register_id}/{pos_txn_id}",),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        state = "delivered" if row[1] <= self.acked_through else "captured"
+        return TxnState(row[0], row[1], row[2], state, row[3], row[4])
+
+    async def prune(self, older_than: dt.datetime) -> int:
+        """Delete events the hub has acked and that were captured before `older_than`."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM events WHERE seq <= (SELECT acked_through FROM outbox_state)"
+                " AND captured_at < ?",
+                (older_than.isoformat(),),
+            )
+            return cur.rowcount
+
+        removed = await self._writer.run(job)
+        if removed:
+            log.info("pruned %d acknowledged events captured before %s", removed, older_than)
+        return removed

@@ -1,0 +1,59 @@
+"""Command line: `retail-hub run|check-config --config FILE`, `retail-hub demo`, `--version`."""
+
+import argparse
+import sys
+
+import msgspec
+
+from hub import __version__
+from hub.config import load_config
+from runtime import logs
+from runtime.config import ConfigError
+from runtime.service import run_until_signal
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="retail-hub", description="Retail store-edge sync hub")
+    p.add_argument("--version", action="version", version=f"retail-hub {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, text in (("run", "run the hub"), ("check-config", "validate and print config")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config", required=True, help="path to the hub's TOML config")
+    demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
+    demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
+    demo.add_argument("--rate", type=float, default=20.0,
+                      help="sales per second per store (default 20)")
+    demo.add_argument("--duration", type=float, default=0,
+                      help="stop after this many seconds (default: run until Ctrl-C)")
+    demo.add_argument("--data-dir", default="demo-data", help="where the demo keeps its files")
+    demo.add_argument("--api-port", type=int, default=8800, help="hub API port (default 8800)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from hub.demo import Demo
+
+        logs.setup("WARNING")
+        demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
+                    api_port=args.api_port)
+        run_until_signal(demo.run())
+        return 0 if demo.ok else 1
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"retail-hub: config error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        sys.stdout.write(msgspec.toml.encode(config).decode())
+        return 0
+    from hub.app import Hub
+
+    logs.setup(config.log_level)
+    run_until_signal(Hub(config).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The embedded MQTT broker (amqtt, in the hub's process) with per-user passwords and topic ACLs.
+
+amqtt's anonymous mode deletes persistent sessions on disconnect, so only its file auth is used.
+Each store's username is its store id; it may publish only its own events and state and read
+only its own ack and control topics. Known amqtt defects (in-flight messages dropped when a
+subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
+own acks, never on the broker.
+"""
+
+import logging
+import warnings
+from typing import Any
+
+from amqtt.broker import Broker
+
+from hub.config import HubConfig
+from hub.credentials import new_password, read_users, set_password, write_secret
+from protocol.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def ensure_hub_user(config: HubConfig) -> None:
+    """Give the hub its own broker identity in the users file, made once and kept."""
+    secret_path = config.hub_password_path
+    users = read_users(config.broker.users_file)
+    if secret_path.exists() and config.broker.username in users:
+        return
+    password = new_password()
+    write_secret(secret_path, password)
+    set_password(config.broker.users_file, config.broker.username, password)
+    log.info("created the hub's broker identity %r", config.broker.username)
+
+
+def acl(users: list[str], hub_user: str, topics: Topics) -> tuple[dict[str, list[str]], ...]:
+    """(subscribe ACL, publish ACL) for amqtt's topic plugin: one entry per store."""
+    everything = [f"{topics.prefix}/#"]
+    subscribe: dict[str, list[str]] = {hub_user: everything}
+    publish: dict[str, list[str]] = {hub_user: everything}
+    for user in users:
+        if user == hub_user:
+            continue
+        subscribe[user] = [topics.ack(user), topics.control(user)]
+        publish[user] = [topics.events(user), topics.state(user)]
+    return subscribe, publish
+
+
+def broker_config(config: HubConfig) -> dict[str, Any]:
+    host, port = config.broker_listen
+    topics = Topics(config.topic_prefix)
+    users = [u for u in read_users(config.broker.users_file) if "/" not in u and "+" not in u]
+    subscribe, publish = acl(users, config.broker.username, topics)
+    return {
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {
+            "amqtt.plugins.authentication.FileAuthPlugin": {
+                "password_file": config.broker.users_file
+            },
+            "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": {
+                "acl": subscribe,
+                "publish_acl": publish,
+            },
+        },
+    }
+
+
+class EmbeddedBroker:
+    """Start and stop amqtt inside the running event loop."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self._broker: Broker | None = None
+
+    async def start(self) -> None:
+        ensure_hub_user(self.config)
+        with warnings.catch_warnings():
+            # amqtt names its subscribe ACL "acl" and warns about that name itself.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._broker = Broker(broker_config(self.config))
+            await self._broker.start()
+        log.info("embedded MQTT broker listening on %s", self.config.broker.listen)
+
+    async def stop(self) -> None:
+        if self._broker is not None:
+            await self._broker.shutdown()
+            self._broker = None

@@ -1,0 +1,128 @@
+"""The per-store event log: every event exactly once, applied in seq order with its effects.
+
+`Sequencer.apply` runs inside the hub's single writer thread (one transaction per group of
+batches). It drops what it already has (by (store, stream, seq), then by event_id), holds events
+that arrive after a gap and asks for a replay from the first missing seq, and applies contiguous
+events together with their inventory and day-total effects in the same transaction. The ack it
+returns is published only after that transaction has committed.
+"""
+
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections import Counter
+
+import msgspec
+
+from hub import days, fleet, inventory, quarantine
+from protocol import codec
+from protocol.messages import Batch, DayClose, Envelope, Return, Sale
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(msgspec.Struct):
+    store_id: str
+    stream: str
+    applied_seq: int
+    applied: int = 0
+    duplicates: int = 0
+    held: int = 0
+    quarantined: int = 0
+    replay_from: int | None = None
+
+
+class Sequencer:
+    """Holds out-of-order events between batches. Touched only by the writer thread."""
+
+    def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0) -> None:
+        self.max_held_events = max_held_events
+        self.replay_min_interval_s = replay_min_interval_s
+        self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
+        self._replay_asked: dict[tuple[str, str], float] = {}
+
+    def apply(self, conn: sqlite3.Connection, batch: Batch, topic: str) -> Outcome:
+        now = dt.datetime.now(dt.UTC).isoformat()
+        key = (batch.store_id, batch.stream)
+        row = conn.execute(
+            "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?", key
+        ).fetchone()
+        if row is None:
+            conn.execute(
+                "INSERT INTO streams (store_id, stream, first_seen) VALUES (?, ?, ?)", (*key, now)
+            )
+            log.info("store %s: new stream %s", *key)
+        applied = row[0] if row else 0
+        out = Outcome(batch.store_id, batch.stream, applied)
+        held = self._held.setdefault(key, {})
+        for env in batch.events:
+            if env.seq <= applied or env.seq in held:
+                out.duplicates += 1
+            elif len(held) < self.max_held_events or env.seq <= applied + self.max_held_events:
+                held[env.seq] = env
+        ready: list[Envelope] = []
+        while applied + 1 in held:
+            applied += 1
+            ready.append(held.pop(applied))
+        if ready:
+            self._apply_events(conn, ready, topic, now, out)
+            conn.execute(
+                "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?,"
+                " last_applied_at = ? WHERE store_id = ? AND stream = ?",
+                (applied, out.applied, now, *key),
+            )
+        fleet.seen(conn, batch.store_id, batch.stream, now)
+        out.applied_seq = applied
+        out.held = len(held)
+        if held:
+            last = self._replay_asked.get(key, 0.0)
+            if time.monotonic() - last >= self.replay_min_interval_s:
+                self._replay_asked[key] = time.monotonic()
+                out.replay_from = applied + 1
+        else:
+            self._held.pop(key, None)
+        return out
+
+    def _apply_events(self, conn: sqlite3.Connection, ready: list[Envelope], topic: str,
+                      now: str, out: Outcome) -> None:
+        stock: Counter[tuple[str, str]] = Counter()
+        totals: dict[days.DayKey, days.DayDelta] = {}
+        for env in ready:
+            if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (env.event_id,)).fetchone():
+                conn.execute(
+                    "INSERT OR IGNORE INTO duplicate_events (store_id, stream, seq, event_id,"
+                    " received_at) VALUES (?, ?, ?, ?, ?)",
+                    (env.store_id, env.stream, env.seq, env.event_id, now),
+                )
+                out.duplicates += 1
+                continue
+            try:
+                changes = inventory.deltas(env)
+                days.add_event(totals, env)
+            except (ArithmeticError, ValueError) as exc:
+                # A poison event must not block its stream: keep it for an operator instead.
+                quarantine.add(conn, topic, env.store_id, f"seq {env.seq}: cannot apply: {exc}",
+                               codec.encode(env.event), now)
+                out.quarantined += 1
+                continue
+            event = env.event
+            txn = event if isinstance(event, Sale | Return) else None
+            conn.execute(
+                "INSERT INTO events (store_id, stream, seq, event_id, kind, business_day,"
+                " register_id, pos_txn_id, occurred_at, captured_at, applied_at, body)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (env.store_id, env.stream, env.seq, env.event_id, env.kind,
+                 env.business_day.isoformat(),
+                 txn.register_id if txn else getattr(event, "register_id", None),
+                 txn.pos_txn_id if txn else None,
+                 env.occurred_at.isoformat(), env.captured_at.isoformat(), now,
+                 codec.encode_envelope(env)),
+            )
+            if isinstance(event, DayClose):
+                days.record_close(conn, env, now)
+            for sku, delta in changes.items():
+                stock[(env.store_id, sku)] += delta
+            out.applied += 1
+        inventory.apply(conn, stock, now)
+        days.apply(conn, totals)

@@ -1,0 +1,180 @@
+"""Ingest: receive store batches and states over MQTT, apply them, then ack what is durable.
+
+Messages are decoded and checked on the event loop; bad ones are quarantined. Good batches go to
+the single writer (group commit across stores). Only after a batch's transaction has committed
+is the cumulative ack ("applied through seq N of stream S") published to the store.
+"""
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import sqlite3
+import time
+import urllib.parse
+from collections import Counter
+
+import aiomqtt
+
+from hub import fleet, quarantine
+from hub.config import HubConfig
+from hub.eventlog import Outcome, Sequencer
+from protocol import codec
+from protocol.errors import PayloadError, ProtocolError, TopicError
+from protocol.messages import Ack, Batch, Replay
+from protocol.topics import Topics
+from runtime.backoff import Backoff
+from runtime.sqlite_writer import SQLiteWriter
+
+log = logging.getLogger(__name__)
+
+
+def check_batch(batch: Batch, topic_store: str) -> None:
+    """Refuse a batch that claims another store, mixes streams, or is out of order."""
+    if batch.store_id != topic_store:
+        raise PayloadError(f"batch store_id {batch.store_id!r} differs from topic's {topic_store!r}")
+    previous = 0
+    for env in batch.events:
+        if env.store_id != topic_store:
+            raise PayloadError(f"event store_id {env.store_id!r} differs from topic's {topic_store!r}")
+        if env.stream != batch.stream:
+            raise PayloadError(f"event stream {env.stream!r} differs from batch's {batch.stream!r}")
+        if env.seq <= previous:
+            raise PayloadError(f"seq {env.seq} is not after {previous}")
+        previous = env.seq
+
+
+class Ingest:
+    def __init__(self, config: HubConfig, writer: SQLiteWriter, broker_url: str) -> None:
+        self.config = config
+        self.writer = writer
+        self.topics = Topics(config.topic_prefix)
+        parsed = urllib.parse.urlsplit(broker_url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 1883
+        self.sequencer = Sequencer(config.ingest.max_held_events,
+                                   config.ingest.replay_min_interval_s)
+        self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
+        self._acks: dict[tuple[str, str], Outcome] = {}
+        self._acks_ready = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self.connected = False
+        self.counters: Counter[str] = Counter()
+        self.applied_at: dict[str, float] = {}
+
+    async def run(self) -> None:
+        backoff = Backoff(0.2, 10.0)
+        announced = False
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port,
+                    username=self.config.broker.username,
+                    password=self.config.hub_password(),
+                    identifier=self.config.broker.client_id,
+                    clean_session=False,
+                    keepalive=30,
+                    timeout=10,
+                ) as client:
+                    backoff.reset()
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                if self.connected or not announced:
+                    log.warning("hub not connected to broker %s:%d (%s); retrying",
+                                self.host, self.port, group.exceptions[0])
+                    announced = True
+            self.connected = False
+            self._client = None
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.topics.every_store("events"), qos=1)
+        await client.subscribe(self.topics.every_store("state"), qos=1)
+        self._client = client
+        self.connected = True
+        log.info("hub connected to broker %s:%d", self.host, self.port)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._publish_acks(client), name="ingest-acks")
+            async for message in client.messages:
+                payload = message.payload
+                data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+                await self.handle(message.topic.value, data)
+
+    async def handle(self, topic: str, payload: bytes) -> None:
+        """Decode and route one message; anything unusable is quarantined, never raised."""
+        try:
+            store_id, channel = self.topics.parse(topic)
+        except TopicError as exc:
+            await self._quarantine(topic, None, str(exc), payload)
+            return
+        try:
+            if channel == "events":
+                batch = codec.decode_batch(payload)
+                check_batch(batch, store_id)
+                await self._submit(batch, topic)
+            elif channel == "state":
+                state = codec.decode_state(payload)
+                if state.store_id != store_id:
+                    raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
+                now = dt.datetime.now(dt.UTC).isoformat()
+                self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
+        except ProtocolError as exc:
+            await self._quarantine(topic, store_id, str(exc), payload)
+
+    async def _quarantine(self, topic: str, store_id: str | None, reason: str, payload: bytes) -> None:
+        self.counters["quarantined"] += 1
+        log.warning("quarantined a message on %s: %s", topic, reason)
+        now = dt.datetime.now(dt.UTC).isoformat()
+        await self.writer.run(
+            lambda conn: quarantine.add(conn, topic, store_id, reason, payload, now)
+        )
+
+    async def _submit(self, batch: Batch, topic: str) -> None:
+        if not batch.events:
+            return
+        await self._slots.acquire()
+        self.counters["batches"] += 1
+
+        def job(conn: sqlite3.Connection) -> Outcome:
+            return self.sequencer.apply(conn, batch, topic)
+
+        future = self.writer.submit(job)
+        future.add_done_callback(self._applied)
+
+    def _applied(self, future: "asyncio.Future[Outcome]") -> None:
+        self._slots.release()
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            # Not acked: the agent resends after its ack timeout, and the hub tries again.
+            log.error("applying a batch failed: %s", error)
+            self.counters["apply_failures"] += 1
+            return
+        out = future.result()
+        self.counters["events_applied"] += out.applied
+        self.counters["duplicates"] += out.duplicates
+        self.counters["quarantined"] += out.quarantined
+        if out.replay_from is not None:
+            self.counters["gaps"] += 1
+        if out.applied:
+            self.applied_at[out.store_id] = time.time()
+        key = (out.store_id, out.stream)
+        previous = self._acks.get(key)
+        if previous is None or out.applied_seq >= previous.applied_seq or out.replay_from:
+            self._acks[key] = out
+        self._acks_ready.set()
+
+    async def _publish_acks(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._acks_ready.wait()
+            self._acks_ready.clear()
+            pending, self._acks = self._acks, {}
+            for (store_id, stream), out in pending.items():
+                await client.publish(self.topics.ack(store_id),
+                                     codec.encode(Ack(stream, out.applied_seq)), qos=1)
+                if out.replay_from is not None:
+                    log.info("store %s: gap after seq %d; asking for a replay",
+                             store_id, out.applied_seq)
+                    await client.publish(self.topics.control(store_id),
+                                         codec.encode(Replay(stream, out.replay_from)), qos=1)

@@ -1,0 +1,117 @@
+"""The hub database's schema history: forward migrations tracked with PRAGMA user_version.
+
+Each table's queries live in the module that owns it: `eventlog` (streams, events,
+duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
+`fleet` (stores).
+"""
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the core pipeline.
+    """
+    CREATE TABLE streams (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        applied_seq INTEGER NOT NULL DEFAULT 0,
+        events_applied INTEGER NOT NULL DEFAULT 0,
+        first_seen TEXT NOT NULL,
+        last_applied_at TEXT,
+        PRIMARY KEY (store_id, stream)
+    );
+    CREATE TABLE events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        register_id TEXT,
+        pos_txn_id TEXT,
+        occurred_at TEXT NOT NULL,
+        captured_at TEXT NOT NULL,
+        applied_at TEXT NOT NULL,
+        body BLOB NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
+    );
+    CREATE INDEX events_by_day ON events (store_id, business_day);
+    CREATE TABLE duplicate_events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY,
+        received_at TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        store_id TEXT,
+        reason TEXT NOT NULL,
+        payload BLOB NOT NULL
+    );
+    CREATE TABLE inventory (
+        store_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        on_hand INTEGER NOT NULL DEFAULT 0,
+        reserved INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (sku, store_id)
+    );
+    CREATE TABLE day_totals (
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        sales_count INTEGER NOT NULL DEFAULT 0,
+        returns_count INTEGER NOT NULL DEFAULT 0,
+        net_total TEXT NOT NULL DEFAULT '0',
+        tax_total TEXT NOT NULL DEFAULT '0',
+        gross_total TEXT NOT NULL DEFAULT '0',
+        PRIMARY KEY (store_id, business_day, currency)
+    );
+    CREATE TABLE day_tenders (
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        method TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        PRIMARY KEY (store_id, business_day, currency, method)
+    );
+    CREATE TABLE day_closes (
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        register_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        currency TEXT,
+        sales_count INTEGER NOT NULL,
+        returns_count INTEGER NOT NULL,
+        net_total TEXT NOT NULL,
+        tax_total TEXT NOT NULL,
+        tenders TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, business_day, register_id)
+    );
+    CREATE TABLE stores (
+        store_id TEXT PRIMARY KEY,
+        online INTEGER NOT NULL DEFAULT 0,
+        last_seen TEXT,
+        state_at TEXT,
+        version TEXT,
+        backlog INTEGER,
+        stream TEXT
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database forward to the newest schema, one migration per transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"hub database schema {version} is newer than this hub ({len(MIGRATIONS)})")
+    for number in range(version + 1, len(MIGRATIONS) + 1):
+        # executescript() commits first, so the BEGIN goes inside the script.
+        conn.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[number - 1])
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")

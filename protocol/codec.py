@@ -1,0 +1,64 @@
+"""One encoder and one decoder per message type, built once at import."""
+
+from typing import TypeVar
+
+import msgspec
+
+from protocol.errors import PayloadError
+from protocol.messages import MAX_BATCH_BYTES, Ack, Batch, Control, Envelope, Event, StoreState
+
+T = TypeVar("T")
+
+_msgpack = msgspec.msgpack.Encoder()
+_json = msgspec.json.Encoder()
+_batch = msgspec.msgpack.Decoder(Batch)
+_ack = msgspec.msgpack.Decoder(Ack)
+_control = msgspec.msgpack.Decoder(Control)
+_event = msgspec.msgpack.Decoder(Event)
+_envelope = msgspec.msgpack.Decoder(Envelope)
+_state = msgspec.json.Decoder(StoreState)
+
+
+def encode(message: Batch | Ack | Control | Event) -> bytes:
+    return _msgpack.encode(message)
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    return _msgpack.encode(envelope)
+
+
+def decode_envelope(payload: bytes) -> Envelope:
+    return _decode(_envelope, payload)
+
+
+def encode_state(state: StoreState) -> bytes:
+    return _json.encode(state)
+
+
+def _decode(decoder: "msgspec.msgpack.Decoder[T] | msgspec.json.Decoder[T]", payload: bytes) -> T:
+    try:
+        return decoder.decode(payload)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise PayloadError(str(exc)) from exc
+
+
+def decode_batch(payload: bytes) -> Batch:
+    if len(payload) > MAX_BATCH_BYTES:
+        raise PayloadError(f"batch of {len(payload)} bytes exceeds {MAX_BATCH_BYTES}")
+    return _decode(_batch, payload)
+
+
+def decode_ack(payload: bytes) -> Ack:
+    return _decode(_ack, payload)
+
+
+def decode_control(payload: bytes) -> Control:
+    return _decode(_control, payload)
+
+
+def decode_event(payload: bytes) -> Event:
+    return _decode(_event, payload)
+
+
+def decode_state(payload: bytes) -> StoreState:
+    return _decode(_state, payload)

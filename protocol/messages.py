@@ -1,0 +1,158 @@
+"""Wire messages: store events (a tagged union), their envelope, batches, acks, control, state.
+
+Schema evolution (see docs/protocol.md): new fields get defaults, field types never change,
+readers skip unknown fields, and a new event kind needs every hub upgraded before any agent
+sends it. Money is Decimal (sent as a string); instants are UTC datetimes.
+"""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+
+from protocol import SCHEMA_VERSION
+
+MAX_BATCH_EVENTS = 1000
+MAX_BATCH_BYTES = 1024 * 1024
+
+StoreId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+AdjustmentReason = Literal["receipt", "count", "damage", "shrink", "transfer_in", "transfer_out"]
+
+
+class Tender(msgspec.Struct, frozen=True):
+    """A payment (on a sale) or a refund (on a return), by method."""
+
+    method: Text
+    amount: Decimal
+
+
+class SaleLine(msgspec.Struct, frozen=True):
+    """One line of a sale. `discount` and `tax` are totals for the line, not per unit."""
+
+    sku: Text
+    qty: int
+    unit_price: Decimal
+    discount: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+
+
+class ReturnLine(msgspec.Struct, frozen=True):
+    """One returned line; `restock` says whether the goods go back on the shelf."""
+
+    sku: Text
+    qty: int
+    unit_price: Decimal
+    discount: Decimal = Decimal(0)
+    tax: Decimal = Decimal(0)
+    restock: bool = True
+
+
+class TxnRef(msgspec.Struct, frozen=True):
+    """A till transaction, named by its register and the POS's own transaction number."""
+
+    register_id: Text
+    pos_txn_id: Text
+
+
+class AdjustmentLine(msgspec.Struct, frozen=True):
+    sku: Text
+    qty_delta: int
+
+
+class Sale(msgspec.Struct, frozen=True, tag="sale", tag_field="kind"):
+    register_id: Text
+    pos_txn_id: Text
+    currency: Currency
+    prices_include_tax: bool
+    lines: list[SaleLine]
+    tenders: list[Tender]
+
+
+class Return(msgspec.Struct, frozen=True, tag="return", tag_field="kind"):
+    register_id: Text
+    pos_txn_id: Text
+    currency: Currency
+    prices_include_tax: bool
+    lines: list[ReturnLine]
+    tenders: list[Tender]
+    original: TxnRef | None = None
+
+
+class InventoryAdjustment(msgspec.Struct, frozen=True, tag="inventory_adjustment", tag_field="kind"):
+    adjustment_id: Text
+    reason: AdjustmentReason
+    lines: list[AdjustmentLine]
+
+
+class DayClose(msgspec.Struct, frozen=True, tag="day_close", tag_field="kind"):
+    """A store's (or one register's) own totals for a business day."""
+
+    register_id: Text | None
+    sales_count: int
+    returns_count: int
+    net_total: Decimal
+    tax_total: Decimal
+    tenders: dict[str, Decimal]
+    currency: Currency | None = None
+
+
+Event = Sale | Return | InventoryAdjustment | DayClose
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """One event as it travels: who sent it, where it sits in the store's stream, and when."""
+
+    store_id: StoreId
+    stream: str
+    seq: int
+    event_id: str
+    occurred_at: dt.datetime
+    business_day: dt.date
+    captured_at: dt.datetime
+    event: Event
+    v: int = SCHEMA_VERSION
+
+    @property
+    def kind(self) -> str:
+        return type(self.event).__struct_config__.tag  # type: ignore[return-value]
+
+
+class Batch(msgspec.Struct, frozen=True):
+    """Consecutive events of one stream, in seq order, sent as one MQTT message."""
+
+    store_id: StoreId
+    stream: str
+    events: list[Envelope]
+    v: int = SCHEMA_VERSION
+
+
+class Ack(msgspec.Struct, frozen=True):
+    """The hub has durably applied every event of `stream` up to and including `applied_seq`."""
+
+    stream: str
+    applied_seq: int
+    v: int = SCHEMA_VERSION
+
+
+class Replay(msgspec.Struct, frozen=True, tag="replay", tag_field="type"):
+    """The hub asks the agent to send `stream` again from `from_seq` on."""
+
+    stream: str
+    from_seq: int
+
+
+Control = Replay
+
+
+class StoreState(msgspec.Struct, frozen=True):
+    """Retained per store: online or not (the offline form is the MQTT last will)."""
+
+    store_id: StoreId
+    online: bool
+    at: dt.datetime | None = None
+    stream: str | None = None
+    version: str | None = None
+    backlog: int | None = None

@@ -1,0 +1,64 @@
+"""The only place that builds or parses MQTT topic strings.
+
+Layout, under a configurable prefix (default `retail/v1`):
+    {prefix}/stores/{store_id}/events   agent -> hub   Batch (msgpack)
+    {prefix}/stores/{store_id}/ack      hub -> agent   Ack (msgpack)
+    {prefix}/stores/{store_id}/control  hub -> agent   Control (msgpack)
+    {prefix}/stores/{store_id}/state    agent, retained; last will   StoreState (JSON)
+"""
+
+import re
+from typing import Literal
+
+from protocol.errors import TopicError
+
+DEFAULT_PREFIX = "retail/v1"
+Channel = Literal["events", "ack", "control", "state"]
+CHANNELS: tuple[Channel, ...] = ("events", "ack", "control", "state")
+_STORE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_store_id(store_id: str) -> str:
+    """Return `store_id` if it is usable in a topic, else raise TopicError."""
+    if not _STORE_ID.match(store_id):
+        raise TopicError(store_id, "store id must be 1-64 of A-Z a-z 0-9 _ . -")
+    return store_id
+
+
+class Topics:
+    """Topic names under one prefix."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
+        prefix = prefix.strip("/")
+        if not prefix or any(c in prefix for c in "+#"):
+            raise TopicError(prefix, "topic prefix must be non-empty and free of wildcards")
+        self.prefix = prefix
+
+    def store(self, store_id: str, channel: Channel) -> str:
+        return f"{self.prefix}/stores/{check_store_id(store_id)}/{channel}"
+
+    def events(self, store_id: str) -> str:
+        return self.store(store_id, "events")
+
+    def ack(self, store_id: str) -> str:
+        return self.store(store_id, "ack")
+
+    def control(self, store_id: str) -> str:
+        return self.store(store_id, "control")
+
+    def state(self, store_id: str) -> str:
+        return self.store(store_id, "state")
+
+    def every_store(self, channel: Channel) -> str:
+        """The subscription filter for one channel of every store."""
+        return f"{self.prefix}/stores/+/{channel}"
+
+    def parse(self, topic: str) -> tuple[str, Channel]:
+        """Split a concrete topic into (store_id, channel)."""
+        head = f"{self.prefix}/stores/"
+        if not topic.startswith(head):
+            raise TopicError(topic, "not under this prefix")
+        parts = topic[len(head):].split("/")
+        if len(parts) != 2 or parts[1] not in CHANNELS:
+            raise TopicError(topic, "not a store topic")
+        return check_store_id(parts[0]), parts[1]  # type: ignore[return-value]

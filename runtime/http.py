@@ -1,0 +1,43 @@
+"""JSON answers for both services' HTTP APIs: bodies, errors, and a middleware for aiohttp's own."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+_json = msgspec.json.Encoder()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=_json.encode(body), status=status, content_type="application/json")
+
+
+def error(status: int, message: str, field: str | None = None, **extra: Any) -> web.Response:
+    """`{"error": message, "field": path}`: what went wrong and where."""
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return json_response(body, status)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error answer is JSON, including aiohttp's own 404/405/413."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error(422, f"body larger than {exc.max_size} bytes", "$")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error(exc.status, exc.reason)
+
+
+def bound_port(site: web.TCPSite, default: int) -> int:
+    """The port a site really listens on (differs from the configured one when that was 0)."""
+    server = getattr(site, "_server", None)
+    sockets = getattr(server, "sockets", None) or []
+    return int(sockets[0].getsockname()[1]) if sockets else default

@@ -23,7 +23,8 @@ class Agent:
 
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.outbox = Outbox(config.outbox_path, config.store_id)
+        self.outbox = Outbox(config.outbox_path, config.store_id,
+                             config.outbox.max_size_mb * 1024 * 1024 or None)
         self.forwarder = Forwarder(config, self.outbox, __version__)
         self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health)
         self.bound_port: int | None = None

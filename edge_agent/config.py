@@ -42,6 +42,7 @@ class ForwarderConfig(Struct, frozen=True, forbid_unknown_fields=True):
 class OutboxConfig(Struct, frozen=True, forbid_unknown_fields=True):
     retention_hours: Positive = 168.0
     prune_interval_s: Positive = 3600.0
+    max_size_mb: Annotated[int, Meta(ge=0)] = 0  # 0: limited only by the disk
 
 
 class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):

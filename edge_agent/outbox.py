@@ -83,8 +83,12 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def _migrate(store_id: str):  # type: ignore[no-untyped-def]
+def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-def]
     def setup(conn: sqlite3.Connection) -> None:
+        if max_bytes:
+            # SQLite itself refuses to grow past this (SQLITE_FULL), exactly as a full disk would.
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA max_page_count = {max(16, max_bytes // page)}")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise OutboxError(f"outbox schema {version} is newer than this agent ({SCHEMA_VERSION})")
@@ -111,12 +115,12 @@ def _is_full(exc: sqlite3.Error) -> bool:
 class Outbox:
     """enqueue (capture), next batch, mark acked, stats: the interface the agent relies on."""
 
-    def __init__(self, path: Path | str, store_id: str) -> None:
+    def __init__(self, path: Path | str, store_id: str, max_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.store_id = store_id
         self.stream = ""
         self.acked_through = 0
-        self._writer = SQLiteWriter(self.path, _migrate(store_id), name="outbox-writer")
+        self._writer = SQLiteWriter(self.path, _migrate(store_id, max_bytes), name="outbox-writer")
         self._reader: aiosqlite.Connection | None = None
 
     async def open(self) -> None:

@@ -28,8 +28,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     """Every error answer is JSON, including aiohttp's own 404/405/413."""
     try:
         return await handler(request)
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error(422, f"body larger than {exc.max_size} bytes", "$")
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app._client_max_size  # noqa: SLF001 - aiohttp keeps it only there
+        return error(422, f"body larger than {limit} bytes", "$")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

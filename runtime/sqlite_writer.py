@@ -27,6 +27,14 @@ class WriterClosed(RuntimeError):
     """The writer was closed before it could run the job."""
 
 
+class _GroupLost(Exception):
+    """SQLite rolled the whole transaction back (disk full, I/O error) inside one job."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def connect(path: Path | str) -> sqlite3.Connection:
     """A writable connection configured for durability: WAL, synchronous=FULL, explicit txns."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -151,6 +159,8 @@ class SQLiteWriter:
                 try:
                     result = fn(conn)
                 except Exception as exc:  # noqa: BLE001 - the job's own failure, handed back
+                    if not conn.in_transaction:
+                        raise _GroupLost(exc) from exc
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
                     outcomes.append((None, exc))
@@ -158,7 +168,8 @@ class SQLiteWriter:
                     conn.execute("RELEASE job")
                     outcomes.append((result, None))
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, _GroupLost) as failure:
+            exc = failure.cause if isinstance(failure, _GroupLost) else failure
             log.warning("%s: transaction of %d jobs failed: %s", self._name, len(jobs), exc)
             if conn.in_transaction:
                 try:

@@ -1,0 +1,21 @@
+# `make demo` runs the whole system on embedded defaults; `make test` runs the test suite.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean
+
+$(STAMP): pyproject.toml scripts/bootstrap
+	./scripts/bootstrap $(VENV)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/retail-hub demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) demo-data *.egg-info

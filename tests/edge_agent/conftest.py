@@ -1,0 +1,49 @@
+import asyncio
+import contextlib
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from edge_agent.app import Agent
+from edge_agent.config import load_config
+from runtime.net import free_port
+
+
+def agent_config(root: Path, extra: str = ""):
+    """An agent on a free port whose broker is unreachable (a closed port): the store is offline."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "agent.toml").write_text(
+        f'store_id = "S001"\ndata_dir = "data"\ntimezone = "Europe/Berlin"\n'
+        f'[api]\nlisten = "127.0.0.1:0"\n[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\n{extra}'
+    )
+    return load_config(root / "agent.toml")
+
+
+@pytest.fixture
+async def running_agent(tmp_path):
+    """Factory: start an in-process agent; yields (agent, base_url)."""
+    tasks = []
+
+    async def start(root: Path | None = None, extra: str = ""):
+        agent = Agent(agent_config(root or tmp_path, extra))
+        task = asyncio.create_task(agent.run())
+        tasks.append(task)
+        started = asyncio.create_task(agent.started.wait())
+        done, _ = await asyncio.wait({task, started}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        assert started in done, "agent did not start"
+        return agent, f"http://127.0.0.1:{agent.bound_port}"
+
+    yield start
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession() as session:
+        yield session

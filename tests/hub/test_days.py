@@ -1,0 +1,56 @@
+"""Day totals are exact: Decimal arithmetic, stored as text, never through float."""
+
+import datetime as dt
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub import days
+from hub.money import line_amounts
+from protocol.messages import Return, ReturnLine, SaleLine, Tender
+from tests.hub.helpers import NOW, sale_envelope
+
+cents = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)
+
+
+def test_line_amounts_with_and_without_tax_included():
+    line = SaleLine("SKU", 2, Decimal("12.00"), Decimal("1.00"), Decimal("4.00"))
+    assert line_amounts(line, True) == (Decimal("19.00"), Decimal("4.00"), Decimal("23.00"))
+    assert line_amounts(line, False) == (Decimal("23.00"), Decimal("4.00"), Decimal("27.00"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 50), cents, cents), min_size=1, max_size=30))
+def test_totals_equal_the_exact_sum_of_lines(lines):
+    totals: dict = {}
+    expect_gross = Decimal(0)
+    for i, (qty, price, tax) in enumerate(lines, 1):
+        env = sale_envelope(i, qty=qty, price=str(price))
+        expect_gross += qty * price
+        days.add_event(totals, env)
+    (delta,) = totals.values()
+    assert delta.gross == expect_gross
+    assert delta.net + delta.tax == delta.gross
+    assert delta.sales_count == len(lines)
+    assert delta.tenders["cash"] == expect_gross
+
+
+def test_returns_subtract(tmp_path):
+    from tests.hub.helpers import database
+
+    conn = database(tmp_path / "hub.sqlite")
+    totals: dict = {}
+    days.add_event(totals, sale_envelope(1, qty=2, price="0.10"))
+    ret = Return("R1", "R-1", "EUR", True, [ReturnLine("SKU-1", 1, Decimal("0.10"), tax=Decimal("0.02"))],
+                 [Tender("cash", Decimal("0.10"))])
+    days.add_event(totals, sale_envelope(2).__class__(
+        "S001", "st-1", 2, "r", NOW, NOW.date(), NOW, ret))
+    conn.execute("BEGIN")
+    days.apply(conn, totals)
+    days.apply(conn, totals)  # applied twice: 0.1 + 0.2 style sums must stay exact
+    conn.execute("COMMIT")
+    row = conn.execute("SELECT sales_count, returns_count, gross_total FROM day_totals").fetchone()
+    assert row == (2, 2, "0.20")
+    assert conn.execute("SELECT amount FROM day_tenders").fetchone()[0] == "0.20"
+    assert dt.date.fromisoformat(conn.execute("SELECT business_day FROM day_totals").fetchone()[0])

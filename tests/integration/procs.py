@@ -1,0 +1,185 @@
+"""Real processes for whole-system tests: retail-hub, edge-agent, and a private Mosquitto."""
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from hub.credentials import new_password, set_password, write_secret
+from runtime.net import free_port
+from tests.conftest import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Proc:
+    """A child process whose output goes to a log file we can show when a test fails."""
+
+    def __init__(self, argv: list[str], log: Path) -> None:
+        self.argv = argv
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = open(self.log, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        out.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or say goodbye, like a power cut for the process."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                return self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode if self.proc else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+
+class Mosquitto(Proc):
+    """A private Mosquitto on a free port, configured like packaging/mosquitto/retail-hub.conf."""
+
+    def __init__(self, root: Path, users: dict[str, str]) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        passwd = root / "passwd"
+        for n, (user, password) in enumerate(users.items()):
+            flags = ["-c"] if n == 0 else []
+            subprocess.run(["mosquitto_passwd", *flags, "-b", str(passwd), user, password],
+                           check=True, capture_output=True)
+        template = (REPO / "packaging/mosquitto/retail-hub.conf").read_text()
+        conf = (template.replace("/var/lib/mosquitto/", f"{root}/")
+                .replace("/etc/mosquitto/retail-hub.passwd", str(passwd))
+                .replace("/etc/mosquitto/retail-hub.acl", str(REPO / "packaging/mosquitto/retail-hub.acl"))
+                .replace("listener 1883", f"listener {self.port} 127.0.0.1"))
+        if os.geteuid() == 0:
+            conf += "\nuser root\n"
+        (root / "mosquitto.conf").write_text(conf)
+        super().__init__(["mosquitto", "-c", str(root / "mosquitto.conf")], root / "mosquitto.log")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def available() -> bool:
+        return bool(shutil.which("mosquitto") and shutil.which("mosquitto_passwd"))
+
+
+class HubProc(Proc):
+    def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.api_port = free_port()
+        self.broker_port = free_port()
+        self.passwords = {s: new_password() for s in stores}
+        self.mosquitto: Mosquitto | None = None
+        broker = (f'embedded = true\nlisten = "127.0.0.1:{self.broker_port}"\n'
+                  'users_file = "mqtt-users"\n')
+        if mosquitto_root is not None:
+            hub_password = new_password()
+            write_secret(root / "hub-password", hub_password)
+            self.mosquitto = Mosquitto(mosquitto_root, {"hub": hub_password, **self.passwords})
+            self.broker_port = self.mosquitto.port
+            broker = (f'embedded = false\nurl = "{self.mosquitto.url}"\n'
+                      'password_file = "hub-password"\n')
+        else:
+            for store, password in self.passwords.items():
+                set_password(root / "mqtt-users", store, password)
+        (root / "hub.toml").write_text(
+            f'data_dir = "data"\n[broker]\n{broker}[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
+            "[ingest]\nreplay_min_interval_s = 0.5\n"
+        )
+        super().__init__([sys.executable, "-m", "hub", "run", "--config", str(root / "hub.toml")],
+                         root / "hub.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.mosquitto.url if self.mosquitto else f"mqtt://127.0.0.1:{self.broker_port}"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "data" / "hub.sqlite"
+
+    async def get(self, http: aiohttp.ClientSession, path: str) -> Any:
+        async with http.get(self.url + path) as r:
+            return await r.json()
+
+    async def ready(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
+        async def up() -> bool:
+            if not self.running:
+                raise AssertionError(f"hub exited:\n{self.tail()}")
+            try:
+                async with http.get(self.url + "/healthz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return False
+
+        await wait_for(up, timeout, "hub /healthz")
+
+
+class AgentProc(Proc):
+    def __init__(self, root: Path, store_id: str, hub: HubProc, ack_timeout_s: float = 2.0) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.store_id = store_id
+        self.api_port = free_port()
+        write_secret(root / "mqtt-password", hub.passwords[store_id])
+        (root / "agent.toml").write_text(
+            f'store_id = "{store_id}"\ndata_dir = "data"\n'
+            f'[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
+            f'[mqtt]\nurl = "{hub.broker_url}"\nusername = "{store_id}"\n'
+            'password_file = "mqtt-password"\n'
+            f"[forwarder]\nack_timeout_s = {ack_timeout_s}\nreconnect_max_s = 1.0\n"
+            "state_interval_s = 1.0\n"
+        )
+        super().__init__([sys.executable, "-m", "edge_agent", "run", "--config",
+                          str(root / "agent.toml")], root / "agent.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "data" / "outbox.sqlite"
+
+    async def health(self, http: aiohttp.ClientSession) -> dict[str, Any] | None:
+        try:
+            async with http.get(self.url + "/healthz") as r:
+                return dict(await r.json())
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    async def ready(self, http: aiohttp.ClientSession, timeout: float = 30) -> None:
+        async def up() -> bool:
+            if not self.running:
+                raise AssertionError(f"agent exited:\n{self.tail()}")
+            return await self.health(http) is not None
+
+        await wait_for(up, timeout, f"agent {self.store_id} /healthz")

@@ -1,0 +1,204 @@
+"""Whole-system runs with real processes: every 2xx'd sale reaches the hub exactly once."""
+
+import asyncio
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.conftest import wait_for
+from tests.integration.procs import AgentProc, HubProc
+from tests.integration.tills import Till, expected_transactions, hub_transactions
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def http():
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        yield session
+
+
+@pytest.fixture
+def procs():
+    started: list = []
+    yield started
+    for p in reversed(started):
+        p.stop()
+
+
+def start(procs: list, proc):  # type: ignore[no-untyped-def]
+    proc.start()
+    procs.append(proc)
+    return proc
+
+
+async def assert_delivered(http: aiohttp.ClientSession, hub: HubProc, store_id: str,
+                           *tills: Till, timeout: float = 60) -> None:
+    """The hub's log holds exactly the accepted sales, once each, and inventory matches them."""
+    expected = expected_transactions(*tills)
+
+    async def caught_up() -> bool:
+        stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
+        return stores.get(store_id, {}).get("events", 0) >= len(expected)
+
+    await wait_for(caught_up, timeout, f"hub to apply {len(expected)} events of {store_id}")
+    got = hub_transactions(hub.db, store_id)
+    duplicates = [k for k, n in Counter(got).items() if n > 1]
+    assert not duplicates, f"applied more than once: {duplicates[:5]}"
+    assert sorted(got) == expected, "hub log differs from the sales the tills got a 2xx for"
+    stock: Counter[str] = Counter()
+    for t in tills:
+        stock.update(t.expected_stock())
+    for sku, qty in stock.items():
+        body = await hub.get(http, f"/v1/inventory/{sku}")
+        per_store = {s["store_id"]: s["on_hand"] for s in body["stores"]}
+        assert per_store[store_id] == qty, f"{sku} on hand at {store_id}"
+
+
+async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, http, procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001", "S002"]))
+    await hub.ready(http)
+    agents = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in ("S001", "S002")]
+    for a in agents:
+        await a.ready(http)
+    tills = {a.store_id: [Till(a.url, "R1"), Till(a.url, "R2")] for a in agents}
+    await asyncio.gather(*(t.sell_many(http, 40) for ts in tills.values() for t in ts))
+    for a in agents:
+        await assert_delivered(http, hub, a.store_id, *tills[a.store_id])
+    stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
+    assert stores["S001"]["online"] and stores["S002"]["online"]
+    assert stores["S001"]["applied_seq"] == 80
+
+
+async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_path, http, procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    await till.sell(http)
+    body = till.accepted["000001"]
+    async with http.post(agent.url + "/v1/sales", json=body) as r:
+        assert r.status == 200
+        again = await r.json()
+    assert again["seq"] == 1 and again["status"] == "captured"
+    changed = {**body, "currency": "USD"}
+    async with http.post(agent.url + "/v1/sales", json=changed) as r:
+        assert r.status == 409
+        assert (await r.json())["field"] == "pos_txn_id"
+    await assert_delivered(http, hub, "S001", till)
+
+    async def delivered() -> bool:
+        async with http.get(agent.url + "/v1/transactions/R1/000001") as r:
+            return (await r.json())["state"] == "delivered"
+
+    await wait_for(delivered, 10, "the agent to see the hub's ack")
+
+
+async def test_agent_killed_mid_stream_loses_nothing(tmp_path, http, procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    for round_ in range(3):
+        stop = asyncio.Event()
+        selling = asyncio.create_task(till.sell_until(http, stop, pause=0.002))
+        await wait_for(lambda n=len(till.accepted): _gt(len(till.accepted), n + 30), 30, "sales")
+        agent.kill()
+        stop.set()
+        agent.start()  # the till's in-flight sale is retried against the restarted agent
+        await selling
+        await agent.ready(http)
+    await assert_delivered(http, hub, "S001", till)
+
+
+async def _gt(a: int, b: int) -> bool:
+    return a > b
+
+
+async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    stop = asyncio.Event()
+    selling = asyncio.create_task(till.sell_until(http, stop, pause=0.005))
+    for _ in range(2):
+        await wait_for(lambda n=len(till.accepted): _gt(len(till.accepted), n + 40), 30, "sales")
+        hub.kill()
+        # The store keeps selling while the hub is gone.
+        await wait_for(lambda n=len(till.accepted): _gt(len(till.accepted), n + 40), 30,
+                       "sales while the hub is down")
+        health = await agent.health(http)
+        assert health and health["outbox"]["backlog"] > 0
+        hub.start()
+        await hub.ready(http)
+    stop.set()
+    await selling
+    await assert_delivered(http, hub, "S001", till)
+
+
+async def test_replaced_outbox_starts_a_new_stream_and_old_sales_are_not_doubled(
+        tmp_path, http, procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    for _ in range(10):
+        await till.sell(http)
+    await assert_delivered(http, hub, "S001", till)
+    old_stream = (await agent.health(http))["stream"]
+    agent.stop()
+    shutil.rmtree(agent.root / "data")  # a replaced controller: new disk, empty outbox
+    agent.start()
+    await agent.ready(http)
+    new_stream = (await agent.health(http))["stream"]
+    assert new_stream != old_stream
+    # The till re-sends its last sale to the new controller, then goes on selling.
+    till.next_number -= 1
+    for _ in range(6):
+        await till.sell(http)
+    await assert_delivered(http, hub, "S001", till)
+    stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
+    assert stores["S001"]["stream"] == new_stream
+    assert stores["S001"]["applied_seq"] == 6  # seq restarted at 1 in the new stream
+
+
+async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_serving(
+        tmp_path, http, procs):
+    import aiomqtt
+    import msgspec
+
+    from protocol import codec
+    from protocol.messages import Batch
+    from tests.hub.helpers import sale_envelope
+
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001", "S002"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S002", "S002", hub))
+    await agent.ready(http)
+    spoofed = codec.encode(Batch("S002", "st", [sale_envelope(1, store="S002", stream="st")]))
+    payloads = [b"garbage", b"", msgspec.msgpack.encode({"v": 99}), spoofed]
+    async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
+                              password=hub.passwords["S001"], identifier="S001-test") as client:
+        for p in payloads:
+            await client.publish("retail/v1/stores/S001/events", p, qos=1)
+        # The broker's ACL stops S001 from publishing as S002 at all.
+        await client.publish("retail/v1/stores/S002/events", spoofed, qos=1)
+
+    async def quarantined() -> int:
+        return (await hub.get(http, "/v1/quarantine"))["count"] >= len(payloads)
+
+    await wait_for(quarantined, 20, "the hub to quarantine the bad payloads")
+    body = await hub.get(http, "/v1/quarantine")
+    assert body["count"] == len(payloads)
+    assert any("differs from topic" in q["reason"] for q in body["recent"])
+    till = Till(agent.url)
+    await till.sell_many(http, 5)
+    await assert_delivered(http, hub, "S002", till)

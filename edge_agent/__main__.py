@@ -3,12 +3,10 @@
 import argparse
 import sys
 
-import msgspec
-
 from edge_agent import __version__
 from edge_agent.config import load_config
 from runtime import logs
-from runtime.config import ConfigError
+from runtime.config import ConfigError, render
 from runtime.service import run_until_signal
 
 
@@ -30,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge-agent: config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        sys.stdout.write(msgspec.toml.encode(config).decode())
+        sys.stdout.write(render(config))
         return 0
     from edge_agent.app import Agent
 

@@ -3,12 +3,10 @@
 import argparse
 import sys
 
-import msgspec
-
 from hub import __version__
 from hub.config import load_config
 from runtime import logs
-from runtime.config import ConfigError
+from runtime.config import ConfigError, render
 from runtime.service import run_until_signal
 
 
@@ -46,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"retail-hub: config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        sys.stdout.write(msgspec.toml.encode(config).decode())
+        sys.stdout.write(render(config))
         return 0
     from hub.app import Hub
 

@@ -64,6 +64,14 @@ def resolve(base: Path | str, value: str) -> str:
     return str(p if p.is_absolute() else Path(base).parent / p)
 
 
-def to_toml_value(obj: object) -> str:
-    """Render a Struct as TOML text (for `check-config` and generated configs)."""
-    return msgspec.toml.encode(obj).decode()
+def render(config: msgspec.Struct) -> str:
+    """The effective config as TOML (for `check-config`): unset optional keys are left out."""
+    data = msgspec.to_builtins(config)
+    data.pop("source", None)
+
+    def prune(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: prune(v) for k, v in value.items() if v is not None}
+        return value
+
+    return msgspec.toml.encode(prune(data)).decode()

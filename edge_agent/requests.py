@@ -7,6 +7,7 @@ the total" are checked at the hub: at the store, the customer has already paid.
 import datetime as dt
 import hashlib
 import zoneinfo
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -38,16 +39,12 @@ MAX_DECIMALS = 4
 MAX_AMOUNT = Decimal(10) ** 12
 
 
-class _In(Struct, frozen=True, forbid_unknown_fields=True):
-    pass
-
-
-class TenderIn(_In):
+class TenderIn(Struct, frozen=True, forbid_unknown_fields=True):
     method: Text
     amount: Decimal
 
 
-class SaleLineIn(_In):
+class SaleLineIn(Struct, frozen=True, forbid_unknown_fields=True):
     sku: Text
     qty: Qty
     unit_price: Decimal
@@ -55,7 +52,7 @@ class SaleLineIn(_In):
     tax: Decimal = Decimal(0)
 
 
-class ReturnLineIn(_In):
+class ReturnLineIn(Struct, frozen=True, forbid_unknown_fields=True):
     sku: Text
     qty: Qty
     unit_price: Decimal
@@ -64,17 +61,17 @@ class ReturnLineIn(_In):
     tax: Decimal = Decimal(0)
 
 
-class TxnRefIn(_In):
+class TxnRefIn(Struct, frozen=True, forbid_unknown_fields=True):
     register_id: Text
     pos_txn_id: Text
 
 
-class AdjustmentLineIn(_In):
+class AdjustmentLineIn(Struct, frozen=True, forbid_unknown_fields=True):
     sku: Text
     qty_delta: Annotated[int, Meta(ge=-1_000_000, le=1_000_000)]
 
 
-class SaleIn(_In):
+class SaleIn(Struct, frozen=True, forbid_unknown_fields=True):
     register_id: Text
     pos_txn_id: Text
     occurred_at: dt.datetime
@@ -85,7 +82,7 @@ class SaleIn(_In):
     prices_include_tax: bool = True
 
 
-class ReturnIn(_In):
+class ReturnIn(Struct, frozen=True, forbid_unknown_fields=True):
     register_id: Text
     pos_txn_id: Text
     occurred_at: dt.datetime
@@ -97,7 +94,7 @@ class ReturnIn(_In):
     original: TxnRefIn | None = None
 
 
-class AdjustmentIn(_In):
+class AdjustmentIn(Struct, frozen=True, forbid_unknown_fields=True):
     adjustment_id: Text
     reason: Literal["receipt", "count", "damage", "shrink", "transfer_in", "transfer_out"]
     occurred_at: dt.datetime
@@ -105,7 +102,7 @@ class AdjustmentIn(_In):
     business_day: dt.date | None = None
 
 
-class DayCloseIn(_In):
+class DayCloseIn(Struct, frozen=True, forbid_unknown_fields=True):
     business_day: dt.date
     sales_count: Count
     returns_count: Count
@@ -169,7 +166,8 @@ def _check_amounts(value: Body) -> None:
 def _amounts(value: Body) -> list[tuple[str, Decimal]]:
     out: list[tuple[str, Decimal]] = []
     if isinstance(value, SaleIn | ReturnIn):
-        for i, line in enumerate(value.lines):
+        lines: Sequence[SaleLineIn | ReturnLineIn] = value.lines
+        for i, line in enumerate(lines):
             out += [
                 (f"lines[{i}].unit_price", line.unit_price),
                 (f"lines[{i}].discount", line.discount),

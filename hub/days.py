@@ -117,7 +117,7 @@ async def report(reader: aiosqlite.Connection, store_id: str, day: dt.date) -> d
         " received_at FROM day_closes WHERE store_id = ? AND business_day = ? ORDER BY register_id",
         (store_id, d),
     ) as cur:
-        closes = await cur.fetchall()
+        closes = list(await cur.fetchall())
     by_currency = [
         {
             "currency": c, "sales_count": s, "returns_count": r,

@@ -57,7 +57,8 @@ def decode_control(payload: bytes) -> Control:
 
 
 def decode_event(payload: bytes) -> Event:
-    return _decode(_event, payload)
+    event: Event = _decode(_event, payload)
+    return event
 
 
 def decode_state(payload: bytes) -> StoreState:

@@ -61,4 +61,4 @@ class Topics:
         parts = topic[len(head):].split("/")
         if len(parts) != 2 or parts[1] not in CHANNELS:
             raise TopicError(topic, "not a store topic")
-        return check_store_id(parts[0]), parts[1]  # type: ignore[return-value]
+        return check_store_id(parts[0]), parts[1]

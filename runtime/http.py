@@ -29,7 +29,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app._client_max_size  # noqa: SLF001 - aiohttp keeps it only there
+        limit = request.app._client_max_size
         return error(422, f"body larger than {limit} bytes", "$")
     except web.HTTPException as exc:
         if exc.status < 400:

@@ -158,7 +158,7 @@ class SQLiteWriter:
                 conn.execute("SAVEPOINT job")
                 try:
                     result = fn(conn)
-                except Exception as exc:  # noqa: BLE001 - the job's own failure, handed back
+                except Exception as exc:
                     if not conn.in_transaction:
                         raise _GroupLost(exc) from exc
                     conn.execute("ROLLBACK TO job")
@@ -169,15 +169,15 @@ class SQLiteWriter:
                     outcomes.append((result, None))
             conn.execute("COMMIT")
         except (sqlite3.Error, _GroupLost) as failure:
-            exc = failure.cause if isinstance(failure, _GroupLost) else failure
-            log.warning("%s: transaction of %d jobs failed: %s", self._name, len(jobs), exc)
+            cause = failure.cause if isinstance(failure, _GroupLost) else failure
+            log.warning("%s: transaction of %d jobs failed: %s", self._name, len(jobs), cause)
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     log.exception("%s: rollback failed", self._name)
             for job in jobs:
-                _deliver(job, None, exc)
+                _deliver(job, None, cause)
             return
         self.commits += 1
         self.jobs_committed += len(jobs)

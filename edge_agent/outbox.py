@@ -176,7 +176,8 @@ class Outbox:
             return Captured(cur.lastrowid, p.event_id, created=True)
 
         try:
-            return await self._writer.run(job)
+            # The job raises (Conflict) only before it writes: no savepoint needed.
+            return await self._writer.run(job, isolate=False)
         except sqlite3.Error as exc:
             if _is_full(exc):
                 raise OutboxFull("the store controller's disk is full") from exc

@@ -88,8 +88,10 @@ class Sequencer:
                       now: str, out: Outcome) -> None:
         stock: Counter[tuple[str, str]] = Counter()
         totals: dict[days.DayKey, days.DayDelta] = {}
+        seen = _known_event_ids(conn, [env.event_id for env in ready])
+        rows = []
         for env in ready:
-            if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (env.event_id,)).fetchone():
+            if env.event_id in seen:
                 conn.execute(
                     "INSERT OR IGNORE INTO duplicate_events (store_id, stream, seq, event_id,"
                     " received_at) VALUES (?, ?, ?, ?, ?)",
@@ -106,23 +108,38 @@ class Sequencer:
                                codec.encode(env.event), now)
                 out.quarantined += 1
                 continue
+            seen.add(env.event_id)
             event = env.event
             txn = event if isinstance(event, Sale | Return) else None
-            conn.execute(
-                "INSERT INTO events (store_id, stream, seq, event_id, kind, business_day,"
-                " register_id, pos_txn_id, occurred_at, captured_at, applied_at, body)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (env.store_id, env.stream, env.seq, env.event_id, env.kind,
-                 env.business_day.isoformat(),
-                 txn.register_id if txn else getattr(event, "register_id", None),
-                 txn.pos_txn_id if txn else None,
-                 env.occurred_at.isoformat(), env.captured_at.isoformat(), now,
-                 codec.encode_envelope(env)),
-            )
+            rows.append((
+                env.store_id, env.stream, env.seq, env.event_id, env.kind,
+                env.business_day.isoformat(),
+                txn.register_id if txn else getattr(event, "register_id", None),
+                txn.pos_txn_id if txn else None,
+                env.occurred_at.isoformat(), env.captured_at.isoformat(), now,
+                codec.encode_envelope(env),
+            ))
             if isinstance(event, DayClose):
                 days.record_close(conn, env, now)
             for sku, delta in changes.items():
                 stock[(env.store_id, sku)] += delta
             out.applied += 1
+        conn.executemany(
+            "INSERT INTO events (store_id, stream, seq, event_id, kind, business_day,"
+            " register_id, pos_txn_id, occurred_at, captured_at, applied_at, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         inventory.apply(conn, stock, now)
         days.apply(conn, totals)
+
+
+def _known_event_ids(conn: sqlite3.Connection, event_ids: list[str]) -> set[str]:
+    """Which of `event_ids` the log already holds (one query per 500 ids)."""
+    known: set[str] = set()
+    for i in range(0, len(event_ids), 500):
+        chunk = event_ids[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        known.update(r[0] for r in conn.execute(
+            f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))  # noqa: S608
+    return known

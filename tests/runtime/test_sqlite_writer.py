@@ -54,3 +54,12 @@ async def test_setup_failure_is_raised_by_start(tmp_path):
 
     with pytest.raises(RuntimeError, match="schema too new"):
         await SQLiteWriter(tmp_path / "db.sqlite", broken).start()
+
+
+async def test_a_job_that_is_not_a_function_fails_its_caller_instead_of_hanging(tmp_path):
+    w = SQLiteWriter(tmp_path / "db.sqlite", setup)
+    await w.start()
+    with pytest.raises(TypeError):
+        await asyncio.wait_for(w.run("not callable"), 5)  # type: ignore[arg-type]
+    assert await w.run(lambda c: 1) == 1  # and the writer goes on
+    await w.close()

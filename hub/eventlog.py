@@ -141,5 +141,5 @@ def _known_event_ids(conn: sqlite3.Connection, event_ids: list[str]) -> set[str]
         chunk = event_ids[i:i + 500]
         marks = ",".join("?" * len(chunk))
         known.update(r[0] for r in conn.execute(
-            f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))  # noqa: S608
+            f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
     return known

@@ -13,6 +13,7 @@ from edge_agent.capture import CaptureApi
 from edge_agent.config import AgentConfig
 from edge_agent.forwarder import Forwarder
 from edge_agent.outbox import Outbox
+from runtime import systemd
 from runtime.http import bound_port, json_errors
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,12 @@ class Agent:
             )
             scheduler.start()
             self.started.set()
+            systemd.notify("READY=1")
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.forwarder.run(), name="forwarder")
         finally:
+            systemd.notify("STOPPING=1")
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await runner.cleanup()

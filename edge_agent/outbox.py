@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import aiosqlite
+import msgspec
 from msgspec import Struct
 
 from edge_agent.errors import Conflict, OutboxError, OutboxFull
@@ -68,6 +69,20 @@ class Stats(Struct, frozen=True):
     backlog: int
     oldest_unsent_at: str | None
     acked_at: str | None
+
+
+class Entry(Struct, frozen=True):
+    """One outbox row as an operator sees it (`edge-agent outbox list|show`)."""
+
+    seq: int
+    natural_key: str
+    event_id: str
+    kind: str
+    state: str
+    occurred_at: str
+    business_day: str
+    captured_at: str
+    event: dict[str, object] | None = None
 
 
 class TxnState(Struct, frozen=True):
@@ -133,11 +148,47 @@ class Outbox:
         self.stream, self.acked_through = row[0], row[1]
         log.info("outbox %s open: stream %s, acked through %d", self.path, self.stream, self.acked_through)
 
+    async def open_readonly(self) -> None:
+        """Open only for reading (operator commands): never creates or changes the file."""
+        if not self.path.exists():
+            raise OutboxError(f"no outbox at {self.path}")
+        self._reader = await open_reader(self.path)
+        async with self._reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        self.stream, self.acked_through = row[0], row[1]
+
+    async def entries(self, after_seq: int, limit: int, *, unsent: bool = False) -> list[Entry]:
+        floor = max(after_seq, self.acked_through) if unsent else after_seq
+        async with self.reader.execute(
+            "SELECT seq, natural_key, event_id, kind, occurred_at, business_day, captured_at"
+            " FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (floor, limit),
+        ) as cur:
+            rows = await cur.fetchall()
+        return [Entry(r[0], r[1], r[2], r[3], self._state(r[0]), r[4], r[5], r[6]) for r in rows]
+
+    async def entry(self, seq: int) -> Entry | None:
+        async with self.reader.execute(
+            "SELECT seq, natural_key, event_id, kind, occurred_at, business_day, captured_at, body"
+            " FROM events WHERE seq = ?",
+            (seq,),
+        ) as cur:
+            r = await cur.fetchone()
+        if r is None:
+            return None
+        event = msgspec.to_builtins(codec.decode_event(r[7]))
+        return Entry(r[0], r[1], r[2], r[3], self._state(r[0]), r[4], r[5], r[6], event)
+
+    def _state(self, seq: int) -> str:
+        return "delivered" if seq <= self.acked_through else "captured"
+
     async def close(self) -> None:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
-        await self._writer.close()
+        if self._writer.started:
+            await self._writer.close()
 
     @property
     def reader(self) -> aiosqlite.Connection:
@@ -240,8 +291,7 @@ class Outbox:
             row = await cur.fetchone()
         if row is None:
             return None
-        state = "delivered" if row[1] <= self.acked_through else "captured"
-        return TxnState(row[0], row[1], row[2], state, row[3], row[4])
+        return TxnState(row[0], row[1], row[2], self._state(row[1]), row[3], row[4])
 
     async def prune(self, older_than: dt.datetime) -> int:
         """Delete events the hub has acked and that were captured before `older_than`."""

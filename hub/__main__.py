@@ -1,6 +1,11 @@
-"""Command line: `retail-hub run|check-config --config FILE`, `retail-hub demo`, `--version`."""
+"""Command line: `retail-hub run|check-config|stores --config FILE`, `retail-hub demo`, `--version`.
+
+Exit codes: 0 done; 1 the demo did not deliver everything; 2 config error (names the file and
+key); 3 no hub database at the configured data_dir.
+"""
 
 import argparse
+import json
 import sys
 
 from hub import __version__
@@ -17,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("run", "run the hub"), ("check-config", "validate and print config")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", required=True, help="path to the hub's TOML config")
+    stores = sub.add_parser("stores", help="list the stores the hub knows")
+    stores.add_argument("--config", required=True, help="path to the hub's TOML config")
+    stores.add_argument("--json", action="store_true", help="machine-readable output")
     demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
     demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
     demo.add_argument("--rate", type=float, default=20.0,
@@ -45,6 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "check-config":
         sys.stdout.write(render(config))
+        return 0
+    if args.command == "stores":
+        from hub.fleet import list_stores_now, render_stores
+
+        if not config.db_path.exists():
+            print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
+            return 3
+        rows = list_stores_now(config.db_path)
+        print(json.dumps(rows, indent=2) if args.json else render_stores(rows))
         return 0
     from hub.app import Hub
 

@@ -14,6 +14,7 @@ from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
 from hub.ingest import Ingest
 from hub.schema import migrate
+from runtime import systemd
 from runtime.http import bound_port, json_errors
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
@@ -74,9 +75,12 @@ class Hub:
             self.bound_port = bound_port(site, port)
             log.info("hub API on http://%s:%d", host, self.bound_port)
             self.started.set()
+            systemd.notify("READY=1")
             async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.ingest.run(), name="ingest")
         finally:
+            systemd.notify("STOPPING=1")
             if runner is not None:
                 await runner.cleanup()
             if self.broker is not None:

@@ -1,11 +1,14 @@
 """The fleet: each store's online state (from its retained state message), last seen, stream."""
 
+import asyncio
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from protocol.messages import StoreState
+from runtime.sqlite_writer import open_reader
 
 
 def seen(conn: sqlite3.Connection, store_id: str, stream: str, now: str) -> None:
@@ -48,3 +51,24 @@ async def stores(reader: aiosqlite.Connection) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+def list_stores_now(db_path: Path) -> list[dict[str, Any]]:
+    """`stores()` for a command line: opens, reads and closes a read-only connection."""
+
+    async def read() -> list[dict[str, Any]]:
+        reader = await open_reader(db_path)
+        try:
+            return await stores(reader)
+        finally:
+            await reader.close()
+
+    return asyncio.run(read())
+
+
+def render_stores(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'STORE':12}  {'ONLINE':6}  {'APPLIED':>8}  {'EVENTS':>8}  {'BACKLOG':>7}  LAST SEEN"]
+    lines += [f"{r['store_id']:12}  {'yes' if r['online'] else 'no':6}  {r['applied_seq']:>8}  "
+              f"{r['events']:>8}  {r['backlog'] if r['backlog'] is not None else '-':>7}  "
+              f"{r['last_seen'] or '-'}" for r in rows]
+    return "\n".join(lines)

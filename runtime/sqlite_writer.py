@@ -104,6 +104,10 @@ class SQLiteWriter:
                   isolate: bool = True) -> T:
         return await self.submit(fn, isolate=isolate)
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     async def close(self) -> None:
         """Finish every queued job, then close the connection."""
         if self._closed:

@@ -1,0 +1,54 @@
+"""Operator commands against real files: edge-agent status / outbox, retail-hub stores."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.integration.procs import AgentProc, HubProc
+from tests.integration.tills import Till
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+async def test_status_outbox_and_stores_commands(tmp_path):
+    hub = HubProc(tmp_path / "hub", ["S001"])
+    agent = AgentProc(tmp_path / "S001", "S001", hub)
+    conf = str(agent.root / "agent.toml")
+    missing = cli("edge_agent", "status", "--config", conf)
+    assert missing.returncode == 3 and "no outbox" in missing.stderr
+    assert cli("hub", "stores", "--config", str(hub.root / "hub.toml")).returncode == 3
+    agent.start()  # the hub is not running: the store is offline and keeps a backlog
+    try:
+        async with aiohttp.ClientSession() as http:
+            await agent.ready(http)
+            till = Till(agent.url)
+            await till.sell_many(http, 3)
+        done = cli("edge_agent", "status", "--config", conf, "--json")
+        assert done.returncode == 0, done.stderr
+        facts = json.loads(done.stdout)
+        assert facts["backlog"] == 3 and facts["agent_running"] is True
+        assert facts["mqtt"]["state"] in ("starting", "disconnected")
+        text = cli("edge_agent", "status", "--config", conf).stdout
+        assert text.startswith("3 events waiting for head office")
+        rows = json.loads(cli("edge_agent", "outbox", "--config", conf, "--json", "list").stdout)
+        assert [r["seq"] for r in rows] == [1, 2, 3] and rows[0]["state"] == "captured"
+        one = json.loads(cli("edge_agent", "outbox", "--config", conf, "--json", "show", "2").stdout)
+        assert one["natural_key"] == "txn/R1/000002" and one["event"]["kind"] == "sale"
+        assert cli("edge_agent", "outbox", "--config", conf, "show", "99").returncode == 4
+        hub.start()
+        async with aiohttp.ClientSession() as http:
+            await hub.ready(http)
+            from tests.integration.test_pipeline import assert_delivered
+            await assert_delivered(http, hub, "S001", till)
+        stores = json.loads(cli("hub", "stores", "--config", str(hub.root / "hub.toml"), "--json").stdout)
+        assert stores[0]["store_id"] == "S001" and stores[0]["events"] == 3
+    finally:
+        agent.stop()
+        hub.stop()

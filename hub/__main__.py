@@ -9,7 +9,7 @@ import json
 import sys
 
 from hub import __version__
-from hub.config import load_config
+from hub.config import HubConfig, load_config
 from runtime import logs
 from runtime.config import ConfigError, render
 from runtime.service import run_until_signal
@@ -22,9 +22,19 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (("run", "run the hub"), ("check-config", "validate and print config")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", required=True, help="path to the hub's TOML config")
-    stores = sub.add_parser("stores", help="list the stores the hub knows")
+    stores = sub.add_parser("stores", help="list, add, rotate or remove stores")
     stores.add_argument("--config", required=True, help="path to the hub's TOML config")
     stores.add_argument("--json", action="store_true", help="machine-readable output")
+    actions = stores.add_subparsers(dest="stores_command")
+    actions.add_parser("list", help="every store the hub knows (the default)")
+    for name, text in (("add", "create a store's broker credentials"),
+                       ("rotate", "give a store a new password"),
+                       ("remove", "revoke a store's credentials")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("store_id")
+        if name != "remove":
+            action.add_argument("--password-file",
+                                help="write the password here instead of printing it")
     demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
     demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
     demo.add_argument("--rate", type=float, default=20.0,
@@ -54,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(render(config))
         return 0
+    if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
+        return _provision(config, args)
     if args.command == "stores":
         from hub.fleet import list_stores_now, render_stores
 
@@ -67,6 +79,29 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.setup(config.log_level)
     run_until_signal(Hub(config).run())
+    return 0
+
+
+def _provision(config: HubConfig, args: argparse.Namespace) -> int:
+    from hub import provisioning
+    from hub.errors import CredentialsError
+
+    try:
+        if args.stores_command == "remove":
+            provisioning.remove(config, args.store_id)
+            result: dict[str, object] = {"store_id": args.store_id, "removed": True}
+            text = f"removed {args.store_id}; restart the hub to apply"
+        else:
+            result = provisioning.add(config, args.store_id, args.password_file,
+                                      rotate=args.stores_command == "rotate")
+            secret = (f"password written to {result['password_file']}" if "password_file" in result
+                      else f"password: {result['password']}")
+            text = (f"# {args.stores_command}: {args.store_id} ({secret}); restart the hub to "
+                    f"apply.\n# Agent config for the store:\n{result['agent_config']}")
+    except CredentialsError as exc:
+        print(f"retail-hub: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else text)
     return 0
 
 

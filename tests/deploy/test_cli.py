@@ -52,3 +52,28 @@ async def test_status_outbox_and_stores_commands(tmp_path):
     finally:
         agent.stop()
         hub.stop()
+
+
+def test_stores_add_rotate_remove(tmp_path):
+    from argon2 import PasswordHasher
+
+    from hub.credentials import read_users
+
+    conf = tmp_path / "hub.toml"
+    conf.write_text('data_dir = "d"\n[broker]\nusers_file = "users"\nlisten = "0.0.0.0:1883"\n')
+    done = cli("hub", "stores", "--config", str(conf), "--json", "add", "S042",
+               "--password-file", str(tmp_path / "S042.pw"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "password" not in result and 'username = "S042"' in result["agent_config"]
+    password = (tmp_path / "S042.pw").read_text().strip()
+    PasswordHasher().verify(read_users(tmp_path / "users")["S042"], password)
+    again = cli("hub", "stores", "--config", str(conf), "add", "S042")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    rotated = json.loads(cli("hub", "stores", "--config", str(conf), "--json", "rotate", "S042").stdout)
+    assert rotated["password"] != password
+    PasswordHasher().verify(read_users(tmp_path / "users")["S042"], rotated["password"])
+    assert cli("hub", "stores", "--config", str(conf), "add", "bad/id").returncode == 2
+    assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 0
+    assert "S042" not in read_users(tmp_path / "users")
+    assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 2

@@ -1,0 +1,69 @@
+"""Store credentials for the embedded broker: `retail-hub stores add|rotate|remove`.
+
+A store's MQTT username is its store id; its argon2 hash goes into `broker.users_file`. The
+embedded broker reads that file (and builds the per-store ACL from it) when the hub starts, so
+restart the hub after a change. Events the store has queued are never touched: they live in the
+store's outbox and are sent once it reconnects with the new password.
+"""
+
+from typing import Any
+
+from hub.config import HubConfig
+from hub.credentials import new_password, read_users, set_password, write_secret, write_users
+from hub.errors import CredentialsError
+from protocol.errors import TopicError
+from protocol.topics import check_store_id
+
+
+def _check(config: HubConfig, store_id: str) -> None:
+    try:
+        check_store_id(store_id)
+    except TopicError as exc:
+        raise CredentialsError(config.broker.users_file, exc.reason) from exc
+    if store_id == config.broker.username:
+        raise CredentialsError(config.broker.users_file, f"{store_id!r} is the hub's own identity")
+
+
+def add(config: HubConfig, store_id: str, password_file: str | None, *, rotate: bool) -> dict[str, Any]:
+    """Create (or, with rotate, replace) a store's password; returns what to give the store."""
+    _check(config, store_id)
+    exists = store_id in read_users(config.broker.users_file)
+    if exists and not rotate:
+        raise CredentialsError(config.broker.users_file,
+                               f"store {store_id} already exists (use `stores rotate`)")
+    if rotate and not exists:
+        raise CredentialsError(config.broker.users_file, f"no store {store_id} to rotate")
+    password = new_password()
+    set_password(config.broker.users_file, store_id, password)
+    result: dict[str, Any] = {"store_id": store_id, "users_file": config.broker.users_file,
+                              "agent_config": agent_config(config, store_id)}
+    if password_file:
+        write_secret(password_file, password)
+        result["password_file"] = password_file
+    else:
+        result["password"] = password
+    return result
+
+
+def remove(config: HubConfig, store_id: str) -> None:
+    users = read_users(config.broker.users_file)
+    if store_id not in users or store_id == config.broker.username:
+        raise CredentialsError(config.broker.users_file, f"no store {store_id} to remove")
+    del users[store_id]
+    write_users(config.broker.users_file, users)
+
+
+def agent_config(config: HubConfig, store_id: str) -> str:
+    """The agent config a new store needs (the broker host must be one the store can reach)."""
+    if config.broker.embedded:
+        host, port = config.broker_listen
+        host = "HUB-HOST" if host in ("0.0.0.0", "::", "") else host
+        url = f"mqtt://{host}:{port}"
+    else:
+        url = config.broker.url
+    return (
+        f'store_id = "{store_id}"\ndata_dir = "/var/lib/edge-agent"\n\n[mqtt]\n'
+        f'url = "{url}"\nusername = "{store_id}"\n'
+        'password_file = "/etc/edge-agent/mqtt-password"\n'
+        f'topic_prefix = "{config.topic_prefix}"\n'
+    )

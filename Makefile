@@ -19,6 +19,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check protocol runtime edge_agent hub
+	$(BIN)/ruff check --select F tests bench
 	$(BIN)/mypy
 
 clean:

@@ -11,8 +11,6 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path

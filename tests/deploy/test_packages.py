@@ -44,7 +44,7 @@ def test_package_contents_control_and_scripts(debs, tmp_path, pkg, conf):
     subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
     assert (control / "conffiles").read_text().strip() == f"/etc/{pkg}/{conf}"
     for script in ("postinst", "prerm", "postrm"):
-        text = (control / script).read_text()
+        (control / script).read_text()
         assert subprocess.run(["sh", "-n", str(control / script)]).returncode == 0
     postinst = (control / "postinst").read_text()
     assert "adduser --system" in postinst and "deb-systemd-helper enable" in postinst

@@ -3,7 +3,6 @@
 import asyncio
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.conftest import wait_for
@@ -16,20 +15,6 @@ pytestmark = [
     pytest.mark.skipif(not Mosquitto.available(),
                        reason="mosquitto is not installed (apt-get install mosquitto)"),
 ]
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-def procs():
-    started: list = []
-    yield started
-    for p in reversed(started):
-        p.stop()
 
 
 async def _more(till: Till, n: int) -> bool:

@@ -15,24 +15,21 @@ from tests.integration.tills import Till, expected_transactions, hub_transaction
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        yield session
-
-
-@pytest.fixture
-def procs():
-    started: list = []
-    yield started
-    for p in reversed(started):
-        p.stop()
-
-
 def start(procs: list, proc):  # type: ignore[no-untyped-def]
     proc.start()
     procs.append(proc)
     return proc
+
+
+async def hub_and_agents(tmp_path: Path, http: aiohttp.ClientSession, procs: list,
+                         stores: list[str], agents: list[str] | None = None):
+    """A running hub (embedded broker) that knows `stores`, and running agents for `agents`."""
+    hub = start(procs, HubProc(tmp_path / "hub", stores))
+    await hub.ready(http)
+    running = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in (agents or stores)]
+    for agent in running:
+        await agent.ready(http)
+    return hub, running
 
 
 async def assert_delivered(http: aiohttp.ClientSession, hub: HubProc, store_id: str,
@@ -59,11 +56,7 @@ async def assert_delivered(http: aiohttp.ClientSession, hub: HubProc, store_id: 
 
 
 async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, http, procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001", "S002"]))
-    await hub.ready(http)
-    agents = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in ("S001", "S002")]
-    for a in agents:
-        await a.ready(http)
+    hub, agents = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"])
     tills = {a.store_id: [Till(a.url, "R1"), Till(a.url, "R2")] for a in agents}
     await asyncio.gather(*(t.sell_many(http, 40) for ts in tills.values() for t in ts))
     for a in agents:
@@ -74,10 +67,7 @@ async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, 
 
 
 async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_path, http, procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     await till.sell(http)
     body = till.accepted["000001"]
@@ -99,10 +89,7 @@ async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_
 
 
 async def test_agent_killed_mid_stream_loses_nothing(tmp_path, http, procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     for round_ in range(3):
         stop = asyncio.Event()
@@ -121,10 +108,7 @@ async def _gt(a: int, b: int) -> bool:
 
 
 async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     stop = asyncio.Event()
     selling = asyncio.create_task(till.sell_until(http, stop, pause=0.005))
@@ -145,10 +129,7 @@ async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs):
 
 async def test_replaced_outbox_starts_a_new_stream_and_old_sales_are_not_doubled(
         tmp_path, http, procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     for _ in range(10):
         await till.sell(http)
@@ -179,10 +160,7 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     from protocol.messages import Batch
     from tests.hub.helpers import sale_envelope
 
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001", "S002"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S002", "S002", hub))
-    await agent.ready(http)
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"], ["S002"])
     spoofed = codec.encode(Batch("S002", "st", [sale_envelope(1, store="S002", stream="st")]))
     payloads = [b"garbage", b"", msgspec.msgpack.encode({"v": 99}), spoofed]
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",

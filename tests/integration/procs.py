@@ -97,8 +97,9 @@ class HubProc(Proc):
         self.mosquitto: Mosquitto | None = None
         broker = (f'embedded = true\nlisten = "127.0.0.1:{self.broker_port}"\n'
                   'users_file = "mqtt-users"\n')
+        self.hub_password = ""
         if mosquitto_root is not None:
-            hub_password = new_password()
+            hub_password = self.hub_password = new_password()
             write_secret(root / "hub-password", hub_password)
             self.mosquitto = Mosquitto(mosquitto_root, {"hub": hub_password, **self.passwords})
             self.broker_port = self.mosquitto.port
@@ -126,6 +127,9 @@ class HubProc(Proc):
     def db(self) -> Path:
         return self.root / "data" / "hub.sqlite"
 
+    def start(self) -> None:
+        super().start()
+
     async def get(self, http: aiohttp.ClientSession, path: str) -> Any:
         async with http.get(self.url + path) as r:
             return await r.json()
@@ -141,6 +145,8 @@ class HubProc(Proc):
                 return False
 
         await wait_for(up, timeout, "hub /healthz")
+        if not self.hub_password and (self.root / "data" / "hub-mqtt-password").exists():
+            self.hub_password = (self.root / "data" / "hub-mqtt-password").read_text().strip()
 
 
 class AgentProc(Proc):

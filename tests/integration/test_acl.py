@@ -1,0 +1,79 @@
+"""A store's credentials cannot publish to or read another store's topics, on either broker."""
+
+import asyncio
+
+import aiomqtt
+import pytest
+
+from tests.integration.procs import HubProc, Mosquitto
+from tests.integration.test_pipeline import start
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def hub(request, tmp_path, http, procs):
+    if request.param == "mosquitto" and not Mosquitto.available():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    mosq = tmp_path / "mosquitto" if request.param == "mosquitto" else None
+    hub = HubProc(tmp_path / "hub", ["S001", "S002"], mosquitto_root=mosq)
+    if hub.mosquitto:
+        start(procs, hub.mosquitto)
+    start(procs, hub)
+    await hub.ready(http)
+    return hub
+
+
+def client(hub: HubProc, store: str, suffix: str) -> aiomqtt.Client:
+    return aiomqtt.Client("127.0.0.1", hub.broker_port, username=store,
+                          password=hub.passwords[store], identifier=f"{store}-{suffix}")
+
+
+async def received(c: aiomqtt.Client, timeout: float) -> list[str]:
+    got: list[str] = []
+
+    async def read() -> None:
+        async for m in c.messages:
+            got.append(f"{m.topic.value}:{m.payload!r}")
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        pass
+    return got
+
+
+async def forbidden_publish(hub: HubProc, n: int, topic: str, payload: bytes) -> None:
+    """Publish as S001 where it may not. Mosquitto drops the client for it; amqtt drops the message."""
+    try:
+        async with client(hub, "S001", f"writer{n}") as c:
+            await c.publish(topic, payload, qos=1)
+    except aiomqtt.MqttError:
+        pass
+
+
+async def test_a_store_cannot_read_or_write_another_stores_topics(hub, http):
+    async with client(hub, "S002", "victim") as victim, client(hub, "S001", "spy") as spy:
+        await victim.subscribe("retail/v1/stores/S002/ack", qos=1)
+        for topic in ("retail/v1/stores/S002/ack", "retail/v1/stores/S002/control",
+                      "retail/v1/stores/+/ack", "retail/v1/#"):
+            try:
+                await spy.subscribe(topic, qos=1)
+            except aiomqtt.MqttError:
+                pass  # refused outright is fine too
+        for n, (topic, payload) in enumerate([
+            ("retail/v1/stores/S002/ack", b"forged-ack"),
+            ("retail/v1/stores/S001/ack", b"self-ack"),
+            ("retail/v1/stores/S002/events", b"forged-events"),
+        ]):
+            await forbidden_publish(hub, n, topic, payload)
+        # The hub's own identity may write S002's ack: the victim must see that, and only that.
+        async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="hub",
+                                  password=hub.hub_password, identifier="hub-acl-test") as real:
+            await real.publish("retail/v1/stores/S002/ack", b"real-ack", qos=1)
+        victim_got = await received(victim, 2)
+        spy_got = await received(spy, 0.5)
+    assert victim_got == ["retail/v1/stores/S002/ack:b'real-ack'"]
+    assert spy_got == [], "S001 read another store's traffic"
+    quarantine = await hub.get(http, "/v1/quarantine")
+    assert quarantine["count"] == 0, "a forged batch for S002 reached the hub"

@@ -61,7 +61,8 @@ class Agent:
     async def run(self) -> None:
         await self.outbox.open()
         app = web.Application(
-            client_max_size=self.config.api.max_body_bytes, middlewares=[json_errors]
+            client_max_size=self.config.api.max_body_bytes,
+            middlewares=[json_errors, self.api.require_token],
         )
         app.add_routes(self.api.routes())
         runner = web.AppRunner(app, access_log=None)

@@ -4,6 +4,7 @@ A 2xx answer is given only after the event is fsync'd in the outbox.
 """
 
 import datetime as dt
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -31,9 +32,20 @@ class CaptureApi:
         self.outbox = outbox
         self.on_captured = on_captured
         self.health = health
+        self._token = config.api_token()
         self.captured = 0
         self.duplicates = 0
         self.rejected = 0
+
+    @web.middleware
+    async def require_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """With `api.token_file` set, everything but /healthz needs the tills' bearer token."""
+        if self._token is None or request.path == "/healthz":
+            return await handler(request)
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
+            return error(401, "missing or wrong bearer token", "Authorization")
+        return await handler(request)
 
     def routes(self) -> list[web.RouteDef]:
         return [

@@ -18,6 +18,7 @@ Positive = Annotated[float, Meta(gt=0)]
 class ApiConfig(Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8700"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
+    token_file: str | None = None  # when set, tills must send "Authorization: Bearer <token>"
 
 
 class MqttConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -69,6 +70,11 @@ class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
     def zone(self) -> zoneinfo.ZoneInfo | None:
         return zoneinfo.ZoneInfo(self.timezone) if self.timezone else None
 
+    def api_token(self) -> str | None:
+        if self.api.token_file is None:
+            return None
+        return read_secret(self.api.token_file, path=self.source, key="api.token_file")
+
     def mqtt_password(self) -> str | None:
         if self.mqtt.password_file is None:
             return None
@@ -101,6 +107,10 @@ def load_config(path: Path | str) -> AgentConfig:
     if cfg.mqtt.password_file is not None:
         mqtt = msgspec.structs.replace(cfg.mqtt, password_file=resolve(src, cfg.mqtt.password_file))
         cfg = msgspec.structs.replace(cfg, mqtt=mqtt)
+    if cfg.api.token_file is not None:
+        api = msgspec.structs.replace(cfg.api, token_file=resolve(src, cfg.api.token_file))
+        cfg = msgspec.structs.replace(cfg, api=api)
+        cfg.api_token()
     cfg.listen  # noqa: B018 - validates api.listen
     broker_address(cfg.mqtt.url, path=src, key="mqtt.url")
     if cfg.timezone is not None:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
                     api_port=args.api_port)
         run_until_signal(demo.run())
-        return 0 if demo.ok else 1
+        return 1 if demo.ok is False else 0
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -67,7 +67,7 @@ class Demo:
         self.agent_ports: dict[str, int] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.accepted = 0
-        self.ok = False
+        self.ok: bool | None = None  # None: stopped before the final delivery check
 
     def _write_configs(self) -> Path:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -169,6 +169,7 @@ class Demo:
                 for t in tills:
                     t.cancel()
                 deadline = time.monotonic() + 20
+                self.ok = False
                 while time.monotonic() < deadline:
                     online, captured, applied, backlog = await self._totals(hub, http)
                     if captured and applied == captured and backlog == 0:

@@ -37,6 +37,16 @@ async def post(http, url, body, path="/v1/sales", **kw):
         return r.status, await r.json()
 
 
+async def sell_until_refused(http, url) -> tuple[int, dict]:
+    """Post distinct sales until one is refused; it must be a 507. Returns (accepted, answer)."""
+    for n in range(20000):
+        status, answer = await post(http, url, with_("pos_txn_id", f"{n:06d}"))
+        if status != 201:
+            assert status == 507, answer
+            return n, answer
+    raise AssertionError("the outbox never filled up")
+
+
 async def test_a_sale_is_captured_then_a_retry_gets_the_same_answer(running_agent, http):
     agent, url = await running_agent()
     status, body = await post(http, url, SALE)
@@ -138,14 +148,7 @@ async def test_healthz_reports_outbox_and_link(running_agent, http):
 
 async def test_a_full_outbox_answers_507_and_keeps_what_it_accepted(running_agent, http, tmp_path):
     agent, url = await running_agent(extra="[outbox]\nmax_size_mb = 1\n")
-    accepted = 0
-    status = 201
-    for n in range(20000):
-        status, answer = await post(http, url, with_("pos_txn_id", f"{n:06d}"))
-        if status != 201:
-            break
-        accepted += 1
-    assert status == 507, answer
+    accepted, answer = await sell_until_refused(http, url)
     assert "disk is full" in answer["error"]
     assert accepted > 100
     # Still full, still refusing, still serving reads; everything accepted is intact.
@@ -178,13 +181,7 @@ async def test_a_really_full_disk_answers_507_and_capture_resumes_when_space_ret
     import subprocess
 
     agent, url = await running_agent(root=small_disk)
-    accepted, status, answer = 0, 201, {}
-    for n in range(20000):
-        status, answer = await post(http, url, with_("pos_txn_id", f"{n:06d}"))
-        if status != 201:
-            break
-        accepted += 1
-    assert status == 507, answer
+    accepted, answer = await sell_until_refused(http, url)
     assert accepted > 50
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     status, answer = await post(http, url, with_("pos_txn_id", "after"))

@@ -52,6 +52,11 @@ class Agent:
             "captured": self.api.captured,
             "forwarded": self.forwarder.forwarded,
         }
+        if self.api.full_since is not None:
+            body["status"] = "degraded"
+            body["reason"] = (f"disk full since {self.api.full_since.isoformat()}: new sales "
+                              "are refused (507); call support")
+            return 503, body
         return 200, body
 
     async def prune(self) -> None:

@@ -33,6 +33,7 @@ class CaptureApi:
         self.on_captured = on_captured
         self.health = health
         self._token = config.api_token()
+        self.full_since: dt.datetime | None = None  # set while captures fail for a full disk
         self.captured = 0
         self.duplicates = 0
         self.rejected = 0
@@ -87,11 +88,16 @@ class CaptureApi:
                 seq=exc.seq,
             )
         except OutboxFull as exc:
-            log.error("capture refused: %s", exc)
+            if self.full_since is None:
+                self.full_since = now
+                log.error("capture refused: %s", exc)
             return error(507, f"{exc}; the sale was NOT recorded, call support")
         except OutboxError as exc:
             log.error("capture failed: %s", exc)
             return error(503, "the outbox could not record this; retry", None)
+        if self.full_since is not None:
+            log.warning("capture works again after a full disk since %s", self.full_since)
+            self.full_since = None
         body = {"event_id": result.event_id, "seq": result.seq, "status": "captured"}
         if result.created:
             self.captured += 1

@@ -154,7 +154,9 @@ async def test_a_full_outbox_answers_507_and_keeps_what_it_accepted(running_agen
     # Still full, still refusing, still serving reads; everything accepted is intact.
     assert (await post(http, url, with_("pos_txn_id", "x")))[0] == 507
     async with http.get(url + "/healthz") as r:
-        assert (await r.json())["outbox"]["last_seq"] == accepted
+        health = await r.json()
+    assert r.status == 503 and "disk full" in health["reason"]
+    assert health["outbox"]["last_seq"] == accepted
     conn = sqlite3.connect(f"file:{agent.config.outbox_path}?mode=ro", uri=True)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*), min(seq), max(seq) FROM events").fetchone() == (
@@ -187,6 +189,8 @@ async def test_a_really_full_disk_answers_507_and_capture_resumes_when_space_ret
     status, answer = await post(http, url, with_("pos_txn_id", "after"))
     assert status == 201, answer
     assert answer["seq"] == accepted + 1  # no gap, nothing lost
+    async with http.get(url + "/healthz") as r:
+        assert r.status == 200 and (await r.json())["status"] == "ok"
 
 
 async def test_tills_on_another_host_need_the_shared_token(running_agent, http, tmp_path):

@@ -66,7 +66,6 @@ class Demo:
         self.api_port = api_port
         self.agent_ports: dict[str, int] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.accepted = 0
         self.ok: bool | None = None  # None: stopped before the final delivery check
 
     def _write_configs(self) -> Path:
@@ -122,7 +121,6 @@ class Demo:
                 try:
                     async with http.post(url, json=body) as r:
                         if r.status in (200, 201):
-                            self.accepted += r.status == 201
                             break
                 except (aiohttp.ClientError, TimeoutError):
                     pass

@@ -10,7 +10,6 @@ import datetime as dt
 import functools
 import logging
 import sqlite3
-import time
 import urllib.parse
 from collections import Counter
 
@@ -60,7 +59,6 @@ class Ingest:
         self._client: aiomqtt.Client | None = None
         self.connected = False
         self.counters: Counter[str] = Counter()
-        self.applied_at: dict[str, float] = {}
 
     async def run(self) -> None:
         backoff = Backoff(0.2, 10.0)
@@ -117,7 +115,8 @@ class Ingest:
                 if state.store_id != store_id:
                     raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
                 now = dt.datetime.now(dt.UTC).isoformat()
-                self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
+                done = self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
+                done.add_done_callback(_log_state_failure)
         except ProtocolError as exc:
             await self._quarantine(topic, store_id, str(exc), payload)
 
@@ -157,8 +156,6 @@ class Ingest:
         self.counters["quarantined"] += out.quarantined
         if out.replay_from is not None:
             self.counters["gaps"] += 1
-        if out.applied:
-            self.applied_at[out.store_id] = time.time()
         key = (out.store_id, out.stream)
         previous = self._acks.get(key)
         if previous is None or out.applied_seq >= previous.applied_seq or out.replay_from:
@@ -178,3 +175,9 @@ class Ingest:
                              store_id, out.applied_seq)
                     await client.publish(self.topics.control(store_id),
                                          codec.encode(Replay(stream, out.replay_from)), qos=1)
+
+
+def _log_state_failure(future: "asyncio.Future[None]") -> None:
+    """A store's state is advisory (the next one replaces it), but a failure must be seen."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("recording a store state failed: %s", future.exception())

@@ -127,9 +127,6 @@ class HubProc(Proc):
     def db(self) -> Path:
         return self.root / "data" / "hub.sqlite"
 
-    def start(self) -> None:
-        super().start()
-
     async def get(self, http: aiohttp.ClientSession, path: str) -> Any:
         async with http.get(self.url + path) as r:
             return await r.json()

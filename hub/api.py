@@ -1,21 +1,32 @@
-"""The hub's HTTP API: stores, inventory, business days, quarantine, health."""
+"""The hub's HTTP API: stores, inventory, business days, postings, reconciliation, health."""
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 from aiohttp import web
 
-from hub import days, fleet, inventory, quarantine
+from hub import days, fleet, inventory, postings, quarantine, reconcile
+from hub.config import MappingConfig
 from runtime.http import error, json_response
+from runtime.sqlite_writer import SQLiteWriter
+
+if TYPE_CHECKING:
+    from hub.relay import Relay
 
 
 class HubApi:
     def __init__(self, reader: Callable[[], aiosqlite.Connection],
-                 health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]]) -> None:
+                 health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+                 writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig) -> None:
         self._reader = reader
         self._health = health
+        self._writer = writer
+        self._relay = relay
+        self._mapping = mapping
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -23,6 +34,11 @@ class HubApi:
             web.get("/v1/stores/{store_id}/days/{business_day}", self.day),
             web.get("/v1/inventory/{sku}", self.inventory),
             web.get("/v1/quarantine", self.quarantined),
+            web.get("/v1/postings", self.postings),
+            web.get("/v1/postings/{posting_id}", self.posting),
+            web.post("/v1/postings/{posting_id}/retry", self.retry),
+            web.post("/v1/postings/{posting_id}/resubmit", self.resubmit),
+            web.get("/v1/reconciliation", self.reconciliation),
             web.get("/healthz", self.healthz),
         ]
 
@@ -47,6 +63,84 @@ class HubApi:
         return json_response({"count": await quarantine.count(reader),
                               "recent": await quarantine.recent(reader)})
 
+    async def postings(self, request: web.Request) -> web.Response:
+        q = request.query
+        state = q.get("state")
+        if state is not None and state not in postings.STATES:
+            return error(422, f"state must be one of {', '.join(postings.STATES)}", "state")
+        day = q.get("business_day")
+        if day is not None and _date(day) is None:
+            return error(422, "business_day must be YYYY-MM-DD", "business_day")
+        try:
+            limit = int(q.get("limit", "100"))
+            if not 1 <= limit <= 1000:
+                raise ValueError
+        except ValueError:
+            return error(422, "limit must be a whole number from 1 to 1000", "limit")
+        reader = self._reader()
+        return json_response({
+            "counts": await postings.counts(reader),
+            "postings": await postings.listing(reader, state=state, store_id=q.get("store_id"),
+                                               business_day=day, limit=limit),
+        })
+
+    async def posting(self, request: web.Request) -> web.Response:
+        found = await postings.show(self._reader(), request.match_info["posting_id"])
+        if found is None:
+            return error(404, "no such posting", "posting_id")
+        return json_response(found)
+
+    async def retry(self, request: web.Request) -> web.Response:
+        return await self._act(request, "retry")
+
+    async def resubmit(self, request: web.Request) -> web.Response:
+        return await self._act(request, "resubmit")
+
+    async def _act(self, request: web.Request, action: str) -> web.Response:
+        body: Any = {}
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except ValueError:
+                return error(422, "body must be JSON", "$")
+            if not isinstance(body, dict):
+                return error(422, "body must be a JSON object", "$")
+        actor = body.get("actor") or f"api@{request.remote}"
+        if not isinstance(actor, str) or len(actor) > 200:
+            return error(422, "actor must be a name of at most 200 characters", "actor")
+        pid = request.match_info["posting_id"]
+        now = dt.datetime.now(dt.UTC)
+        if action == "retry":
+            job = functools.partial(postings.retry, pid=pid, actor=actor, now=now)
+        else:
+            edited = body.get("payload")
+            if edited is not None and not isinstance(edited, dict):
+                return error(422, "payload must be a JSON object (the whole posting)", "payload")
+            job = functools.partial(postings.resubmit, pid=pid, actor=actor, now=now,
+                                    edited=json.dumps(edited) if edited is not None else None)
+        try:
+            result = await self._writer.run(job)
+        except postings.PostingError as exc:
+            return error(exc.status, str(exc), exc.field)
+        if self._relay is not None:
+            self._relay.wake()
+        return json_response(result)
+
+    async def reconciliation(self, request: web.Request) -> web.Response:
+        day = _date(request.query.get("day", ""))
+        if day is None:
+            return error(422, "day is required, as YYYY-MM-DD", "day")
+        connector = self._relay.connector if self._relay else None
+        return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
+                                                 request.query.get("store_id")))
+
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self._health()
         return json_response(body, status)
+
+
+def _date(text: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        return None

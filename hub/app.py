@@ -1,18 +1,24 @@
-"""Wires the hub together: database writer, embedded broker, ingest and the HTTP API."""
+"""Wires the hub together: database writer, embedded broker, ingest, ERP relay, jobs and the API."""
 
 import asyncio
+import datetime as dt
+import functools
 import logging
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub import __version__
+from hub import __version__, postings, reconcile
 from hub.api import HubApi
 from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
+from hub.erp.base import Connector
 from hub.ingest import Ingest
+from hub.relay import Relay
 from hub.schema import migrate
 from runtime import systemd
 from runtime.http import bound_port, json_errors
@@ -36,7 +42,9 @@ class Hub:
             url = config.broker.url
         self.ingest = Ingest(config, self.writer, url)
         self._reader: aiosqlite.Connection | None = None
-        self.api = HubApi(self.reader, self.health)
+        connector = make_connector(config)
+        self.relay = Relay(config, self.writer, self.reader, connector) if connector else None
+        self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
 
@@ -50,6 +58,7 @@ class Hub:
             "version": __version__,
             "broker": {"embedded": self.broker is not None, "connected": self.ingest.connected},
             "counters": dict(self.ingest.counters),
+            "erp": self.relay.status() if self.relay else {"connector": "none"},
         }
         if not self.ingest.connected:
             body["status"] = "degraded"
@@ -57,11 +66,51 @@ class Hub:
             return 503, body
         return 200, body
 
+    async def sweep_summaries(self) -> None:
+        """Release daily summaries whose cutoff has passed (and late sales of released days)."""
+        released = await self.writer.run(functools.partial(
+            postings.sweep, policy=self.config.postings, now=dt.datetime.now(dt.UTC)))
+        if released:
+            log.info("released %d daily summary postings", released)
+            if self.relay:
+                self.relay.wake()
+
+    async def reconcile_yesterday(self) -> None:
+        """The scheduled check of yesterday's business days; a mismatch is logged as a WARNING."""
+        zone = zoneinfo.ZoneInfo(self.config.reconcile.timezone)
+        day = dt.datetime.now(zone).date() - dt.timedelta(days=1)
+        result = await reconcile.run(self.reader(), self.relay.connector if self.relay else None,
+                                     self.config.erp.mapping, day)
+        await self.writer.run(functools.partial(reconcile.save, result=result,
+                                                now=dt.datetime.now(dt.UTC)))
+        for rep in result["stores"]:
+            if rep["status"] == "mismatched":
+                log.warning("reconciliation %s %s: mismatched (%s)", rep["store_id"], day,
+                            ", ".join(d["field"] for d in rep["differences"]) or "postings missing in ERP")
+        log.info("reconciliation of %s: %d matched, %d mismatched, %d incomplete", day,
+                 result["matched"], result["mismatched"], result["incomplete"])
+
+    def _schedule(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        if postings.summary_kinds(self.config.postings):
+            scheduler.add_job(self.sweep_summaries, "interval",
+                              seconds=self.config.postings.sweep_interval_s,
+                              next_run_time=dt.datetime.now(dt.UTC), misfire_grace_time=300,
+                              coalesce=True, max_instances=1)
+        at = self.config.reconcile.at
+        if at:
+            hour, minute = at.split(":")
+            scheduler.add_job(self.reconcile_yesterday, "cron", hour=int(hour), minute=int(minute),
+                              timezone=self.config.reconcile.timezone, misfire_grace_time=3600,
+                              coalesce=True, max_instances=1)
+        return scheduler
+
     async def run(self) -> None:
         Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
         await self.writer.start()
         self._reader = await open_reader(self.config.db_path)
         runner: web.AppRunner | None = None
+        scheduler = self._schedule()
         try:
             if self.broker is not None:
                 await self.broker.start()
@@ -74,13 +123,18 @@ class Hub:
             await site.start()
             self.bound_port = bound_port(site, port)
             log.info("hub API on http://%s:%d", host, self.bound_port)
+            scheduler.start()
             self.started.set()
             systemd.notify("READY=1")
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.ingest.run(), name="ingest")
+                if self.relay is not None:
+                    tasks.create_task(self.relay.run(), name="erp-relay")
         finally:
             systemd.notify("STOPPING=1")
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
             if runner is not None:
                 await runner.cleanup()
             if self.broker is not None:
@@ -88,3 +142,19 @@ class Hub:
             await self._reader.close()
             await self.writer.close()
             log.info("hub stopped")
+
+
+def make_connector(config: HubConfig) -> Connector | None:
+    """The configured ERP connector, or None for `connector = "none"` (postings are only kept)."""
+    erp = config.erp
+    if erp.connector == "http-json":
+        from hub.erp.http_json import HttpJsonConnector
+
+        return HttpJsonConnector(erp.url, config.erp_secret("token_file"), erp.timeout_s)
+    if erp.connector == "tryton":
+        from hub.erp.tryton import TrytonConnector
+
+        password = config.erp_secret("password_file")
+        assert password is not None
+        return TrytonConnector(erp.url, erp.database, erp.username, password, erp.timeout_s)
+    return None

@@ -1,7 +1,10 @@
 """The hub's TOML config: every key, its default and its check (see packaging/retail-hub.toml)."""
 
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -32,6 +35,56 @@ class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
     max_pending_batches: Annotated[int, Meta(ge=1)] = 256
 
 
+HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class PostingsConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """How applied store events become ERP postings (see docs/postings.md)."""
+
+    sales: Literal["per_transaction", "daily_summary"] = "per_transaction"
+    returns: Literal["per_transaction", "daily_summary"] = "per_transaction"
+    inventory_adjustments: Literal["per_transaction", "none"] = "per_transaction"
+    summary_cutoff: HHMM = "04:00"
+    timezone: str = "UTC"
+    sweep_interval_s: Positive = 30.0
+    closed_through: dt.date | None = None
+    rounding: dict[str, Decimal] = msgspec.field(default_factory=dict)
+
+
+class MappingConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Hub names to ERP names. An empty table passes names through unless the ERP supplies one."""
+
+    stores: dict[str, str] = msgspec.field(default_factory=dict)
+    skus: dict[str, str] = msgspec.field(default_factory=dict)
+    tenders: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class ErpConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    connector: Literal["none", "http-json", "tryton"] = "none"
+    url: str = ""
+    token_file: str | None = None
+    database: str = ""
+    username: str = ""
+    password_file: str | None = None
+    rate_limit_per_s: Positive = 5.0
+    max_in_flight: Annotated[int, Meta(ge=1, le=256)] = 4
+    timeout_s: Positive = 10.0
+    retry_initial_s: Positive = 1.0
+    retry_max_s: Positive = 300.0
+    breaker_failures: Annotated[int, Meta(ge=1)] = 5
+    breaker_open_s: Positive = 30.0
+    maintenance_windows: list[str] = msgspec.field(default_factory=list)
+    timezone: str = "UTC"
+    mapping: MappingConfig = MappingConfig()
+
+
+class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """The scheduled reconciliation of yesterday's business days."""
+
+    at: HHMM | Literal[""] = "06:00"
+    timezone: str = "UTC"
+
+
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str
     topic_prefix: str = DEFAULT_PREFIX
@@ -39,6 +92,9 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     broker: BrokerConfig = BrokerConfig()
     api: ApiConfig = ApiConfig()
     ingest: IngestConfig = IngestConfig()
+    postings: PostingsConfig = PostingsConfig()
+    erp: ErpConfig = ErpConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
     source: str = ""
 
     @property
@@ -63,6 +119,10 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     def hub_password(self) -> str:
         return read_secret(str(self.hub_password_path), path=self.source, key="broker.password_file")
 
+    def erp_secret(self, key: Literal["token_file", "password_file"]) -> str | None:
+        file = getattr(self.erp, key)
+        return read_secret(file, path=self.source, key=f"erp.{key}") if file else None
+
 
 def load_config(path: Path | str) -> HubConfig:
     cfg = load(path, HubConfig)
@@ -81,6 +141,39 @@ def load_config(path: Path | str) -> HubConfig:
         raise ConfigError(src, "broker.url", "expected mqtt://host:port or mqtts://host:port")
     if not cfg.broker.embedded and cfg.broker.password_file is None:
         raise ConfigError(src, "broker.password_file", "required when broker.embedded = false")
+    erp = cfg.erp
+    cfg = msgspec.structs.replace(cfg, erp=msgspec.structs.replace(
+        erp,
+        token_file=resolve(src, erp.token_file) if erp.token_file else None,
+        password_file=resolve(src, erp.password_file) if erp.password_file else None,
+    ))
+    _check_erp(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
     return cfg
+
+
+def _check_erp(src: str, cfg: HubConfig) -> None:
+    from runtime.windows import WindowError, parse_windows
+
+    for key, zone in (("postings.timezone", cfg.postings.timezone), ("erp.timezone", cfg.erp.timezone),
+                      ("reconcile.timezone", cfg.reconcile.timezone)):
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(src, key, f"unknown time zone {zone!r}") from exc
+    for currency, step in cfg.postings.rounding.items():
+        if len(currency) != 3 or not currency.isupper() or step <= 0:
+            raise ConfigError(src, f"postings.rounding.{currency}",
+                              "expected an ISO currency code and a positive amount like \"0.05\"")
+    try:
+        parse_windows(cfg.erp.maintenance_windows)
+    except WindowError as exc:
+        raise ConfigError(src, "erp.maintenance_windows", str(exc)) from exc
+    erp = cfg.erp
+    if erp.connector in ("http-json", "tryton") and not erp.url.startswith(("http://", "https://")):
+        raise ConfigError(src, "erp.url", f"required for connector {erp.connector!r}: http(s)://host:port")
+    if erp.connector == "tryton":
+        for key in ("database", "username", "password_file"):
+            if not getattr(erp, key):
+                raise ConfigError(src, f"erp.{key}", "required for connector 'tryton'")

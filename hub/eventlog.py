@@ -3,7 +3,7 @@
 `Sequencer.apply` runs inside the hub's single writer thread (one transaction per group of
 batches). It drops what it already has (by (store, stream, seq), then by event_id), holds events
 that arrive after a gap and asks for a replay from the first missing seq, and applies contiguous
-events together with their inventory and day-total effects in the same transaction. The ack it
+events together with their inventory, day-total and ERP-posting effects in the same transaction. The ack it
 returns is published only after that transaction has committed.
 """
 
@@ -15,7 +15,8 @@ from collections import Counter
 
 import msgspec
 
-from hub import days, fleet, inventory, quarantine
+from hub import days, fleet, inventory, postings, quarantine
+from hub.config import PostingsConfig
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 
@@ -31,19 +32,23 @@ class Outcome(msgspec.Struct):
     held: int = 0
     quarantined: int = 0
     replay_from: int | None = None
+    postings: int = 0
 
 
 class Sequencer:
     """Holds out-of-order events between batches. Touched only by the writer thread."""
 
-    def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0) -> None:
+    def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
+                 policy: PostingsConfig | None = None) -> None:
+        self.policy = policy or PostingsConfig()
         self.max_held_events = max_held_events
         self.replay_min_interval_s = replay_min_interval_s
         self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
 
     def apply(self, conn: sqlite3.Connection, batch: Batch, topic: str) -> Outcome:
-        now = dt.datetime.now(dt.UTC).isoformat()
+        clock = dt.datetime.now(dt.UTC)
+        now = postings.stamp(clock)
         key = (batch.store_id, batch.stream)
         row = conn.execute(
             "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?", key
@@ -66,7 +71,7 @@ class Sequencer:
             applied += 1
             ready.append(held.pop(applied))
         if ready:
-            self._apply_events(conn, ready, topic, now, out)
+            self._apply_events(conn, ready, topic, clock, out)
             conn.execute(
                 "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?,"
                 " last_applied_at = ? WHERE store_id = ? AND stream = ?",
@@ -85,7 +90,9 @@ class Sequencer:
         return out
 
     def _apply_events(self, conn: sqlite3.Connection, ready: list[Envelope], topic: str,
-                      now: str, out: Outcome) -> None:
+                      clock: dt.datetime, out: Outcome) -> None:
+        now = postings.stamp(clock)
+        applied: list[Envelope] = []
         stock: Counter[tuple[str, str]] = Counter()
         totals: dict[days.DayKey, days.DayDelta] = {}
         seen = _known_event_ids(conn, [env.event_id for env in ready])
@@ -109,6 +116,7 @@ class Sequencer:
                 out.quarantined += 1
                 continue
             seen.add(env.event_id)
+            applied.append(env)
             event = env.event
             txn = event if isinstance(event, Sale | Return) else None
             rows.append((
@@ -132,6 +140,7 @@ class Sequencer:
         )
         inventory.apply(conn, stock, now)
         days.apply(conn, totals)
+        out.postings = postings.on_applied(conn, applied, self.policy, clock)
 
 
 def _known_event_ids(conn: sqlite3.Connection, event_ids: list[str]) -> set[str]:

@@ -52,7 +52,7 @@ class Ingest:
         self.host = parsed.hostname or "127.0.0.1"
         self.port = parsed.port or 1883
         self.sequencer = Sequencer(config.ingest.max_held_events,
-                                   config.ingest.replay_min_interval_s)
+                                   config.ingest.replay_min_interval_s, config.postings)
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._acks: dict[tuple[str, str], Outcome] = {}
         self._acks_ready = asyncio.Event()

@@ -2,7 +2,8 @@
 
 Each table's queries live in the module that owns it: `eventlog` (streams, events,
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
-`fleet` (stores).
+`fleet` (stores), `postings` (postings, posting_sources, posting_attempts, posting_audit,
+summary_days), `reconcile` (reconciliations).
 """
 
 import sqlite3
@@ -100,6 +101,72 @@ MIGRATIONS: list[str] = [
         version TEXT,
         backlog INTEGER,
         stream TEXT
+    );
+    """,
+    # 2: governed ERP postings (a transactional outbox towards the ERP) and reconciliation.
+    """
+    CREATE TABLE postings (
+        posting_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        currency TEXT,
+        state TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        reason TEXT,
+        erp_ref TEXT,
+        erp_answer TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        posted_at TEXT
+    );
+    CREATE INDEX postings_due ON postings (state, priority, next_attempt_at);
+    CREATE INDEX postings_by_day ON postings (store_id, business_day);
+    CREATE TABLE posting_sources (
+        event_id TEXT PRIMARY KEY,
+        posting_id TEXT NOT NULL REFERENCES postings (posting_id),
+        register_id TEXT,
+        pos_txn_id TEXT
+    );
+    CREATE INDEX posting_sources_by_posting ON posting_sources (posting_id);
+    CREATE TABLE posting_attempts (
+        posting_id TEXT NOT NULL REFERENCES postings (posting_id),
+        attempt INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        request_digest TEXT NOT NULL,
+        status INTEGER,
+        outcome TEXT NOT NULL,
+        answer TEXT,
+        latency_ms INTEGER NOT NULL,
+        PRIMARY KEY (posting_id, attempt)
+    );
+    CREATE TABLE posting_audit (
+        id INTEGER PRIMARY KEY,
+        posting_id TEXT NOT NULL REFERENCES postings (posting_id),
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        before TEXT,
+        after TEXT
+    );
+    CREATE TABLE summary_days (
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        pending INTEGER NOT NULL DEFAULT 0,
+        released_at TEXT,
+        parts INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (store_id, business_day)
+    );
+    CREATE TABLE reconciliations (
+        store_id TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        status TEXT NOT NULL,
+        report TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, business_day)
     );
     """,
 ]

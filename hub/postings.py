@@ -1,0 +1,311 @@
+"""ERP postings: the hub's transactional outbox towards the ERP, with its attempts and audit trail.
+
+A posting is created in the same transaction that applies its source events, so none is lost and
+none is made twice. Its `posting_id` is derived from its sources and is also the idempotency key
+every ERP call carries. States: pending → posting → posted | exception | dead; `exception` and
+`dead` go back to pending only by an operator's retry or resubmit, which the audit trail records.
+"""
+
+import datetime as dt
+import json
+import sqlite3
+import uuid
+import zoneinfo
+from collections import defaultdict
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from hub import posting_payloads as payloads
+from hub.config import PostingsConfig
+from protocol import codec
+from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
+
+STATES = ("pending", "posting", "posted", "exception", "dead")
+# Finance-critical kinds go first; stock corrections can wait for a quiet moment.
+PRIORITY = {"daily_summary": 0, "sale": 0, "return": 0, "inventory_adjustment": 1}
+_NAMESPACE = uuid.UUID("5b0e3c0e-7c1a-4c55-9d2a-0d6f1c1e9a11")
+
+
+class PostingError(Exception):
+    """An operator's action that cannot be done; `field` names what was wrong."""
+
+    def __init__(self, message: str, field: str = "posting_id", status: int = 409) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+def stamp(at: dt.datetime) -> str:
+    """The one text form of instants in these tables (sortable as text)."""
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def posting_id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
+
+
+def summary_kinds(policy: PostingsConfig) -> set[str]:
+    return ({"sale"} if policy.sales == "daily_summary" else set()) | (
+        {"return"} if policy.returns == "daily_summary" else set())
+
+
+def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
+               now: dt.datetime) -> int:
+    """Create the postings that newly applied events call for; runs in the applying transaction."""
+    created = 0
+    summarised: dict[tuple[str, str], int] = defaultdict(int)
+    closes: list[tuple[str, dt.date]] = []
+    for env in envs:
+        event = env.event
+        if isinstance(event, DayClose):
+            if event.register_id is None:
+                closes.append((env.store_id, env.business_day))
+        elif env.kind in summary_kinds(policy):
+            summarised[(env.store_id, env.business_day.isoformat())] += 1
+        elif isinstance(event, Sale | Return):
+            pid = posting_id(env.kind, env.event_id)
+            _insert(conn, payloads.for_transaction(pid, env), now)
+            _link(conn, pid, [env])
+            created += 1
+        elif isinstance(event, InventoryAdjustment) and policy.inventory_adjustments != "none":
+            pid = posting_id(env.kind, env.event_id)
+            _insert(conn, payloads.for_adjustment(pid, env), now)
+            _link(conn, pid, [env])
+            created += 1
+    for (store, day_text), count in summarised.items():
+        conn.execute(
+            "INSERT INTO summary_days (store_id, business_day, pending) VALUES (?, ?, ?)"
+            " ON CONFLICT (store_id, business_day) DO UPDATE SET pending = pending + excluded.pending",
+            (store, day_text, count))
+    if summary_kinds(policy):
+        for store, day in closes:
+            created += release_summary(conn, store, day, policy, now)
+    return created
+
+
+def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
+                    policy: PostingsConfig, now: dt.datetime) -> int:
+    """Post one store-day's not yet summarised sales (and returns): one posting per currency.
+
+    Events that arrive after a day was released go into a later part of the same day.
+    """
+    kinds = sorted(summary_kinds(policy))
+    marks = ",".join("?" * len(kinds))
+    rows = conn.execute(
+        "SELECT e.event_id, e.body FROM events e LEFT JOIN posting_sources s USING (event_id)"
+        f" WHERE e.store_id = ? AND e.business_day = ? AND e.kind IN ({marks})"
+        " AND s.event_id IS NULL ORDER BY e.stream, e.seq",
+        (store_id, day.isoformat(), *kinds)).fetchall()
+    found = conn.execute("SELECT parts FROM summary_days WHERE store_id = ? AND business_day = ?",
+                         (store_id, day.isoformat())).fetchone()
+    part = found[0] if found else 0
+    by_currency: dict[str, list[Envelope]] = defaultdict(list)
+    for _, body in rows:
+        env = codec.decode_envelope(body)
+        assert isinstance(env.event, Sale | Return)
+        by_currency[env.event.currency].append(env)
+    if by_currency:
+        part += 1
+    for currency, envs in sorted(by_currency.items()):
+        pid = posting_id("daily_summary", store_id, day.isoformat(), currency, str(part))
+        _insert(conn, payloads.daily_summary(pid, store_id, day, currency, envs), now)
+        _link(conn, pid, envs)
+    conn.execute(
+        "INSERT INTO summary_days (store_id, business_day, pending, released_at, parts)"
+        " VALUES (?, ?, 0, ?, ?) ON CONFLICT (store_id, business_day) DO UPDATE SET"
+        " pending = 0, released_at = COALESCE(released_at, excluded.released_at), parts = excluded.parts",
+        (store_id, day.isoformat(), stamp(now), part))
+    return len(by_currency)
+
+
+def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) -> int:
+    """Release the summaries whose cutoff has passed, and late events of released days."""
+    if not summary_kinds(policy):
+        return 0
+    hour, minute = (int(x) for x in policy.summary_cutoff.split(":"))
+    local = now.astimezone(zoneinfo.ZoneInfo(policy.timezone))
+    # The cutoff of business day D is at summary_cutoff on D + 1 (local time).
+    passed = local.hour * 60 + local.minute >= hour * 60 + minute
+    last_due = local.date() - dt.timedelta(days=1 if passed else 2)
+    due = conn.execute(
+        "SELECT store_id, business_day FROM summary_days WHERE pending > 0"
+        " AND (released_at IS NOT NULL OR business_day <= ?)", (last_due.isoformat(),)).fetchall()
+    return sum(release_summary(conn, store, dt.date.fromisoformat(day), policy, now)
+               for store, day in due)
+
+
+def _insert(conn: sqlite3.Connection, payload: payloads.Payload, now: dt.datetime) -> None:
+    at = stamp(now)
+    conn.execute(
+        "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency, state,"
+        " priority, payload, next_attempt_at, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        (payload.posting_id, payload.kind, payload.store_id, payload.business_day.isoformat(),
+         payload.currency, PRIORITY.get(payload.kind, 1), payloads.encode(payload), at, at, at))
+
+
+def _link(conn: sqlite3.Connection, pid: str, envs: list[Envelope]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO posting_sources (event_id, posting_id, register_id, pos_txn_id)"
+        " VALUES (?, ?, ?, ?)",
+        [(env.event_id, pid, getattr(env.event, "register_id", None),
+          getattr(env.event, "pos_txn_id", None)) for env in envs])
+
+
+# --- the relay's transitions (run in the hub's writer) ---
+
+class Claimed(msgspec.Struct, frozen=True):
+    posting_id: str
+    kind: str
+    attempts: int
+    payload: str
+
+
+def reset_in_flight(conn: sqlite3.Connection) -> int:
+    """After a crash, postings caught mid-send go back to pending (their key makes that safe)."""
+    return conn.execute("UPDATE postings SET state = 'pending' WHERE state = 'posting'").rowcount
+
+
+def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Claimed]:
+    out = []
+    for pid in ids:
+        row = conn.execute(
+            "UPDATE postings SET state = 'posting', attempts = attempts + 1, updated_at = ?"
+            " WHERE posting_id = ? AND state = 'pending' RETURNING kind, attempts, payload",
+            (stamp(now), pid)).fetchone()
+        if row:
+            out.append(Claimed(pid, *row))
+    return out
+
+
+def finish(conn: sqlite3.Connection, pid: str, state: str, now: dt.datetime, *,
+           reason: str | None = None, erp_ref: str | None = None, answer: str | None = None,
+           next_attempt: dt.datetime | None = None) -> None:
+    assert state in STATES
+    at = stamp(now)
+    conn.execute(
+        "UPDATE postings SET state = ?, reason = ?, erp_ref = COALESCE(?, erp_ref),"
+        " erp_answer = COALESCE(?, erp_answer), next_attempt_at = ?, updated_at = ?,"
+        " posted_at = CASE WHEN ? = 'posted' THEN ? ELSE posted_at END WHERE posting_id = ?",
+        (state, reason, erp_ref, answer, stamp(next_attempt or now), at, state, at, pid))
+
+
+def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt.datetime,
+                   digest: str, status: int | None, outcome: str, answer: str | None,
+                   latency_ms: int) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO posting_attempts (posting_id, attempt, started_at, request_digest,"
+        " status, outcome, answer, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (pid, attempt, stamp(started), digest, status, outcome,
+         answer[:4000] if answer else answer, latency_ms))
+
+
+# --- operators' actions (CLI and API), each kept in the audit trail ---
+
+def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime) -> dict[str, Any]:
+    """Send a dead or exception posting again, unchanged."""
+    row = _operable(conn, pid)
+    finish(conn, pid, "pending", now)
+    _audit(conn, pid, actor, "retry", now, {"state": row[0]}, {"state": "pending"})
+    return {"posting_id": pid, "state": "pending"}
+
+
+def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
+             edited: str | None = None) -> dict[str, Any]:
+    """Send again after a correction: a new payload, or none when the mapping was fixed."""
+    state, before = _operable(conn, pid)
+    after = before
+    if edited is not None:
+        try:
+            payload = payloads.decode(edited)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise PostingError(f"payload is not a posting: {exc}", "payload", 422) from exc
+        if payload.posting_id != pid:
+            raise PostingError("payload.posting_id cannot change (it is the idempotency key)",
+                               "payload.posting_id", 422)
+        after = payloads.encode(payload)
+        conn.execute("UPDATE postings SET payload = ?, currency = ? WHERE posting_id = ?",
+                     (after, payload.currency, pid))
+    finish(conn, pid, "pending", now)
+    _audit(conn, pid, actor, "resubmit", now,
+           {"state": state, "payload": json.loads(before)},
+           {"state": "pending", "payload": json.loads(after)})
+    return {"posting_id": pid, "state": "pending", "edited": after != before}
+
+
+def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:
+    row = conn.execute("SELECT state, payload FROM postings WHERE posting_id = ?", (pid,)).fetchone()
+    if row is None:
+        raise PostingError(f"no posting {pid!r}", status=404)
+    if row[0] not in ("exception", "dead"):
+        raise PostingError(f"posting {pid} is {row[0]}; only exception and dead postings can be "
+                           "retried or resubmitted")
+    return row[0], row[1]
+
+
+def _audit(conn: sqlite3.Connection, pid: str, actor: str, action: str, now: dt.datetime,
+           before: dict[str, Any], after: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO posting_audit (posting_id, at, actor, action, before, after)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (pid, stamp(now), actor, action, json.dumps(before), json.dumps(after)))
+
+
+# --- reading (API and CLI) ---
+
+_COLUMNS = ("posting_id, kind, store_id, business_day, currency, state, reason, erp_ref,"
+            " attempts, next_attempt_at, created_at, updated_at, posted_at")
+
+
+async def due(reader: aiosqlite.Connection, now: dt.datetime, limit: int) -> list[str]:
+    async with reader.execute(
+        "SELECT posting_id FROM postings WHERE state = 'pending' AND next_attempt_at <= ?"
+        " ORDER BY priority, next_attempt_at LIMIT ?", (stamp(now), limit)) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def listing(reader: aiosqlite.Connection, *, state: str | None = None,
+                  store_id: str | None = None, business_day: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+    where, args = [], []
+    for column, value in (("state", state), ("store_id", store_id), ("business_day", business_day)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    sql = f"SELECT {_COLUMNS} FROM postings"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    async with reader.execute(sql + " ORDER BY created_at, posting_id LIMIT ?", (*args, limit)) as cur:
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+
+async def counts(reader: aiosqlite.Connection) -> dict[str, int]:
+    async with reader.execute("SELECT state, COUNT(*) FROM postings GROUP BY state") as cur:
+        found: dict[str, int] = {row[0]: row[1] for row in await cur.fetchall()}
+    return {state: int(found.get(state, 0)) for state in STATES}
+
+
+async def show(reader: aiosqlite.Connection, pid: str) -> dict[str, Any] | None:
+    async with reader.execute(f"SELECT {_COLUMNS}, payload, erp_answer FROM postings"
+                              " WHERE posting_id = ?", (pid,)) as cur:
+        names = [d[0] for d in cur.description]
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    out = dict(zip(names, row, strict=True))
+    out["payload"] = json.loads(out["payload"])
+    async with reader.execute(
+        "SELECT attempt, started_at, request_digest, status, outcome, answer, latency_ms"
+        " FROM posting_attempts WHERE posting_id = ? ORDER BY attempt", (pid,)) as cur:
+        names = [d[0] for d in cur.description]
+        out["attempt_log"] = [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+    async with reader.execute(
+        "SELECT at, actor, action, before, after FROM posting_audit WHERE posting_id = ?"
+        " ORDER BY id", (pid,)) as cur:
+        out["audit"] = [{"at": at, "actor": actor, "action": action,
+                         "before": json.loads(b) if b else None, "after": json.loads(a) if a else None}
+                        for at, actor, action, b, a in await cur.fetchall()]
+    return out

@@ -1,0 +1,223 @@
+"""The ERP relay: sends due postings to the ERP under governance, one connector, many postings.
+
+Per posting: the rules and the mapping first (a failure is an `exception`, nothing is sent), then a
+token from the rate limiter, then the connector. The answer decides: posted; retry later with
+exponential backoff and jitter (or exactly after the ERP's Retry-After, which also pauses every
+other posting); dead with the ERP's reason. A circuit breaker stops calls after
+`breaker_failures` failures in a row and probes with one posting after `breaker_open_s`. Nothing
+is sent inside a maintenance window. Every attempt is recorded with its request digest.
+"""
+
+import asyncio
+import datetime as dt
+import functools
+import hashlib
+import logging
+import random
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+
+from hub import governance, postings
+from hub import posting_payloads as payloads
+from hub.config import HubConfig
+from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
+from runtime.circuit import CircuitBreaker
+from runtime.ratelimit import TokenBucket
+from runtime.sqlite_writer import SQLiteWriter
+from runtime.windows import Schedule
+
+log = logging.getLogger(__name__)
+_CACHE_S = 60.0
+
+
+class Relay:
+    def __init__(self, config: HubConfig, writer: SQLiteWriter,
+                 reader: Callable[[], aiosqlite.Connection], connector: Connector,
+                 poll_s: float = 0.5) -> None:
+        self.config = config
+        self.erp = config.erp
+        self.writer = writer
+        self.reader = reader
+        self.connector = connector
+        self.poll_s = poll_s
+        self.bucket = TokenBucket(self.erp.rate_limit_per_s)
+        self.breaker = CircuitBreaker(self.erp.breaker_failures, self.erp.breaker_open_s)
+        self.schedule = Schedule(self.erp.maintenance_windows, self.erp.timezone)
+        self.counters: Counter[str] = Counter()
+        self.in_flight: set[asyncio.Task[None]] = set()
+        self._hold_until = 0.0
+        self._wake = asyncio.Event()
+        self._catalog: tuple[float, Catalog] | None = None
+        self._closed: dict[dt.date, tuple[float, bool]] = {}
+        self._paused_by: str | None = None
+
+    def wake(self) -> None:
+        """New postings may be due (called after ingest commits, and by operators' actions)."""
+        self._wake.set()
+
+    def status(self) -> dict[str, Any]:
+        window = self.schedule.closed_now(dt.datetime.now(dt.UTC))
+        return {
+            "connector": self.connector.name,
+            "circuit": self.breaker.state,
+            "in_flight": len(self.in_flight),
+            "maintenance_window": window.text if window else None,
+            "paused_for_s": round(max(0.0, self._hold_until - time.monotonic()), 1),
+            "counters": dict(self.counters),
+        }
+
+    async def run(self) -> None:
+        await self.connector.start()
+        try:
+            resumed = await self.writer.run(postings.reset_in_flight)
+            if resumed:
+                log.info("ERP relay: %d postings were mid-send at the last stop; sending again", resumed)
+            log.info("ERP relay started (%s, %.1f/s, %d in flight)", self.connector.name,
+                     self.erp.rate_limit_per_s, self.erp.max_in_flight)
+            await self._loop()
+        finally:
+            for task in self.in_flight:
+                task.cancel()
+            await asyncio.gather(*self.in_flight, return_exceptions=True)
+            await self.connector.close()
+
+    async def _loop(self) -> None:
+        while True:
+            blocked = self._blocked_for()
+            if blocked:
+                await self._sleep(blocked)
+                continue
+            free = self.erp.max_in_flight - len(self.in_flight)
+            allowance = self.breaker.allowance()
+            if allowance is not None:
+                free = min(free, allowance)
+            if free <= 0:
+                await self._sleep(self.poll_s)
+                continue
+            now = dt.datetime.now(dt.UTC)
+            ids = await postings.due(self.reader(), now, free)
+            claimed = await self.writer.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
+            if not claimed:
+                await self._sleep(self.poll_s)
+                continue
+            for posting in claimed:
+                self.breaker.started()
+                task = asyncio.create_task(self._deliver(posting), name=f"post-{posting.posting_id}")
+                self.in_flight.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: "asyncio.Task[None]") -> None:
+        self.in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ERP relay: delivery task failed", exc_info=task.exception())
+        self._wake.set()
+
+    def _blocked_for(self) -> float:
+        """Seconds to wait before sending anything (maintenance window, Retry-After, open circuit)."""
+        window = self.schedule.closed_now(dt.datetime.now(dt.UTC))
+        reason, wait = None, 0.0
+        if window is not None:
+            reason, wait = f"maintenance window {window.text}", 30.0
+        elif self._hold_until > time.monotonic():
+            reason, wait = "ERP asked to retry later", self._hold_until - time.monotonic()
+        elif self.breaker.state == "open":
+            reason, wait = "circuit open", self.breaker.seconds_until_probe()
+        if reason != self._paused_by:
+            if reason:
+                log.warning("ERP relay paused: %s", reason)
+            else:
+                log.info("ERP relay resumed")
+            self._paused_by = reason
+        return min(wait, 30.0) if reason else 0.0
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.01))
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _deliver(self, claimed: postings.Claimed) -> None:
+        payload = payloads.decode(claimed.payload)
+        try:
+            governance.check(payload, rounding=self.config.postings.rounding,
+                             closed_through=self.config.postings.closed_through,
+                             erp_closed=await self._day_closed(payload.business_day))
+            mapped = governance.to_erp(payload, self.erp.mapping, await self._erp_catalog())
+        except governance.Rejected as exc:
+            self.breaker.neutral()
+            self.counters["exception"] += 1
+            log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,
+                        payload.kind, payload.store_id, payload.business_day, exc)
+            await self.writer.run(functools.partial(
+                postings.finish, pid=claimed.posting_id, state="exception",
+                now=dt.datetime.now(dt.UTC), reason=str(exc)))
+            return
+        except ErpUnavailable as exc:
+            await self._settle(claimed, "", dt.datetime.now(dt.UTC), 0.0, Result(
+                "retry", reason=f"cannot check the posting against the ERP: {exc}", failure=True))
+            return
+        await self.bucket.acquire()
+        body = payloads.encode(mapped)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
+        try:
+            result = await self.connector.post(mapped)
+        except Exception as exc:
+            log.exception("ERP connector %s failed on %s", self.connector.name, claimed.posting_id)
+            result = Result("retry", reason=f"connector error: {exc.__class__.__name__}: {exc}",
+                            failure=True)
+        await self._settle(claimed, digest, started, time.perf_counter() - t0, result)
+
+    async def _settle(self, claimed: postings.Claimed, digest: str, started: dt.datetime,
+                      latency: float, result: Result) -> None:
+        now = dt.datetime.now(dt.UTC)
+        self.counters[result.outcome] += 1
+        if result.outcome == "retry":
+            if result.failure:
+                self.breaker.failure()
+            else:
+                self.breaker.neutral()
+            if result.retry_after is not None:
+                wait = result.retry_after
+                self._hold_until = max(self._hold_until, time.monotonic() + wait)
+            else:
+                ceiling = min(self.erp.retry_max_s, self.erp.retry_initial_s * 2 ** (claimed.attempts - 1))
+                wait = random.uniform(ceiling / 2, ceiling)
+            log.info("posting %s: %s; retry in %.1f s", claimed.posting_id, result.reason, wait)
+            change = functools.partial(postings.finish, pid=claimed.posting_id, state="pending",
+                                       now=now, reason=result.reason,
+                                       next_attempt=now + dt.timedelta(seconds=wait))
+        else:
+            self.breaker.success()
+            state = "posted" if result.outcome == "posted" else "dead"
+            if state == "dead":
+                log.warning("posting %s is dead: %s", claimed.posting_id, result.reason)
+            change = functools.partial(postings.finish, pid=claimed.posting_id, state=state,
+                                       now=now, reason=result.reason, erp_ref=result.erp_ref,
+                                       answer=result.answer)
+
+        def write(conn: sqlite3.Connection) -> None:
+            postings.record_attempt(conn, claimed.posting_id, claimed.attempts, started, digest,
+                                    result.status, result.outcome, result.answer or result.reason,
+                                    round(latency * 1000))
+            change(conn)
+
+        await self.writer.run(write)
+
+    async def _erp_catalog(self) -> Catalog:
+        if self._catalog is None or time.monotonic() - self._catalog[0] > _CACHE_S:
+            self._catalog = (time.monotonic(), await self.connector.catalog())
+        return self._catalog[1]
+
+    async def _day_closed(self, day: dt.date) -> bool:
+        cached = self._closed.get(day)
+        if cached is None or time.monotonic() - cached[0] > _CACHE_S:
+            cached = (time.monotonic(), await self.connector.day_closed(day))
+            self._closed[day] = cached
+        return cached[1]

@@ -1,0 +1,106 @@
+"""Postings are made in the transaction that applies their events: per transaction or per day."""
+
+import datetime as dt
+from decimal import Decimal
+
+import msgspec
+
+from hub import postings
+from hub.config import PostingsConfig
+from hub.eventlog import Sequencer
+from protocol import identity
+from protocol.messages import DayClose, Envelope, Return, ReturnLine, Tender
+from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
+
+SUMMARY = PostingsConfig(sales="daily_summary", returns="daily_summary", summary_cutoff="04:00")
+
+
+def day_close(seq: int, register: str | None = None) -> Envelope:
+    close = DayClose(register, 0, 0, Decimal(0), Decimal(0), {}, "EUR")
+    return Envelope("S001", "st-1", seq, f"close-{seq}", NOW, NOW.date(), NOW, close)
+
+
+def return_envelope(seq: int) -> Envelope:
+    ret = Return("R1", f"{seq:06d}", "EUR", True,
+                 [ReturnLine("SKU-1", 1, Decimal("2.50"), tax=Decimal("0.50"))],
+                 [Tender("cash", Decimal("2.50"))])
+    return Envelope("S001", "st-1", seq, identity.transaction_event_id("S001", "R1", f"{seq:06d}"),
+                    NOW, NOW.date(), NOW, ret)
+
+
+def rows(conn, sql, *args):
+    return conn.execute(sql, args).fetchall()
+
+
+def test_per_transaction_postings_are_created_with_their_events_once(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer()
+    envs = [sale_envelope(i) for i in range(1, 4)]
+    apply(conn, seq, batch(envs))
+    apply(conn, seq, batch(envs))  # a redelivery makes no second posting
+    found = rows(conn, "SELECT kind, state, payload FROM postings ORDER BY created_at")
+    assert [(k, s) for k, s, _ in found] == [("sale", "pending")] * 3
+    payload = msgspec.json.decode(found[0][2])
+    assert payload["source"] == [{"register_id": "R1", "pos_txn_id": "000001"}]
+    assert payload["totals"] == {"net": "2.00", "tax": "0.50", "gross": "2.50"}
+
+
+def test_a_daily_summary_is_released_by_the_stores_day_close(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer(policy=SUMMARY)
+    apply(conn, seq, batch([sale_envelope(1, qty=2), sale_envelope(2, sku="SKU-2"), return_envelope(3)]))
+    assert rows(conn, "SELECT COUNT(*) FROM postings") == [(0,)]
+    apply(conn, seq, batch([day_close(4, register="R1")]))  # a register's close does not release
+    assert rows(conn, "SELECT COUNT(*) FROM postings") == [(0,)]
+    apply(conn, seq, batch([day_close(5)]))
+    ((kind, payload),) = rows(conn, "SELECT kind, payload FROM postings")
+    body = msgspec.json.decode(payload)
+    assert kind == "daily_summary"
+    assert body["lines"] == [
+        {"sku": "SKU-1", "qty": 1, "net": "2.00", "tax": "0.50"},  # 2 sold, 1 returned
+        {"sku": "SKU-2", "qty": 1, "net": "2.00", "tax": "0.50"},
+    ]
+    assert body["tenders"] == [{"method": "cash", "amount": "5.00"}]
+    assert body["totals"] == {"net": "4.00", "tax": "1.00", "gross": "5.00"}
+    assert len(body["source"]) == 3
+
+
+def test_late_sales_of_a_released_day_go_into_a_second_part(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer(policy=SUMMARY)
+    apply(conn, seq, batch([sale_envelope(1), day_close(2)]))
+    apply(conn, seq, batch([sale_envelope(3), sale_envelope(4)]))
+    conn.execute("BEGIN IMMEDIATE")
+    later = dt.datetime.now(dt.UTC)
+    assert postings.sweep(conn, SUMMARY, later) == 1
+    assert postings.sweep(conn, SUMMARY, later) == 0
+    conn.execute("COMMIT")
+    parts = [msgspec.json.decode(p) for (p,) in rows(conn, "SELECT payload FROM postings ORDER BY created_at")]
+    assert [len(p["source"]) for p in parts] == [1, 2]
+    assert parts[0]["posting_id"] != parts[1]["posting_id"]
+
+
+def test_the_cutoff_releases_a_day_without_a_day_close(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer(policy=SUMMARY)
+    apply(conn, seq, batch([sale_envelope(1)]))
+    day = NOW.date()
+    before = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 59), dt.UTC)
+    after = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(4, 0), dt.UTC)
+    conn.execute("BEGIN IMMEDIATE")
+    assert postings.sweep(conn, SUMMARY, before) == 0
+    assert postings.sweep(conn, SUMMARY, after) == 1
+    conn.execute("COMMIT")
+
+
+def test_an_operator_cannot_retry_a_posting_that_is_not_stuck(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    apply(conn, Sequencer(), batch([sale_envelope(1)]))
+    ((pid,),) = rows(conn, "SELECT posting_id FROM postings")
+    for action in (postings.retry, postings.resubmit):
+        try:
+            action(conn, pid, "ops", NOW)
+        except postings.PostingError as exc:
+            assert "pending" in str(exc) and exc.status == 409
+        else:
+            raise AssertionError("a pending posting was retried")

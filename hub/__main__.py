@@ -1,14 +1,16 @@
-"""Command line: `retail-hub run|check-config|stores --config FILE`, `retail-hub demo`, `--version`.
+"""Command line: `retail-hub run|check-config|stores|postings|reconcile --config FILE`,
+`retail-hub demo`, `--version`.
 
-Exit codes: 0 done; 1 the demo did not deliver everything; 2 config error (names the file and
-key); 3 no hub database at the configured data_dir.
+Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
+a mismatch); 2 config error (names the file and key); 3 no hub database at the configured
+data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception).
 """
 
 import argparse
 import json
 import sys
 
-from hub import __version__
+from hub import __version__, postings_cli
 from hub.config import HubConfig, load_config
 from runtime import logs
 from runtime.config import ConfigError, render
@@ -35,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         if name != "remove":
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
+    postings_cli.add_parsers(sub)
     demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
     demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
     demo.add_argument("--rate", type=float, default=20.0,
@@ -64,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(render(config))
         return 0
+    if args.command in ("postings", "reconcile"):
+        return postings_cli.run(config, args)
     if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
         return _provision(config, args)
     if args.command == "stores":

@@ -88,7 +88,9 @@ class Mosquitto(Proc):
 
 
 class HubProc(Proc):
-    def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None) -> None:
+    def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None,
+                 extra: str = "") -> None:
+        """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.api_port = free_port()
@@ -110,7 +112,7 @@ class HubProc(Proc):
                 set_password(root / "mqtt-users", store, password)
         (root / "hub.toml").write_text(
             f'data_dir = "data"\n[broker]\n{broker}[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
-            "[ingest]\nreplay_min_interval_s = 0.5\n"
+            "[ingest]\nreplay_min_interval_s = 0.5\n" + extra
         )
         super().__init__([sys.executable, "-m", "hub", "run", "--config", str(root / "hub.toml")],
                          root / "hub.log")

@@ -1,0 +1,177 @@
+"""`retail-hub postings list|show|retry|resubmit` and `retail-hub reconcile`: finance's tools.
+
+They work on the hub database directly, with or without the hub running (SQLite WAL lets the CLI
+write beside the hub's writer; a running hub picks changes up within a second).
+"""
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from hub import postings, reconcile
+from hub.config import HubConfig
+from runtime.sqlite_writer import connect, open_reader
+
+EXIT_MISMATCH = 1
+EXIT_NO_DATABASE = 3
+EXIT_REFUSED = 4
+
+
+def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("postings", help="list, show, retry or resubmit ERP postings")
+    p.add_argument("--config", required=True, help="path to the hub's TOML config")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    actions = p.add_subparsers(dest="postings_command", required=True)
+    listing = actions.add_parser("list", help="postings, newest last")
+    listing.add_argument("--state", choices=postings.STATES)
+    listing.add_argument("--store", help="only this store")
+    listing.add_argument("--day", type=dt.date.fromisoformat, help="only this business day")
+    listing.add_argument("--limit", type=int, default=100)
+    show = actions.add_parser("show", help="one posting with its attempts and audit trail")
+    show.add_argument("posting_id")
+    for name, text in (("retry", "send a dead or exception posting again, unchanged"),
+                       ("resubmit", "send a corrected posting again (audited)")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("posting_id")
+        action.add_argument("--actor", default=_whoami(), help="who does this (for the audit trail)")
+        if name == "resubmit":
+            action.add_argument("--payload-file", type=Path,
+                                help="the corrected posting as JSON (from `postings show --json`)")
+    rec = sub.add_parser("reconcile", help="compare store day-close, hub and ERP totals")
+    rec.add_argument("--config", required=True, help="path to the hub's TOML config")
+    rec.add_argument("--day", required=True, type=dt.date.fromisoformat, help="business day")
+    rec.add_argument("--store", help="only this store")
+    rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def run(config: HubConfig, args: argparse.Namespace) -> int:
+    if not config.db_path.exists():
+        print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
+        return EXIT_NO_DATABASE
+    if args.command == "reconcile":
+        return asyncio.run(_reconcile(config, args))
+    if args.postings_command in ("retry", "resubmit"):
+        return _act(config, args)
+    return asyncio.run(_read(config, args))
+
+
+def _whoami() -> str:
+    try:
+        return f"{getpass.getuser()}@{socket.gethostname()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+async def _read(config: HubConfig, args: argparse.Namespace) -> int:
+    reader = await open_reader(config.db_path)
+    try:
+        if args.postings_command == "show":
+            found = await postings.show(reader, args.posting_id)
+            if found is None:
+                print(f"retail-hub: no posting {args.posting_id}", file=sys.stderr)
+                return EXIT_REFUSED
+            print(json.dumps(found, indent=2))
+            return 0
+        rows = await postings.listing(reader, state=args.state, store_id=args.store,
+                                      business_day=args.day.isoformat() if args.day else None,
+                                      limit=args.limit)
+    finally:
+        await reader.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(_table(rows))
+    return 0
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'POSTING':36}  {'KIND':20}  {'STORE':8}  {'DAY':10}  {'STATE':9}  {'TRIES':>5}  DETAIL"]
+    for r in rows:
+        detail = r["erp_ref"] if r["state"] == "posted" else (r["reason"] or "")
+        lines.append(f"{r['posting_id']:36}  {r['kind']:20}  {r['store_id']:8}  {r['business_day']:10}"
+                     f"  {r['state']:9}  {r['attempts']:>5}  {detail}")
+    return "\n".join(lines)
+
+
+def _act(config: HubConfig, args: argparse.Namespace) -> int:
+    now = dt.datetime.now(dt.UTC)
+    edited = None
+    if args.postings_command == "resubmit" and args.payload_file:
+        try:
+            edited = args.payload_file.read_text(encoding="utf-8")
+            body = json.loads(edited)
+        except (OSError, ValueError) as exc:
+            print(f"retail-hub: cannot read {args.payload_file}: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        if isinstance(body, dict) and "payload" in body and "posting_id" in body.get("payload", {}):
+            edited = json.dumps(body["payload"])  # the whole `postings show --json` output
+    conn = connect(config.db_path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if args.postings_command == "retry":
+                result = postings.retry(conn, args.posting_id, args.actor, now)
+            else:
+                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited)
+        except postings.PostingError as exc:
+            conn.execute("ROLLBACK")
+            print(f"retail-hub: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    print(json.dumps(result) if args.json else
+          f"{args.posting_id}: {args.postings_command} queued (state pending)")
+    return 0
+
+
+async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
+    from hub.app import make_connector
+
+    connector = make_connector(config)
+    reader = await open_reader(config.db_path)
+    try:
+        if connector is not None:
+            await connector.start()
+        result = await reconcile.run(reader, connector, config.erp.mapping, args.day, args.store)
+    finally:
+        if connector is not None:
+            await connector.close()
+        await reader.close()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render(result))
+    return EXIT_MISMATCH if result["mismatched"] else 0
+
+
+def render(result: dict[str, Any]) -> str:
+    out = [(f"business day {result['business_day']}: {result['matched']} matched, "
+           f"{result['mismatched']} mismatched, {result['incomplete']} incomplete")]
+    for rep in result["stores"]:
+        hub = rep["hub"]
+        erp = rep["erp"].get("gross_total", "n/a")
+        store = rep["store"]["gross_total"] if rep["store"] else "no day-close"
+        out.append(f"  {rep['store_id']:8} {rep['status']:10} gross: store {store}, "
+                   f"hub {hub['gross_total']}, erp {erp}")
+        for d in rep["differences"]:
+            sides = ", ".join(f"{k} {v}" for k, v in d.items() if k != "field")
+            out.append(f"      {d['field']}: {sides}")
+        leads = rep.get("missing_in_hub") or {}
+        if leads.get("sales_short"):
+            out.append(f"      hub has {leads['sales_short']} sales fewer than the store counted")
+        for gap in leads.get("register_gaps", []):
+            out.append(f"      register {gap['register_id']}: no transaction "
+                       f"{', '.join(gap['missing'])}")
+        for m in rep["missing_in_erp"]:
+            txns = ", ".join(f"{s['register_id']}/{s['pos_txn_id']}" for s in m["source"][:5])
+            out.append(f"      not in ERP: {m['kind']} {m['posting_id']} ({m['state']}) {txns}")
+        for x in rep["extra_in_erp"]:
+            out.append(f"      only in ERP: {x['posting_id']} {x['erp_ref']} {x['gross']}")
+    return "\n".join(out)

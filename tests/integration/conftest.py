@@ -17,3 +17,22 @@ def procs():
     yield started
     for p in reversed(started):
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def tryton_template(tmp_path_factory):
+    """A Tryton database ready to post to (about 20 s, once per test run)."""
+    from tests.integration.tryton_erp import build_template
+
+    return build_template(tmp_path_factory.mktemp("tryton-template"))
+
+
+@pytest.fixture(scope="module")
+def tryton(tryton_template, tmp_path_factory):
+    """A running trytond on a fresh copy of the template, shared by one test module."""
+    from tryton_retail_sync.server import TrytonServer
+
+    server = TrytonServer(tryton_template, tmp_path_factory.mktemp("tryton"))
+    server.start()
+    yield server
+    server.stop()

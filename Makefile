@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check protocol runtime edge_agent hub
+	$(BIN)/ruff check protocol runtime edge_agent hub tryton_retail_sync
 	$(BIN)/ruff check --select F tests bench
 	$(BIN)/mypy
 

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.add_argument("--data-dir", default="demo-data", help="where the demo keeps its files")
     demo.add_argument("--api-port", type=int, default=8800, help="hub API port (default 8800)")
+    demo.add_argument("--no-erp", action="store_true",
+                      help="do not start Tryton even if it is installed (connector none)")
     return p
 
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logs.setup("WARNING")
         demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
-                    api_port=args.api_port)
+                    api_port=args.api_port, erp=not args.no_erp)
         run_until_signal(demo.run())
         return 1 if demo.ok is False else 0
     try:

@@ -1,8 +1,10 @@
-"""`retail-hub demo`: the hub with its embedded broker, real edge-agent processes, and tills.
+"""`retail-hub demo`: the hub with its embedded broker, real edge-agent processes, tills, and an ERP.
 
 Everything runs on this machine: the hub in this process, one `edge-agent` process per store,
-and simulated tills posting sales and returns to each agent's capture API. A one-line summary
-is printed every second.
+simulated tills posting sales and returns to each agent's capture API, and (when Tryton is
+installed) a real Tryton receiving the hub's postings. A one-line summary is printed every
+second. The first Ctrl-C (or the end of --duration) closes the business day: tills stop, each
+store sends its day-close, the daily summaries are posted and the day is reconciled.
 """
 
 import asyncio
@@ -11,6 +13,7 @@ import datetime as dt
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from hub import demo_erp, postings, postings_cli, reconcile
 from hub.app import Hub
 from hub.config import load_config
 from hub.credentials import new_password, set_password, write_secret
@@ -56,10 +60,56 @@ def sale_body(register: str, number: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def return_body(sold: dict[str, Any], number: int) -> dict[str, Any]:
+    """One unit of a sale's first line comes back, refunded in cash."""
+    line = sold["lines"][0]
+    price = Decimal(line["unit_price"])
+    return {
+        "register_id": sold["register_id"], "pos_txn_id": f"9{number:07d}",
+        "occurred_at": dt.datetime.now(dt.UTC).isoformat(), "currency": "EUR",
+        "original": {"register_id": sold["register_id"], "pos_txn_id": sold["pos_txn_id"]},
+        "lines": [{"sku": line["sku"], "qty": 1, "unit_price": str(price), "restock": True,
+                   "tax": str((price / 6).quantize(Decimal("0.01")))}],
+        "tenders": [{"method": "cash", "amount": str(price)}],
+    }
+
+
+class Books:
+    """What a store's tills rang up, for its own day-close: counts, net, tax, tenders."""
+
+    def __init__(self) -> None:
+        self.sales = self.returns = 0
+        self.net = self.tax = Decimal(0)
+        self.tenders: dict[str, Decimal] = {}
+
+    def add(self, body: dict[str, Any], sign: int) -> None:
+        if sign > 0:
+            self.sales += 1
+        else:
+            self.returns += 1
+        for line in body["lines"]:
+            gross = Decimal(line["unit_price"]) * line["qty"] - Decimal(line.get("discount", "0"))
+            self.net += sign * (gross - Decimal(line["tax"]))
+            self.tax += sign * Decimal(line["tax"])
+        for t in body["tenders"]:
+            self.tenders[t["method"]] = self.tenders.get(t["method"], Decimal(0)) + sign * Decimal(t["amount"])
+
+    def day_close(self, day: dt.date) -> dict[str, Any]:
+        return {"business_day": day.isoformat(), "sales_count": self.sales,
+                "returns_count": self.returns, "net_total": str(self.net),
+                "tax_total": str(self.tax), "currency": "EUR",
+                "tenders": {m: str(a) for m, a in self.tenders.items()}}
+
+
 class Demo:
     def __init__(self, data_dir: str, *, stores: int, rate: float, duration: float,
-                 api_port: int) -> None:
+                 api_port: int, erp: bool = True) -> None:
         self.dir = Path(data_dir).resolve()
+        self.erp = demo_erp.DemoErp(self.dir.parent / f"{self.dir.name}-erp-template",
+                                    self.dir / "tryton", [sku for sku, _ in CATALOG]
+                                    ) if erp and demo_erp.available() else None
+        self.books: dict[str, Books] = {}
+        self.closing = asyncio.Event()
         self.store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
         self.rate = rate
         self.duration = duration
@@ -68,9 +118,7 @@ class Demo:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ok: bool | None = None  # None: stopped before the final delivery check
 
-    def _write_configs(self) -> Path:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
+    def _write_configs(self, erp_section: str) -> Path:
         broker_port = free_port()
         users = self.dir / "hub" / "mqtt-users"
         hub_conf = self.dir / "hub" / "hub.toml"
@@ -78,6 +126,7 @@ class Demo:
         hub_conf.write_text(
             f'data_dir = "."\n[broker]\nembedded = true\nlisten = "127.0.0.1:{broker_port}"\n'
             f'users_file = "mqtt-users"\n[api]\nlisten = "127.0.0.1:{_port_or_free(self.api_port)}"\n'
+            + erp_section
         )
         for n, store in enumerate(self.store_ids):
             password = new_password()
@@ -111,21 +160,32 @@ class Demo:
 
     async def _till(self, http: aiohttp.ClientSession, store: str, register: str) -> None:
         rng = random.Random(f"{store}/{register}")
-        url = f"http://127.0.0.1:{self.agent_ports[store]}/v1/sales"
+        agent = f"http://127.0.0.1:{self.agent_ports[store]}"
+        books = self.books.setdefault(store, Books())
         number = 0
         interval = 2.0 / self.rate  # two registers per store
-        while True:
+        while not self.closing.is_set():
             number += 1
             body = sale_body(register, number, rng)
-            while True:
-                try:
-                    async with http.post(url, json=body) as r:
-                        if r.status in (200, 201):
-                            break
-                except (aiohttp.ClientError, TimeoutError):
-                    pass
-                await asyncio.sleep(0.5)
-            await asyncio.sleep(rng.expovariate(1 / interval))
+            await self._post(http, agent + "/v1/sales", body)
+            books.add(body, 1)
+            if number % 50 == 0:  # now and then a customer brings something back
+                refund = return_body(body, number)
+                await self._post(http, agent + "/v1/returns", refund)
+                books.add(refund, -1)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), rng.expovariate(1 / interval))
+
+    async def _post(self, http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
+        """Like a till: try again until the agent says it has it."""
+        while True:
+            try:
+                async with http.post(url, json=body) as r:
+                    if r.status in (200, 201):
+                        return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.5)
 
     async def _totals(self, hub: Hub, http: aiohttp.ClientSession) -> tuple[int, int, int, int]:
         healths = await asyncio.gather(*(self._agent_health(http, s) for s in self.store_ids))
@@ -140,43 +200,37 @@ class Demo:
         return int(row[0]), captured, int(row[1]), backlog
 
     async def run(self) -> None:
-        hub = Hub(load_config(self._write_configs()))
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        erp_section, erp_url = "", None
+        if self.erp is not None:
+            erp_url = await asyncio.to_thread(self.erp.start)
+            erp_section = self.erp.config()
+        hub = Hub(load_config(self._write_configs(erp_section)))
         hub_task = asyncio.create_task(hub.run(), name="hub")
-        await hub.started.wait()
-        self._start_agents()
-        print(f"demo: hub API http://127.0.0.1:{hub.bound_port}  "
-              f"(try /v1/stores); {len(self.store_ids)} stores, {self.rate:g} sales/s each; "
-              f"files in {self.dir}; Ctrl-C stops", flush=True)
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupt, main)
         tills: list[asyncio.Task[None]] = []
         try:
+            await hub.started.wait()
+            self._start_agents()
+            erp = (f"ERP: Tryton at {erp_url} (database {self.dir / 'tryton'})" if erp_url else
+                   "ERP: none (install Tryton with `pip install -e .[erp]` to post to it)")
+            print(f"demo: hub API http://127.0.0.1:{hub.bound_port}  "
+                  f"(try /v1/stores, /v1/postings); {len(self.store_ids)} stores, "
+                  f"{self.rate:g} sales/s each; {erp}; files in {self.dir}; "
+                  "Ctrl-C closes the day and stops", flush=True)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
                 for store in self.store_ids:
                     for register in ("R1", "R2"):
                         tills.append(asyncio.create_task(self._till(http, store, register)))
-                start = time.monotonic()
-                last_applied, last_t = 0, start
-                while not self.duration or time.monotonic() - start < self.duration:
-                    await asyncio.sleep(1)
-                    online, captured, applied, backlog = await self._totals(hub, http)
-                    now = time.monotonic()
-                    rate = (applied - last_applied) / (now - last_t)
-                    last_applied, last_t = applied, now
-                    print(f"{now - start:6.0f}s  stores online {online}/{len(self.store_ids)}  "
-                          f"captured {captured}  applied {applied}  backlog {backlog}  "
-                          f"{rate:.0f} events/s", flush=True)
-                for t in tills:
-                    t.cancel()
-                deadline = time.monotonic() + 20
-                self.ok = False
-                while time.monotonic() < deadline:
-                    online, captured, applied, backlog = await self._totals(hub, http)
-                    if captured and applied == captured and backlog == 0:
-                        self.ok = True
-                        break
-                    await asyncio.sleep(0.2)
-                print(f"demo: {captured} events captured, {applied} applied at the hub, "
-                      f"backlog {backlog}: {'all delivered' if self.ok else 'NOT all delivered'}",
-                      flush=True)
+                await self._report_until_closing(hub, http)
+                self.closing.set()
+                # Each till finishes the sale in hand, so its books match what the store captured.
+                await asyncio.wait(tills, timeout=15)
+                delivered = await self._check_delivery(hub, http)
+                self.ok = delivered and (self.erp is None or await self._close_day(hub, http))
         finally:
             for t in tills:
                 t.cancel()
@@ -188,3 +242,77 @@ class Demo:
             hub_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
+            if self.erp is not None:
+                self.erp.stop()
+
+    def _interrupt(self, main: "asyncio.Task[None]") -> None:
+        if self.closing.is_set():
+            main.cancel()  # a second Ctrl-C: stop now
+            return
+        print("\ndemo: closing the business day (Ctrl-C again to stop at once)...", flush=True)
+        self.closing.set()
+
+    async def _report_until_closing(self, hub: Hub, http: aiohttp.ClientSession) -> None:
+        start = time.monotonic()
+        last_applied, last_t = 0, start
+        while not self.duration or time.monotonic() - start < self.duration:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closing.wait(), 1)
+            if self.closing.is_set():
+                return
+            online, captured, applied, backlog = await self._totals(hub, http)
+            now = time.monotonic()
+            rate = (applied - last_applied) / (now - last_t)
+            last_applied, last_t = applied, now
+            erp = ""
+            if self.erp is not None:
+                counts = await postings.counts(hub.reader())
+                erp = (f"  erp posted {counts['posted']} pending "
+                       f"{counts['pending'] + counts['posting']}")
+            print(f"{now - start:6.0f}s  stores online {online}/{len(self.store_ids)}  "
+                  f"captured {captured}  applied {applied}  backlog {backlog}  "
+                  f"{rate:.0f} events/s{erp}", flush=True)
+
+    async def _check_delivery(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
+        deadline = time.monotonic() + 20
+        ok = False
+        while time.monotonic() < deadline:
+            _, captured, applied, backlog = await self._totals(hub, http)
+            if captured and applied == captured and backlog == 0:
+                ok = True
+                break
+            await asyncio.sleep(0.2)
+        print(f"demo: {captured} events captured, {applied} applied at the hub, "
+              f"backlog {backlog}: {'all delivered' if ok else 'NOT all delivered'}", flush=True)
+        return ok
+
+    async def _close_day(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
+        """Each store sends its day-close; wait for the ERP postings; reconcile the day."""
+        day = dt.datetime.now(dt.UTC).date()
+        for store in self.store_ids:
+            body = self.books.setdefault(store, Books()).day_close(day)
+            await self._post(http, f"http://127.0.0.1:{self.agent_ports[store]}/v1/day-close", body)
+        deadline = time.monotonic() + 120
+        counts = await postings.counts(hub.reader())
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            counts = await postings.counts(hub.reader())
+            summaries = await postings.listing(hub.reader(), business_day=day.isoformat(),
+                                               state=None, limit=1000)
+            released = sum(1 for p in summaries if p["kind"] == "daily_summary")
+            if released >= len(self.store_ids) and not counts["pending"] + counts["posting"]:
+                break
+            print(f"demo: ERP postings: {counts['posted']} posted, "
+                  f"{counts['pending'] + counts['posting']} to go", flush=True)
+        print(f"demo: ERP postings: {counts['posted']} posted in Tryton, "
+              f"{counts['exception']} exceptions, {counts['dead']} dead "
+              f"(see `retail-hub postings list --config {self.dir / 'hub' / 'hub.toml'}`)",
+              flush=True)
+        assert hub.relay is not None
+        result = await reconcile.run(hub.reader(), hub.relay.connector, hub.config.erp.mapping, day)
+        print(f"demo: reconciliation of {day}: {result['matched']} matched, "
+              f"{result['mismatched']} mismatched (store day-close vs hub vs Tryton)", flush=True)
+        if result["mismatched"]:
+            print(postings_cli.render(result), flush=True)
+        return bool(result["mismatched"] == 0 and counts["exception"] + counts["dead"] == 0
+                    and not counts["pending"] + counts["posting"])

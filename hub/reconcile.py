@@ -7,6 +7,7 @@ never sent.
 """
 
 import datetime as dt
+import itertools
 import json
 import logging
 import sqlite3
@@ -21,6 +22,7 @@ from hub.erp.base import Connector
 
 log = logging.getLogger(__name__)
 _MAX_LEADS = 50
+_MAX_JUMP = 100
 
 
 async def stores_of_day(reader: aiosqlite.Connection, day: dt.date) -> list[str]:
@@ -127,9 +129,15 @@ async def _hub_leads(reader: aiosqlite.Connection, store_id: str, day: dt.date,
     gaps = []
     for register, found in sorted(numbers.items()):
         found.sort()
-        have = {n for n, _ in found}
         width = len(found[0][1])
-        missing = [str(n).zfill(width) for n in range(found[0][0], found[-1][0] + 1) if n not in have]
+        missing: list[str] = []
+        for (a, _), (b, _) in itertools.pairwise(found):
+            # A jump of more than _MAX_JUMP is another numbering series (returns, a new roll),
+            # not missing receipts.
+            if 1 < b - a <= _MAX_JUMP:
+                missing.extend(str(n).zfill(width) for n in range(a + 1, min(b, a + 1 + _MAX_LEADS)))
+            if len(missing) >= _MAX_LEADS:
+                break
         if missing:
             gaps.append({"register_id": register, "missing": missing[:_MAX_LEADS],
                          "last_seen": found[-1][1]})

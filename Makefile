@@ -23,4 +23,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo-data *.egg-info
+	rm -rf $(VENV) demo-data demo-data-erp-template *.egg-info

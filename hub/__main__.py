@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
                     api_port=args.api_port, erp=not args.no_erp)
         run_until_signal(demo.run())
         return 1 if demo.ok is False else 0
+    if getattr(args, "config", None) is None:
+        print(f"retail-hub {args.command}: --config FILE is required", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -25,8 +25,7 @@ EXIT_REFUSED = 4
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("postings", help="list, show, retry or resubmit ERP postings")
-    p.add_argument("--config", required=True, help="path to the hub's TOML config")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(p, argparse.SUPPRESS)
     actions = p.add_subparsers(dest="postings_command", required=True)
     listing = actions.add_parser("list", help="postings, newest last")
     listing.add_argument("--state", choices=postings.STATES)
@@ -35,9 +34,12 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     listing.add_argument("--limit", type=int, default=100)
     show = actions.add_parser("show", help="one posting with its attempts and audit trail")
     show.add_argument("posting_id")
+    for action in (listing, show):
+        _common(action, argparse.SUPPRESS)
     for name, text in (("retry", "send a dead or exception posting again, unchanged"),
                        ("resubmit", "send a corrected posting again (audited)")):
         action = actions.add_parser(name, help=text)
+        _common(action, argparse.SUPPRESS)
         action.add_argument("posting_id")
         action.add_argument("--actor", default=_whoami(), help="who does this (for the audit trail)")
         if name == "resubmit":
@@ -48,6 +50,13 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     rec.add_argument("--day", required=True, type=dt.date.fromisoformat, help="business day")
     rec.add_argument("--store", help="only this store")
     rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _common(parser: argparse.ArgumentParser, default: object) -> None:
+    """--config and --json, accepted before or after the action (`postings list --config F`)."""
+    parser.add_argument("--config", default=default, help="path to the hub's TOML config")
+    parser.add_argument("--json", action="store_true", default=default,
+                        help="machine-readable output")
 
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
@@ -83,7 +92,7 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
                                       limit=args.limit)
     finally:
         await reader.close()
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
     else:
         print(_table(rows))
@@ -126,7 +135,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
         conn.execute("COMMIT")
     finally:
         conn.close()
-    print(json.dumps(result) if args.json else
+    print(json.dumps(result) if getattr(args, "json", False) else
           f"{args.posting_id}: {args.postings_command} queued (state pending)")
     return 0
 
@@ -144,7 +153,7 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
         if connector is not None:
             await connector.close()
         await reader.close()
-    if args.json:
+    if getattr(args, "json", False):
         print(json.dumps(result, indent=2))
     else:
         print(render(result))
@@ -157,6 +166,8 @@ def render(result: dict[str, Any]) -> str:
     for rep in result["stores"]:
         hub = rep["hub"]
         erp = rep["erp"].get("gross_total", "n/a")
+        if not rep["erp"]["available"]:
+            erp = f"{erp} (ERP not readable: the hub's record of what it accepted)"
         store = rep["store"]["gross_total"] if rep["store"] else "no day-close"
         out.append(f"  {rep['store_id']:8} {rep['status']:10} gross: store {store}, "
                    f"hub {hub['gross_total']}, erp {erp}")

@@ -93,13 +93,19 @@ async def _erp(reader: aiosqlite.Connection, connector: Connector | None, mappin
     docs = None
     if connector is not None:
         docs = await connector.posted(mapping.stores.get(store_id, store_id), day)
-    erp_side: dict[str, Any] = {"available": docs is not None, "postings": len(expected)}
-    found = {d.posting_id: d for d in docs or []}
+    erp_side: dict[str, Any] = {"available": docs is not None, "postings": len(expected),
+                                "source": "erp" if docs is not None else "hub_ledger"}
     if docs is None:
-        # The ERP cannot be asked: what the hub knows was accepted stands in for it.
+        # The ERP cannot be asked: what the hub knows it accepted stands in for it.
         found_ids = {pid for pid, (_, state, _, _) in expected.items() if state == "posted"}
+        gross = Decimal(0)
+        for pid in found_ids:
+            kind, _, _, payload = expected[pid]
+            amount = Decimal(payload["totals"]["gross"])
+            gross += -amount if kind == "return" else amount
+        erp_side.update(gross_total=str(gross), documents=len(found_ids))
     else:
-        found_ids = set(found)
+        found_ids = {d.posting_id for d in docs}
         gross = Decimal(0)
         for d in docs:
             kind = expected.get(d.posting_id, ("sale",))[0]

@@ -239,3 +239,21 @@ async def test_postings_caught_mid_send_are_resumed_without_a_duplicate(hubdb, e
 async def _state(reader, pid, state):
     shown = await postings.show(reader, pid)
     return shown is not None and shown["state"] == state
+
+
+async def test_finance_critical_postings_go_before_stock_adjustments(hubdb, erp, tmp_path):
+    from protocol.messages import AdjustmentLine, Envelope, InventoryAdjustment
+
+    writer, reader = hubdb
+    adjustments = [Envelope("S001", "st-1", 100 + i, f"adj-{i}", NOW, NOW.date(), NOW,
+                            InventoryAdjustment(f"ADJ-{i}", "count", [AdjustmentLine("SKU-1", 5)]))
+                   for i in range(5)]
+    await writer.run(functools.partial(postings.on_applied, envs=adjustments,
+                                       policy=PostingsConfig(), now=NOW))
+    sales = await add_sales(writer, 3)  # made after the adjustments
+    async with relay_running(hubdb, erp, tmp_path, max_in_flight=1):
+        await wait_for(lambda: settled(reader, 8), timeout=20)
+    order = [key for _, key, _ in erp.requests]
+    assert order[:3] == sales
+    assert erp.docs[order[-1]]["kind"] == "inventory_adjustment"
+    assert erp.docs[order[-1]]["lines"] == [{"sku": "SKU-1", "qty": 5, "net": "0", "tax": "0"}]

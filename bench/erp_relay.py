@@ -1,0 +1,150 @@
+"""ERP relay benchmark: postings per second through the governed relay, against a baseline.
+
+`--erp fake`: the fault-free fake ERP (a real HTTP server); baseline = the same POSTs sent
+directly with aiohttp at the same concurrency, so the ratio is what governance, the SQLite state
+machine and attempt records cost. `--erp tryton`: a real Tryton; baseline = the connector called
+directly, one posting after another, so the ratio shows what the relay adds on a slow ERP.
+Usage: python -m bench.erp_relay [--erp fake|tryton] [--postings N] [--in-flight K]
+"""
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from hub import postings
+from hub import posting_payloads as payloads
+from hub.config import ErpConfig, HubConfig, PostingsConfig
+from hub.erp.http_json import HttpJsonConnector
+from hub.relay import Relay
+from hub.schema import migrate
+from runtime.sqlite_writer import SQLiteWriter, open_reader
+from tests.erp_server import FakeErp
+from tests.hub.helpers import sale_envelope
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def relay_rate(tmp: Path, connector, url: str, count: int, in_flight: int,
+                     store: str, start: int) -> float:
+    writer = SQLiteWriter(tmp / f"hub-{start}.sqlite", migrate)
+    await writer.start()
+    reader = await open_reader(tmp / f"hub-{start}.sqlite")
+    envs = [sale_envelope(i, store=store, txn=f"{i:08d}", sku=f"SKU-{1 + i % 4}")
+            for i in range(start, start + count)]
+    await writer.run(functools.partial(postings.on_applied, envs=envs, policy=PostingsConfig(),
+                                       now=dt.datetime.now(dt.UTC)))
+    config = HubConfig(data_dir=str(tmp), erp=ErpConfig(
+        connector="http-json", url=url, rate_limit_per_s=100000, max_in_flight=in_flight,
+        timeout_s=60))
+    relay = Relay(config, writer, lambda: reader, connector, poll_s=0.01)
+    t0 = time.perf_counter()
+    task = asyncio.create_task(relay.run())
+    try:
+        while (await postings.counts(reader))["posted"] < count:
+            counts = await postings.counts(reader)
+            if counts["dead"] or counts["exception"]:
+                raise RuntimeError(f"postings failed: {counts}")
+            await asyncio.sleep(0.02)
+        seconds = time.perf_counter() - t0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await reader.close()
+        await writer.close()
+    return count / seconds
+
+
+def bodies(count: int, start: int, store: str) -> list[payloads.Payload]:
+    return [payloads.for_transaction(f"direct-{store}-{i}", sale_envelope(
+        i, store=store, txn=f"{i:08d}", sku=f"SKU-{1 + i % 4}")) for i in range(start, start + count)]
+
+
+async def fake(args: argparse.Namespace, tmp: Path) -> dict:
+    erp = await FakeErp().start()
+    try:
+        rate = await relay_rate(tmp, HttpJsonConnector(erp.url, None, 60), erp.url, args.postings,
+                                args.in_flight, "S001", 1)
+        sem = asyncio.Semaphore(args.in_flight)
+        async with aiohttp.ClientSession() as http:
+            async def send(p: payloads.Payload) -> None:
+                async with sem, http.post(f"{erp.url}/postings", data=payloads.encode(p),
+                                          headers={"Idempotency-Key": p.posting_id,
+                                                   "Content-Type": "application/json"}) as r:
+                    assert r.status == 201
+            work = bodies(args.postings, 1, "S002")
+            t0 = time.perf_counter()
+            await asyncio.gather(*(send(p) for p in work))
+            baseline = args.postings / (time.perf_counter() - t0)
+        assert set(erp.commits.values()) == {1}
+    finally:
+        await erp.stop()
+    return {"relay_per_s": round(rate, 1), "baseline_per_s": round(baseline, 1),
+            "baseline": f"direct aiohttp POSTs, {args.in_flight} at once"}
+
+
+async def tryton(args: argparse.Namespace, tmp: Path) -> dict:
+    from hub.erp.tryton import TrytonConnector
+    from tryton_retail_sync import database
+    from tryton_retail_sync.server import TrytonServer
+
+    template = Path(args.template) if args.template else database.build(
+        tmp / "template", ["S001", "S002"], ["SKU-1", "SKU-2", "SKU-3", "SKU-4"])
+    server = TrytonServer(template, tmp / "tryton")
+    server.start()
+    try:
+        def connector() -> TrytonConnector:
+            return TrytonConnector(server.url, server.db, "hub",
+                                   server.hub_password_file.read_text().strip(), 60)
+        rate = await relay_rate(tmp, connector(), server.url, args.postings, args.in_flight, "S001", 1)
+        direct = connector()
+        await direct.start()
+        await direct.catalog()
+        work = bodies(args.postings, 1, "S002")
+        t0 = time.perf_counter()
+        for p in work:
+            result = await direct.post(p)
+            assert result.outcome == "posted", result
+        baseline = args.postings / (time.perf_counter() - t0)
+        await direct.close()
+    finally:
+        server.stop()
+    return {"relay_per_s": round(rate, 2), "baseline_per_s": round(baseline, 2),
+            "baseline": "the Tryton connector called directly, one posting after another"}
+
+
+async def main(args: argparse.Namespace) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-erp-"))
+    try:
+        result = await (fake(args, tmp) if args.erp == "fake" else tryton(args, tmp))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.update(erp=args.erp, postings=args.postings, in_flight=args.in_flight,
+                  ratio=round(result["relay_per_s"] / result["baseline_per_s"], 3))
+    return result
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--erp", choices=["fake", "tryton"], default="fake")
+    p.add_argument("--postings", type=int, default=None)
+    p.add_argument("--in-flight", type=int, default=8)
+    p.add_argument("--template", help="a built Tryton database folder to reuse")
+    a = p.parse_args()
+    a.postings = a.postings or (2000 if a.erp == "fake" else 30)
+    r = asyncio.run(main(a))
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"erp-relay-{r['erp']}.json").write_text(json.dumps(r, indent=2))
+    print(f"erp relay ({r['erp']}, {r['in_flight']} in flight): {r['postings']} postings at "
+          f"{r['relay_per_s']}/s; baseline ({r['baseline']}): {r['baseline_per_s']}/s -> "
+          f"ratio {r['ratio']}")

@@ -1,20 +1,21 @@
-"""Wires the agent together: outbox, capture API, forwarder and the pruning schedule."""
+"""Wires the agent together: outbox, capture API, forwarder, status page, metrics and pruning."""
 
 import asyncio
 import datetime as dt
 import logging
+import shutil
 from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from edge_agent import __version__
+from edge_agent import __version__, status, status_page
 from edge_agent.capture import CaptureApi
 from edge_agent.config import AgentConfig
 from edge_agent.forwarder import Forwarder
 from edge_agent.outbox import Outbox
-from runtime import systemd
-from runtime.http import bound_port, json_errors
+from runtime import metrics, systemd
+from runtime.http import bound_port, json_errors, json_response
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,10 @@ class Agent:
                              config.outbox.max_size_mb * 1024 * 1024 or None)
         self.forwarder = Forwarder(config, self.outbox, __version__)
         self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health)
+        self.version = __version__
         self.bound_port: int | None = None
         self.started = asyncio.Event()
+        self._acked_at_start = 0
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         stats = await self.outbox.stats()
@@ -52,12 +55,69 @@ class Agent:
             "captured": self.api.captured,
             "forwarded": self.forwarder.forwarded,
         }
+        reason = None
+        health = self.config.health
+        down_s = (dt.datetime.now(dt.UTC) - self.forwarder.state_since).total_seconds()
+        free = shutil.disk_usage(self.config.outbox_path.parent).free
         if self.api.full_since is not None:
+            reason = (f"disk full since {self.api.full_since.isoformat()}: new sales "
+                      "are refused (507); call support")
+        elif free < health.min_free_mb * 1024 * 1024:
+            reason = (f"disk nearly full: {free // (1024 * 1024)} MB free, below "
+                      f"health.min_free_mb = {health.min_free_mb}")
+        elif self.forwarder.state != "connected" and down_s > health.broker_down_s:
+            reason = (f"not connected to the broker for {down_s:.0f} s (more than "
+                      f"health.broker_down_s = {health.broker_down_s:g}); sales are kept and "
+                      "sent later")
+        if reason is not None:
             body["status"] = "degraded"
-            body["reason"] = (f"disk full since {self.api.full_since.isoformat()}: new sales "
-                              "are refused (507); call support")
+            body["reason"] = reason
             return 503, body
         return 200, body
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/", self.status_page), web.get("/v1/status", self.status_json),
+                web.get("/metrics", self.metrics)]
+
+    async def status_page(self, request: web.Request) -> web.Response:
+        return web.Response(text=status_page.render(await status.collect(self)),
+                            content_type="text/html")
+
+    async def status_json(self, request: web.Request) -> web.Response:
+        return json_response(await status.collect(self))
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        stats = await self.outbox.stats()
+        oldest = stats.oldest_unsent_at
+        age = ((dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(oldest)).total_seconds()
+               if oldest else 0.0)
+        fwd = self.forwarder
+        return metrics.response([
+            metrics.gauge("edge_outbox_backlog_events", "events captured, not yet acknowledged",
+                          stats.backlog),
+            metrics.gauge("edge_outbox_oldest_unsent_age_seconds",
+                          "age of the oldest event not yet acknowledged", age),
+            metrics.gauge("edge_outbox_last_seq", "seq of the newest captured event", stats.last_seq),
+            metrics.gauge("edge_outbox_acked_seq", "acknowledged by the hub through this seq",
+                          stats.acked_through),
+            metrics.counter("edge_events_captured", "events captured since start",
+                            self.api.captured),
+            metrics.counter("edge_events_forwarded", "events sent to the broker since start",
+                            fwd.forwarded),
+            metrics.counter("edge_events_acked", "events acknowledged by the hub since start",
+                            max(0, stats.acked_through - self._acked_at_start)),
+            metrics.counter("edge_captures_rejected", "capture requests refused (4xx)",
+                            self.api.rejected),
+            metrics.counter("edge_captures_duplicate", "repeated captures answered 200",
+                            self.api.duplicates),
+            metrics.counter("edge_mqtt_reconnects", "connections to the broker made",
+                            fwd.reconnects),
+            metrics.counter("edge_mqtt_resends", "resends after an ack timeout", fwd.resends),
+            metrics.gauge("edge_mqtt_connected", "1 when connected to the broker",
+                          1.0 if fwd.state == "connected" else 0.0),
+            metrics.gauge("edge_disk_free_bytes", "free space where the outbox lives",
+                          shutil.disk_usage(self.config.outbox_path.parent).free),
+        ])
 
     async def prune(self) -> None:
         hours = self.config.outbox.retention_hours
@@ -65,11 +125,13 @@ class Agent:
 
     async def run(self) -> None:
         await self.outbox.open()
+        self._acked_at_start = self.outbox.acked_through
         app = web.Application(
             client_max_size=self.config.api.max_body_bytes,
             middlewares=[json_errors, self.api.require_token],
         )
         app.add_routes(self.api.routes())
+        app.add_routes(self.routes())
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         scheduler = AsyncIOScheduler(timezone=dt.UTC)

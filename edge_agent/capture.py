@@ -15,9 +15,11 @@ from edge_agent.config import AgentConfig
 from edge_agent.errors import Conflict, InvalidRequest, OutboxError, OutboxFull
 from edge_agent.outbox import Outbox
 from edge_agent.requests import AdjustmentIn, Body, DayCloseIn, ReturnIn, SaleIn, decode, prepare
+from edge_agent.status import Throughput
 from runtime.http import Handler, error, json_response
 
 log = logging.getLogger(__name__)
+_OPEN_PATHS = frozenset({"/", "/v1/status", "/metrics", "/healthz"})
 class CaptureApi:
     """Routes for tills. `on_captured` is called after each new event commits."""
 
@@ -35,13 +37,15 @@ class CaptureApi:
         self._token = config.api_token()
         self.full_since: dt.datetime | None = None  # set while captures fail for a full disk
         self.captured = 0
+        self.throughput = Throughput()
         self.duplicates = 0
         self.rejected = 0
 
     @web.middleware
     async def require_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """With `api.token_file` set, everything but /healthz needs the tills' bearer token."""
-        if self._token is None or request.path == "/healthz":
+        """With `api.token_file` set, captures and lookups need the tills' bearer token; the
+        read-only status page, /v1/status, /metrics and /healthz do not (staff and monitoring)."""
+        if self._token is None or request.path in _OPEN_PATHS:
             return await handler(request)
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode()):
@@ -101,6 +105,7 @@ class CaptureApi:
         body = {"event_id": result.event_id, "seq": result.seq, "status": "captured"}
         if result.created:
             self.captured += 1
+            self.throughput.add()
             self.on_captured()
             return json_response(body, 201)
         self.duplicates += 1

@@ -46,6 +46,13 @@ class OutboxConfig(Struct, frozen=True, forbid_unknown_fields=True):
     max_size_mb: Annotated[int, Meta(ge=0)] = 0  # 0: limited only by the disk
 
 
+class HealthConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """When /healthz answers 503 (for systemd and monitoring) and the status page warns."""
+
+    broker_down_s: Annotated[float, Meta(ge=0)] = 300.0
+    min_free_mb: Annotated[int, Meta(ge=0)] = 200
+
+
 class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
     store_id: StoreId
     data_dir: str
@@ -55,6 +62,7 @@ class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttConfig = MqttConfig()
     forwarder: ForwarderConfig = ForwarderConfig()
     outbox: OutboxConfig = OutboxConfig()
+    health: HealthConfig = HealthConfig()
     # Filled in by load(), not read from the file.
     source: str = ""
 

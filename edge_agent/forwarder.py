@@ -18,7 +18,7 @@ from edge_agent.config import AgentConfig, broker_address
 from edge_agent.outbox import Outbox, Row
 from protocol import codec
 from protocol.errors import ProtocolError
-from protocol.messages import Ack, Batch, Envelope, Replay, StoreState
+from protocol.messages import Ack, Batch, Control, Envelope, Receipts, StoreState
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 
@@ -217,7 +217,10 @@ class Forwarder:
             self.last_ack_at = dt.datetime.now(dt.UTC)
             self._poke.set()
 
-    async def _on_control(self, control: Replay) -> None:
+    async def _on_control(self, control: Control) -> None:
+        if isinstance(control, Receipts):
+            await self.outbox.record_receipts(control.items)
+            return
         if control.stream != self.outbox.stream:
             return
         log.info("hub asked for a replay from seq %d", control.from_seq)

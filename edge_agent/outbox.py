@@ -18,11 +18,13 @@ from msgspec import Struct
 from edge_agent.errors import Conflict, OutboxError, OutboxFull
 from edge_agent.requests import Prepared
 from protocol import codec, identity
+from protocol.messages import Receipt, Return, Sale
+from protocol.money import gross_total
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE outbox_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -42,6 +44,20 @@ CREATE TABLE events (
     business_day TEXT NOT NULL,
     captured_at TEXT NOT NULL,
     body BLOB NOT NULL
+);
+"""
+# 2: what the status page needs: each transaction's register and amount, today's rows by index,
+# and the hub's receipts (what the ERP made of each transaction).
+_SCHEMA_V2 = """
+ALTER TABLE events ADD COLUMN register_id TEXT;
+ALTER TABLE events ADD COLUMN gross TEXT;
+CREATE INDEX events_by_day ON events (business_day);
+CREATE TABLE receipts (
+    event_id TEXT PRIMARY KEY,
+    posting_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    erp_ref TEXT,
+    received_at TEXT NOT NULL
 );
 """
 
@@ -114,7 +130,12 @@ def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-d
                 "INSERT INTO outbox_state (id, store_id, stream, created_at) VALUES (1, ?, ?, ?)",
                 (store_id, identity.new_stream_id(), _now()),
             )
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("PRAGMA user_version = 1")
+            conn.execute("COMMIT")
+            version = 1
+        if version == 1:
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V2)
+            conn.execute("PRAGMA user_version = 2")
             conn.execute("COMMIT")
         owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
         if owner != store_id:
@@ -135,6 +156,7 @@ class Outbox:
         self.store_id = store_id
         self.stream = ""
         self.acked_through = 0
+        self.pruned_through = 0  # events up to here were pruned (they were acked long ago)
         self._writer = SQLiteWriter(self.path, _migrate(store_id, max_bytes), name="outbox-writer")
         self._reader: aiosqlite.Connection | None = None
 
@@ -146,6 +168,7 @@ class Outbox:
             row = await cur.fetchone()
         assert row is not None
         self.stream, self.acked_through = row[0], row[1]
+        await self._read_pruned()
         log.info("outbox %s open: stream %s, acked through %d", self.path, self.stream, self.acked_through)
 
     async def open_readonly(self) -> None:
@@ -157,6 +180,12 @@ class Outbox:
             row = await cur.fetchone()
         assert row is not None
         self.stream, self.acked_through = row[0], row[1]
+
+    async def _read_pruned(self) -> None:
+        async with self.reader.execute("SELECT MIN(seq) FROM events") as cur:
+            row = await cur.fetchone()
+        first = row[0] if row and row[0] is not None else None
+        self.pruned_through = (first - 1) if first else self.acked_through
 
     async def entries(self, after_seq: int, limit: int, *, unsent: bool = False) -> list[Entry]:
         floor = max(after_seq, self.acked_through) if unsent else after_seq
@@ -199,6 +228,8 @@ class Outbox:
     async def capture(self, p: Prepared, captured_at: dt.datetime) -> Captured:
         """Commit `p` durably and return its seq; the same key with the same content is a no-op."""
         body = codec.encode(p.event)
+        event = p.event
+        txn = event if isinstance(event, Sale | Return) else None
         row = (
             p.natural_key,
             p.event_id,
@@ -208,6 +239,8 @@ class Outbox:
             p.business_day.isoformat(),
             captured_at.isoformat(),
             body,
+            getattr(event, "register_id", None),
+            str(gross_total(txn.lines, txn.prices_include_tax)) if txn else None,
         )
 
         def job(conn: sqlite3.Connection) -> Captured:
@@ -220,7 +253,8 @@ class Outbox:
                 return Captured(found[0], found[1], created=False)
             cur = conn.execute(
                 "INSERT INTO events (natural_key, event_id, kind, digest, occurred_at,"
-                " business_day, captured_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " business_day, captured_at, body, register_id, gross)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cur.lastrowid is not None
@@ -305,6 +339,52 @@ class Outbox:
             return cur.rowcount
 
         removed = await self._writer.run(job)
+        await self._read_pruned()
         if removed:
             log.info("pruned %d acknowledged events captured before %s", removed, older_than)
         return removed
+
+    async def record_receipts(self, receipts: list[Receipt]) -> None:
+        """Keep what the hub says the ERP made of our transactions (a later word replaces)."""
+        now = _now()
+        rows = [(r.event_id, r.posting_id, r.state, r.erp_ref, now) for r in receipts]
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO receipts (event_id, posting_id, state, erp_ref, received_at)"
+                " VALUES (?, ?, ?, ?, ?)", rows)
+
+        await self._writer.run(job)
+
+    async def count_unsent(self, kind: str) -> int:
+        async with self.reader.execute(
+                "SELECT COUNT(*) FROM events WHERE seq > ? AND kind = ?",
+                (self.acked_through, kind)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def recent(self, limit: int) -> list[dict[str, object]]:
+        """The newest transactions with what became of them: waiting, at head office, or the
+        ERP's answer (posted with its document number, or a problem at head office)."""
+        async with self.reader.execute(
+            "SELECT e.seq, e.kind, e.natural_key, e.captured_at, e.gross, r.state, r.erp_ref"
+            " FROM events e LEFT JOIN receipts r ON r.event_id = e.event_id"
+            " ORDER BY e.seq DESC LIMIT ?", (limit,)) as cur:
+            rows = await cur.fetchall()
+        out: list[dict[str, object]] = []
+        for seq, kind, key, captured_at, gross, erp_state, erp_ref in rows:
+            parts = key.split("/")
+            state = erp_state or ("at_head_office" if seq <= self.acked_through else "waiting")
+            out.append({"seq": seq, "kind": kind, "reference": "/".join(parts[1:]),
+                        "captured_at": captured_at, "gross": gross, "state": state,
+                        "erp_ref": erp_ref})
+        return out
+
+    async def day_by_register(self, day: dt.date) -> list[dict[str, object]]:
+        from edge_agent.status import day_rows_to_registers
+
+        async with self.reader.execute(
+            "SELECT register_id, natural_key, kind, gross, seq FROM events"
+            " WHERE business_day = ? AND kind IN ('sale', 'return')", (day.isoformat(),)) as cur:
+            rows = await cur.fetchall()
+        return day_rows_to_registers(list(rows), self.acked_through)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 import asyncio
 import datetime as dt
 import functools
+import hmac
 import logging
 import zoneinfo
 from pathlib import Path
@@ -12,7 +13,7 @@ import aiosqlite
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub import __version__, postings, reconcile
+from hub import __version__, dashboard, fleet, postings, reconcile
 from hub.api import HubApi
 from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
@@ -20,8 +21,9 @@ from hub.erp.base import Connector
 from hub.ingest import Ingest
 from hub.relay import Relay
 from hub.schema import migrate
-from runtime import systemd
-from runtime.http import bound_port, json_errors
+from protocol.messages import Receipt
+from runtime import metrics, systemd
+from runtime.http import Handler, bound_port, error, json_errors
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
@@ -43,10 +45,12 @@ class Hub:
         self.ingest = Ingest(config, self.writer, url)
         self._reader: aiosqlite.Connection | None = None
         connector = make_connector(config)
-        self.relay = Relay(config, self.writer, self.reader, connector) if connector else None
+        self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts)
+                      if connector else None)
         self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
+        self._admin_token = config.admin_token()
 
     def reader(self) -> aiosqlite.Connection:
         assert self._reader is not None, "hub database is not open"
@@ -60,11 +64,103 @@ class Hub:
             "counters": dict(self.ingest.counters),
             "erp": self.relay.status() if self.relay else {"connector": "none"},
         }
-        if not self.ingest.connected:
+        reason = None
+        health = self.config.health
+        ingest = self.ingest
+        if not ingest.connected:
+            if ingest.disconnected_at is None:
+                reason = "hub is starting: not yet connected to the MQTT broker"
+            else:
+                down = (dt.datetime.now(dt.UTC) - ingest.disconnected_at).total_seconds()
+                if down > health.broker_down_s:
+                    reason = (f"hub has not been connected to the MQTT broker for {down:.0f} s "
+                              f"(health.broker_down_s = {health.broker_down_s:g})")
+        if reason is None and health.erp_circuit_open and self.relay is not None \
+                and self.relay.breaker.state == "open":
+            reason = (f"ERP circuit open after {self.relay.breaker.consecutive} failed calls in a "
+                      "row; postings wait and are retried")
+        if reason is not None:
             body["status"] = "degraded"
-            body["reason"] = "hub is not connected to the MQTT broker"
+            body["reason"] = reason
             return 503, body
         return 200, body
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        relay = self.relay.status() if self.relay else {"connector": "none"}
+        try:
+            data = await dashboard.gather(self.reader(), dict(request.query),
+                                          dict(self.ingest.gaps_by_store), relay)
+        except ValueError:
+            return error(422, "page must be a whole number", "page")
+        return web.Response(text=dashboard.render(data, dt.datetime.now(dt.UTC),
+                                                  self._admin_token is not None),
+                            content_type="text/html")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        reader = self.reader()
+        c = self.ingest.counters
+        stores = await fleet.stores(reader)
+        now = dt.datetime.now(dt.UTC)
+        families = [
+            metrics.counter("hub_events_applied", "store events applied", c["events_applied"]),
+            metrics.counter("hub_duplicates_dropped", "events received again and dropped",
+                            c["duplicates"]),
+            metrics.counter("hub_gaps", "replays asked for after a gap in a stream", c["gaps"]),
+            metrics.counter("hub_quarantined", "payloads and events quarantined", c["quarantined"]),
+            metrics.counter("hub_apply_failures", "batches whose transaction failed",
+                            c["apply_failures"]),
+            metrics.gauge("hub_broker_connected", "1 when connected to the MQTT broker",
+                          1.0 if self.ingest.connected else 0.0),
+            metrics.gauge("hub_stores_online", "stores whose state says online",
+                          sum(1 for s in stores if s["online"])),
+            metrics.gauge("hub_store_backlog_events", "events a store reported not yet acked",
+                          labels={"store": [(s["store_id"], float(s["backlog"] or 0))
+                                            for s in stores]}),
+            metrics.gauge("hub_store_last_seen_age_seconds", "seconds since a store was last heard",
+                          labels={"store": [(s["store_id"], (now - dt.datetime.fromisoformat(
+                              s["last_seen"])).total_seconds()) for s in stores if s["last_seen"]]}),
+            metrics.gauge("hub_postings", "ERP postings by state",
+                          labels={"state": [(k, float(v)) for k, v in
+                                            (await postings.counts(reader)).items()]}),
+        ]
+        if self.relay is not None:
+            r = self.relay
+            families += [
+                metrics.gauge("hub_erp_circuit_open", "1 while the ERP circuit breaker is open",
+                              1.0 if r.breaker.state == "open" else 0.0),
+                metrics.counter("hub_erp_requests", "ERP calls that ended posted, retry or dead",
+                                r.counters["posted"] + r.counters["retry"] + r.counters["dead"]),
+                metrics.counter("hub_erp_errors", "ERP calls that failed and will be retried",
+                                r.counters["retry"]),
+                metrics.counter("hub_erp_request_duration_seconds_sum",
+                                "total seconds spent in ERP calls", r.latency_sum),
+                metrics.counter("hub_erp_request_duration_seconds_count", "ERP calls timed",
+                                r.latency_count),
+            ]
+        return metrics.response(families)
+
+    @web.middleware
+    async def require_admin(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every change through the API (POST) needs the admin token; reads are open."""
+        if request.method in ("GET", "HEAD"):
+            return await handler(request)
+        if self._admin_token is None:
+            return error(403, "actions are disabled until [api] admin_token_file is set in the "
+                              "hub's config", "Authorization")
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {self._admin_token}".encode()):
+            return error(401, "missing or wrong admin token (Authorization: Bearer ...)",
+                         "Authorization")
+        return await handler(request)
+
+    async def send_receipts(self, posting_id: str, state: str, erp_ref: str | None) -> None:
+        """Tell the store what became of the transactions behind a posting."""
+        found = await postings.sources(self.reader(), posting_id)
+        if found is None or not found[1]:
+            return
+        store_id, event_ids = found
+        await self.ingest.publish_receipts(
+            store_id, [Receipt(e, posting_id, state, erp_ref) for e in event_ids])
 
     async def sweep_summaries(self) -> None:
         """Release daily summaries whose cutoff has passed (and late sales of released days)."""
@@ -114,8 +210,9 @@ class Hub:
         try:
             if self.broker is not None:
                 await self.broker.start()
-            app = web.Application(middlewares=[json_errors])
+            app = web.Application(middlewares=[json_errors, self.require_admin])
             app.add_routes(self.api.routes())
+            app.add_routes([web.get("/", self.dashboard), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
             host, port = self.config.api_listen

@@ -27,6 +27,16 @@ class BrokerConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 class ApiConfig(Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8800"
+    # Actions (retry, resubmit) need `Authorization: Bearer <this file's token>`; without it they
+    # are refused. Read views need no token.
+    admin_token_file: str | None = None
+
+
+class HealthConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """When /healthz answers 503."""
+
+    broker_down_s: Annotated[float, Meta(ge=0)] = 30.0
+    erp_circuit_open: bool = True
 
 
 class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -95,6 +105,7 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     postings: PostingsConfig = PostingsConfig()
     erp: ErpConfig = ErpConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
+    health: HealthConfig = HealthConfig()
     source: str = ""
 
     @property
@@ -119,6 +130,10 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     def hub_password(self) -> str:
         return read_secret(str(self.hub_password_path), path=self.source, key="broker.password_file")
 
+    def admin_token(self) -> str | None:
+        file = self.api.admin_token_file
+        return read_secret(file, path=self.source, key="api.admin_token_file") if file else None
+
     def erp_secret(self, key: Literal["token_file", "password_file"]) -> str | None:
         file = getattr(self.erp, key)
         return read_secret(file, path=self.source, key=f"erp.{key}") if file else None
@@ -133,7 +148,11 @@ def load_config(path: Path | str) -> HubConfig:
         users_file=resolve(src, broker.users_file),
         password_file=resolve(src, broker.password_file) if broker.password_file else None,
     )
-    cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir), broker=broker)
+    api = cfg.api
+    if api.admin_token_file:
+        api = msgspec.structs.replace(api, admin_token_file=resolve(src, api.admin_token_file))
+    cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir), broker=broker,
+                                  api=api)
     cfg.api_listen  # noqa: B018 - validates api.listen
     if cfg.broker.embedded:
         cfg.broker_listen  # noqa: B018

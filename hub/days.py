@@ -13,8 +13,8 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from hub.money import line_amounts
 from protocol.messages import DayClose, Envelope, Return, Sale
+from protocol.money import line_amounts
 
 DayKey = tuple[str, str, str]  # store_id, business_day, currency
 

@@ -123,10 +123,11 @@ class Demo:
         users = self.dir / "hub" / "mqtt-users"
         hub_conf = self.dir / "hub" / "hub.toml"
         (self.dir / "hub").mkdir()
+        write_secret(self.dir / "hub" / "admin-token", new_password())
         hub_conf.write_text(
             f'data_dir = "."\n[broker]\nembedded = true\nlisten = "127.0.0.1:{broker_port}"\n'
             f'users_file = "mqtt-users"\n[api]\nlisten = "127.0.0.1:{_port_or_free(self.api_port)}"\n'
-            + erp_section
+            'admin_token_file = "admin-token"\n' + erp_section
         )
         for n, store in enumerate(self.store_ids):
             password = new_password()
@@ -217,8 +218,9 @@ class Demo:
             self._start_agents()
             erp = (f"ERP: Tryton at {erp_url} (database {self.dir / 'tryton'})" if erp_url else
                    "ERP: none (install Tryton with `pip install -e .[erp]` to post to it)")
-            print(f"demo: hub API http://127.0.0.1:{hub.bound_port}  "
-                  f"(try /v1/stores, /v1/postings); {len(self.store_ids)} stores, "
+            print(f"demo: dashboard http://127.0.0.1:{hub.bound_port}/ (admin token in "
+                  f"{self.dir / 'hub' / 'admin-token'}); store pages http://127.0.0.1:"
+                  f"{self.agent_ports[self.store_ids[0]]}/ ...; {len(self.store_ids)} stores, "
                   f"{self.rate:g} sales/s each; {erp}; files in {self.dir}; "
                   "Ctrl-C closes the day and stops", flush=True)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:

@@ -72,3 +72,34 @@ def render_stores(rows: list[dict[str, Any]]) -> str:
               f"{r['events']:>8}  {r['backlog'] if r['backlog'] is not None else '-':>7}  "
               f"{r['last_seen'] or '-'}" for r in rows]
     return "\n".join(lines)
+
+
+async def page(reader: aiosqlite.Connection, *, online: bool | None, query: str,
+               offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+    """One page of the fleet for the dashboard: filtered in SQL, never all 1,000 rows."""
+    where: list[str] = ["s.store_id LIKE ?"]
+    args: list[object] = [f"%{query}%"]
+    if online is not None:
+        where.append("s.online = ?")
+        args.append(int(online))
+    clause = " WHERE " + " AND ".join(where)
+    async with reader.execute(f"SELECT COUNT(*) FROM stores s{clause}", args) as cur:
+        total = (await cur.fetchone() or (0,))[0]
+    async with reader.execute(
+        "SELECT s.store_id, s.online, s.last_seen, s.backlog, s.version,"
+        " (SELECT MAX(last_applied_at) FROM streams t WHERE t.store_id = s.store_id),"
+        " (SELECT COUNT(*) FROM quarantine q WHERE q.store_id = s.store_id)"
+        f" FROM stores s{clause} ORDER BY s.online, s.store_id LIMIT ? OFFSET ?",
+        (*args, limit, offset)) as cur:
+        rows = await cur.fetchall()
+    return int(total), [
+        {"store_id": r[0], "online": bool(r[1]), "last_seen": r[2], "backlog": r[3],
+         "version": r[4], "last_applied_at": r[5], "quarantined": r[6]}
+        for r in rows
+    ]
+
+
+async def counts(reader: aiosqlite.Connection) -> dict[str, int]:
+    async with reader.execute("SELECT COUNT(*), COALESCE(SUM(online), 0) FROM stores") as cur:
+        total, online = await cur.fetchone() or (0, 0)
+    return {"stores": int(total), "online": int(online), "offline": int(total) - int(online)}

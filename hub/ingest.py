@@ -20,7 +20,7 @@ from hub.config import HubConfig
 from hub.eventlog import Outcome, Sequencer
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
-from protocol.messages import Ack, Batch, Replay
+from protocol.messages import MAX_RECEIPTS, Ack, Batch, Receipt, Receipts, Replay
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.sqlite_writer import SQLiteWriter
@@ -58,7 +58,10 @@ class Ingest:
         self._acks_ready = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.connected = False
+        self.connected_at: dt.datetime | None = None
+        self.disconnected_at: dt.datetime | None = None  # None: not yet connected since start
         self.counters: Counter[str] = Counter()
+        self.gaps_by_store: Counter[str] = Counter()
 
     async def run(self) -> None:
         backoff = Backoff(0.2, 10.0)
@@ -81,6 +84,8 @@ class Ingest:
                     log.warning("hub not connected to broker %s:%d (%s); retrying",
                                 self.host, self.port, group.exceptions[0])
                     announced = True
+            if self.connected:
+                self.disconnected_at = dt.datetime.now(dt.UTC)
             self.connected = False
             self._client = None
             await asyncio.sleep(backoff.next_delay())
@@ -90,6 +95,7 @@ class Ingest:
         await client.subscribe(self.topics.every_store("state"), qos=1)
         self._client = client
         self.connected = True
+        self.connected_at = dt.datetime.now(dt.UTC)
         log.info("hub connected to broker %s:%d", self.host, self.port)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._publish_acks(client), name="ingest-acks")
@@ -156,6 +162,7 @@ class Ingest:
         self.counters["quarantined"] += out.quarantined
         if out.replay_from is not None:
             self.counters["gaps"] += 1
+            self.gaps_by_store[out.store_id] += 1
         key = (out.store_id, out.stream)
         previous = self._acks.get(key)
         if previous is None or out.applied_seq >= previous.applied_seq or out.replay_from:
@@ -175,6 +182,21 @@ class Ingest:
                              store_id, out.applied_seq)
                     await client.publish(self.topics.control(store_id),
                                          codec.encode(Replay(stream, out.replay_from)), qos=1)
+
+
+    async def publish_receipts(self, store_id: str, items: list[Receipt]) -> bool:
+        """Tell a store what the ERP made of its transactions; False if not connected now."""
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        try:
+            for i in range(0, len(items), MAX_RECEIPTS):
+                await client.publish(self.topics.control(store_id),
+                                     codec.encode(Receipts(items[i:i + MAX_RECEIPTS])), qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("receipts for store %s not sent: %s", store_id, exc)
+            return False
+        return True
 
 
 def _log_state_failure(future: "asyncio.Future[None]") -> None:

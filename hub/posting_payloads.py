@@ -11,8 +11,8 @@ from decimal import Decimal
 
 import msgspec
 
-from hub.money import line_amounts
 from protocol.messages import Envelope, InventoryAdjustment, Return, Sale
+from protocol.money import line_amounts
 
 ZERO = Decimal(0)
 

@@ -309,3 +309,14 @@ async def show(reader: aiosqlite.Connection, pid: str) -> dict[str, Any] | None:
                          "before": json.loads(b) if b else None, "after": json.loads(a) if a else None}
                         for at, actor, action, b, a in await cur.fetchall()]
     return out
+
+
+async def sources(reader: aiosqlite.Connection, pid: str) -> tuple[str, list[str]] | None:
+    """The store of a posting and the event ids it was made from."""
+    async with reader.execute("SELECT store_id FROM postings WHERE posting_id = ?", (pid,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    async with reader.execute("SELECT event_id FROM posting_sources WHERE posting_id = ?",
+                              (pid,)) as cur:
+        return row[0], [r[0] for r in await cur.fetchall()]

@@ -17,7 +17,7 @@ import random
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
@@ -38,17 +38,21 @@ _CACHE_S = 60.0
 class Relay:
     def __init__(self, config: HubConfig, writer: SQLiteWriter,
                  reader: Callable[[], aiosqlite.Connection], connector: Connector,
-                 poll_s: float = 0.5) -> None:
+                 poll_s: float = 0.5,
+                 on_settled: Callable[[str, str, str | None], Awaitable[None]] | None = None) -> None:
         self.config = config
         self.erp = config.erp
         self.writer = writer
         self.reader = reader
         self.connector = connector
         self.poll_s = poll_s
+        self.on_settled = on_settled  # (posting_id, state, erp_ref) once posted, dead or exception
         self.bucket = TokenBucket(self.erp.rate_limit_per_s)
         self.breaker = CircuitBreaker(self.erp.breaker_failures, self.erp.breaker_open_s)
         self.schedule = Schedule(self.erp.maintenance_windows, self.erp.timezone)
         self.counters: Counter[str] = Counter()
+        self.latency_sum = 0.0
+        self.latency_count = 0
         self.in_flight: set[asyncio.Task[None]] = set()
         self._hold_until = 0.0
         self._wake = asyncio.Event()
@@ -157,6 +161,7 @@ class Relay:
             await self.writer.run(functools.partial(
                 postings.finish, pid=claimed.posting_id, state="exception",
                 now=dt.datetime.now(dt.UTC), reason=str(exc)))
+            await self._tell(claimed.posting_id, "exception", None)
             return
         except ErpUnavailable as exc:
             await self._settle(claimed, "", dt.datetime.now(dt.UTC), 0.0, Result(
@@ -178,6 +183,9 @@ class Relay:
                       latency: float, result: Result) -> None:
         now = dt.datetime.now(dt.UTC)
         self.counters[result.outcome] += 1
+        if digest:
+            self.latency_sum += latency
+            self.latency_count += 1
         if result.outcome == "retry":
             if result.failure:
                 self.breaker.failure()
@@ -209,6 +217,16 @@ class Relay:
             change(conn)
 
         await self.writer.run(write)
+        if result.outcome != "retry":
+            await self._tell(claimed.posting_id, "posted" if result.outcome == "posted" else "dead",
+                             result.erp_ref)
+
+    async def _tell(self, pid: str, state: str, erp_ref: str | None) -> None:
+        if self.on_settled is not None:
+            try:
+                await self.on_settled(pid, state, erp_ref)
+            except Exception:  # the store's receipt is a courtesy; the posting stands
+                log.exception("telling the store about posting %s failed", pid)
 
     async def _erp_catalog(self) -> Catalog:
         if self._catalog is None or time.monotonic() - self._catalog[0] > _CACHE_S:

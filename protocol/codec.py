@@ -53,7 +53,8 @@ def decode_ack(payload: bytes) -> Ack:
 
 
 def decode_control(payload: bytes) -> Control:
-    return _decode(_control, payload)
+    control: Control = _decode(_control, payload)
+    return control
 
 
 def decode_event(payload: bytes) -> Event:

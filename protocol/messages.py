@@ -144,7 +144,24 @@ class Replay(msgspec.Struct, frozen=True, tag="replay", tag_field="type"):
     from_seq: int
 
 
-Control = Replay
+class Receipt(msgspec.Struct, frozen=True):
+    """What became of one captured event at the ERP: `state` is "posted" (with the ERP's document
+    reference) or "dead" / "exception" (head office has to act)."""
+
+    event_id: str
+    posting_id: str
+    state: str
+    erp_ref: str | None = None
+
+
+class Receipts(msgspec.Struct, frozen=True, tag="receipts", tag_field="type"):
+    """The hub tells a store what the ERP made of its transactions (so staff can see it)."""
+
+    items: list[Receipt]
+
+
+Control = Replay | Receipts
+MAX_RECEIPTS = 500
 
 
 class StoreState(msgspec.Struct, frozen=True):

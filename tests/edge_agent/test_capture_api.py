@@ -182,7 +182,7 @@ async def test_a_really_full_disk_answers_507_and_capture_resumes_when_space_ret
         running_agent, http, small_disk):
     import subprocess
 
-    agent, url = await running_agent(root=small_disk)
+    agent, url = await running_agent(root=small_disk, extra="[health]\nmin_free_mb = 0\n")
     accepted, answer = await sell_until_refused(http, url)
     assert accepted > 50
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub import days
-from hub.money import line_amounts
 from protocol.messages import Return, ReturnLine, SaleLine, Tender
+from protocol.money import line_amounts
 from tests.hub.helpers import NOW, sale_envelope
 
 cents = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)

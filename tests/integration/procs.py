@@ -110,8 +110,11 @@ class HubProc(Proc):
         else:
             for store, password in self.passwords.items():
                 set_password(root / "mqtt-users", store, password)
+        self.admin_token = new_password()
+        write_secret(root / "admin-token", self.admin_token)
         (root / "hub.toml").write_text(
             f'data_dir = "data"\n[broker]\n{broker}[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
+            'admin_token_file = "admin-token"\n'
             "[ingest]\nreplay_min_interval_s = 0.5\n" + extra
         )
         super().__init__([sys.executable, "-m", "hub", "run", "--config", str(root / "hub.toml")],
@@ -120,6 +123,11 @@ class HubProc(Proc):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers for the hub's actions (retry, resubmit)."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
 
     @property
     def broker_url(self) -> str:

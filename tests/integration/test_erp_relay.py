@@ -112,14 +112,17 @@ async def test_an_erp_refusal_is_dead_lettered_and_retried_by_an_operator(tmp_pa
     (posting,) = await wait_for(settled, 60, "two sales posted and the refused one dead")
     assert posting["reason"].startswith("ERP refused the posting (422)")
     (ok, *_) = await postings_in(http, hub, "posted")
-    async with http.post(f"{hub.url}/v1/postings/{ok['posting_id']}/retry") as r:
+    async with http.post(f"{hub.url}/v1/postings/{posting['posting_id']}/retry") as r:
+        assert r.status == 401  # actions need the admin token
+        assert (await r.json())["field"] == "Authorization"
+    async with http.post(f"{hub.url}/v1/postings/{ok['posting_id']}/retry", headers=hub.admin) as r:
         assert r.status == 409  # a posted posting is never sent again
         assert (await r.json())["field"] == "posting_id"
-    async with http.post(f"{hub.url}/v1/postings/nope/retry") as r:
+    async with http.post(f"{hub.url}/v1/postings/nope/retry", headers=hub.admin) as r:
         assert r.status == 404
     erp.reject_skus = set()
     async with http.post(f"{hub.url}/v1/postings/{posting['posting_id']}/retry",
-                         json={"actor": "olga@finance"}) as r:
+                         json={"actor": "olga@finance"}, headers=hub.admin) as r:
         assert r.status == 200, await r.text()
     done = await asyncio.to_thread(cli, hub, "postings", "show", posting["posting_id"])
     shown = json.loads(done.stdout)

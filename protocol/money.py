@@ -1,4 +1,7 @@
-"""Amounts of a sale or return line: net, tax and gross, exactly (Decimal, never float)."""
+"""Amounts of a sale or return: net, tax and gross, exactly (Decimal, never float).
+
+Part of the contract: agent and hub must agree on what "gross" of a transaction means.
+"""
 
 from decimal import Decimal
 
@@ -15,3 +18,8 @@ def line_amounts(line: SaleLine | ReturnLine, prices_include_tax: bool) -> tuple
     if prices_include_tax:
         return extended - line.tax, line.tax, extended
     return extended, line.tax, extended + line.tax
+
+
+def gross_total(lines: "list[SaleLine] | list[ReturnLine]", prices_include_tax: bool) -> Decimal:
+    """What the customer pays (sale) or gets back (return) for these lines."""
+    return sum((line_amounts(line, prices_include_tax)[2] for line in lines), Decimal(0))

@@ -1,0 +1,146 @@
+"""What the store's status page and `/v1/status` say: a plain-language headline, then the numbers.
+
+Everything here is read from the outbox by index (seq, business_day) or kept in memory, so the
+page stays fast with a million events waiting.
+"""
+
+import collections
+import datetime as dt
+import os
+import shutil
+import time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edge_agent.app import Agent
+
+RECENT = 20
+_WINDOW_S = 15 * 60
+
+
+class Throughput:
+    """Captures in the last 15 minutes (for the rate and the disk estimate)."""
+
+    def __init__(self) -> None:
+        self._times: collections.deque[float] = collections.deque(maxlen=200_000)
+
+    def add(self) -> None:
+        self._times.append(time.monotonic())
+
+    def last_window(self) -> int:
+        cutoff = time.monotonic() - _WINDOW_S
+        while self._times and self._times[0] < cutoff:
+            self._times.popleft()
+        return len(self._times)
+
+
+def _clock(at: dt.datetime | None, zone: dt.tzinfo) -> str | None:
+    return at.astimezone(zone).strftime("%H:%M") if at else None
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _ago(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+async def collect(agent: "Agent") -> dict[str, Any]:
+    config, outbox, fwd = agent.config, agent.outbox, agent.forwarder
+    zone: dt.tzinfo = config.zone or dt.UTC
+    now = dt.datetime.now(dt.UTC)
+    stats = await outbox.stats()
+    oldest = _parse(stats.oldest_unsent_at)
+    oldest_age = (now - oldest).total_seconds() if oldest else None
+    # Counted after `stats`: an ack in between can only make it smaller, never above the backlog.
+    sales_waiting = min(await outbox.count_unsent("sale"), stats.backlog)
+    disk = _disk(agent, stats.last_seq)
+    captured_15 = agent.api.throughput.last_window()
+    per_hour = captured_15 * 3600 // _WINDOW_S
+    if disk["bytes_per_event"] and per_hour:
+        disk["hours_left"] = round(disk["free_bytes"] / (disk["bytes_per_event"] * per_hour), 1)
+    connected = fwd.state == "connected"
+    down_s = (now - fwd.state_since).total_seconds() if not connected else 0.0
+    headline = _headline(agent, connected, fwd.state_since, zone, sales_waiting, stats.backlog,
+                         oldest_age, disk)
+    today = dt.datetime.now(zone).date()
+    return {
+        "store_id": config.store_id,
+        "version": agent.version,
+        "at": now.astimezone(zone).isoformat(timespec="seconds"),
+        "headline": headline,
+        "connection": {"state": fwd.state, "since": fwd.state_since.isoformat(),
+                       "down_for_s": round(down_s), "last_error": fwd.last_error},
+        "backlog": {"events": stats.backlog, "sales": sales_waiting,
+                    "oldest_unsent_at": stats.oldest_unsent_at,
+                    "oldest_age_s": round(oldest_age) if oldest_age is not None else None},
+        "last_ack_at": stats.acked_at,
+        "throughput": {"captured_last_15_min": captured_15, "per_hour": per_hour,
+                       "forwarded": fwd.forwarded, "captured": agent.api.captured},
+        "disk": disk,
+        "recent": await outbox.recent(RECENT),
+        "today": {"business_day": today.isoformat(), "registers": await outbox.day_by_register(today)},
+    }
+
+
+def _disk(agent: "Agent", last_seq: int) -> dict[str, Any]:
+    path = agent.config.outbox_path
+    usage = shutil.disk_usage(path.parent)
+    size = sum(os.path.getsize(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    free = usage.free
+    cap = agent.config.outbox.max_size_mb * 1024 * 1024
+    if cap:
+        free = min(free, max(0, cap - size))
+    events = max(1, last_seq - agent.outbox.pruned_through)
+    return {"free_bytes": free, "total_bytes": usage.total, "outbox_bytes": size,
+            "bytes_per_event": size // events if last_seq else 0, "hours_left": None,
+            "nearly_full": free < agent.config.health.min_free_mb * 1024 * 1024
+            or agent.api.full_since is not None}
+
+
+def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzinfo,
+              sales_waiting: int, backlog: int, oldest_age: float | None,
+              disk: dict[str, Any]) -> dict[str, str]:
+    if agent.api.full_since is not None:
+        return {"level": "error", "text": "Disk full: new sales are being refused. Call support now."}
+    if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
+        return {"level": "error", "text": "Disk almost full: call support. Sales are still recorded."}
+    noun = "sale" if sales_waiting == 1 else "sales"
+    waiting = (f"{sales_waiting} {noun} waiting (oldest {_ago(oldest_age or 0)})" if sales_waiting
+               else "no sales waiting")
+    if not connected:
+        return {"level": "warn",
+                "text": f"Offline since {_clock(since, zone)} — {waiting}. "
+                        "Keep selling: nothing is lost."}
+    if backlog:
+        return {"level": "info", "text": f"Sending to head office — {waiting}."}
+    return {"level": "ok", "text": "All sales sent to head office"}
+
+
+def day_rows_to_registers(rows: list[tuple[str | None, str, str, str | None, int]],
+                          acked_through: int) -> list[dict[str, Any]]:
+    """Per register: sales, returns and takings captured today, beside what head office has."""
+    out: dict[str, dict[str, Any]] = {}
+    for register, natural_key, kind, gross, seq in rows:
+        reg = register or natural_key.split("/")[1]
+        r = out.setdefault(reg, {"register_id": reg, "sales": 0, "returns": 0, "gross": Decimal(0),
+                                 "at_head_office": {"sales": 0, "returns": 0, "gross": Decimal(0)}})
+        amount = Decimal(gross or 0) * (1 if kind == "sale" else -1)
+        field = "sales" if kind == "sale" else "returns"
+        r[field] += 1
+        r["gross"] += amount
+        if seq <= acked_through:
+            r["at_head_office"][field] += 1
+            r["at_head_office"]["gross"] += amount
+    for r in out.values():
+        r["gross"] = str(r["gross"])
+        r["at_head_office"]["gross"] = str(r["at_head_office"]["gross"])
+    return [out[k] for k in sorted(out)]
+

@@ -9,6 +9,7 @@ insert gives its number back, so the numbering has no gaps.
 import datetime as dt
 import logging
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import aiosqlite
@@ -46,12 +47,15 @@ CREATE TABLE events (
     body BLOB NOT NULL
 );
 """
-# 2: what the status page needs: each transaction's register and amount, today's rows by index,
+# 2: what the status page needs: each transaction's register and amount (also as an exact integer
+# of 1/10,000 units, so SQLite can add them without floats), today's rows by a covering index,
 # and the hub's receipts (what the ERP made of each transaction).
 _SCHEMA_V2 = """
 ALTER TABLE events ADD COLUMN register_id TEXT;
 ALTER TABLE events ADD COLUMN gross TEXT;
-CREATE INDEX events_by_day ON events (business_day);
+ALTER TABLE events ADD COLUMN gross_e4 INTEGER;
+CREATE INDEX events_by_day ON events (business_day, kind, register_id, seq, gross_e4);
+CREATE INDEX events_by_kind ON events (kind, seq);
 CREATE TABLE receipts (
     event_id TEXT PRIMARY KEY,
     posting_id TEXT NOT NULL,
@@ -108,6 +112,13 @@ class TxnState(Struct, frozen=True):
     state: str
     captured_at: str
     business_day: str
+
+
+def _money(e4: int) -> str:
+    """An amount kept in 1/10,000 units, shown with cents unless it has finer digits."""
+    value = Decimal(e4).scaleb(-4)
+    cents = value.quantize(Decimal("0.01"))
+    return str(cents if cents == value else value.normalize())
 
 
 def _now() -> str:
@@ -230,6 +241,7 @@ class Outbox:
         body = codec.encode(p.event)
         event = p.event
         txn = event if isinstance(event, Sale | Return) else None
+        gross = gross_total(txn.lines, txn.prices_include_tax) if txn else None
         row = (
             p.natural_key,
             p.event_id,
@@ -240,7 +252,8 @@ class Outbox:
             captured_at.isoformat(),
             body,
             getattr(event, "register_id", None),
-            str(gross_total(txn.lines, txn.prices_include_tax)) if txn else None,
+            str(gross) if gross is not None else None,
+            int(gross.scaleb(4).to_integral_value()) if gross is not None else None,
         )
 
         def job(conn: sqlite3.Connection) -> Captured:
@@ -253,8 +266,8 @@ class Outbox:
                 return Captured(found[0], found[1], created=False)
             cur = conn.execute(
                 "INSERT INTO events (natural_key, event_id, kind, digest, occurred_at,"
-                " business_day, captured_at, body, register_id, gross)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " business_day, captured_at, body, register_id, gross, gross_e4)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cur.lastrowid is not None
@@ -381,10 +394,29 @@ class Outbox:
         return out
 
     async def day_by_register(self, day: dt.date) -> list[dict[str, object]]:
-        from edge_agent.status import day_rows_to_registers
-
+        """Sales, returns and takings per register for one business day, summed by SQLite over
+        exact integers; beside them the part head office has acknowledged."""
+        acked = self.acked_through
         async with self.reader.execute(
-            "SELECT register_id, natural_key, kind, gross, seq FROM events"
-            " WHERE business_day = ? AND kind IN ('sale', 'return')", (day.isoformat(),)) as cur:
+            "SELECT register_id, kind, COUNT(*), COALESCE(SUM(gross_e4), 0),"
+            " SUM(seq <= ?), SUM(CASE WHEN seq <= ? THEN COALESCE(gross_e4, 0) ELSE 0 END)"
+            " FROM events WHERE business_day = ? AND kind IN ('sale', 'return')"
+            " GROUP BY register_id, kind", (acked, acked, day.isoformat())) as cur:
             rows = await cur.fetchall()
-        return day_rows_to_registers(list(rows), self.acked_through)  # type: ignore[arg-type]
+        out: dict[str, dict[str, object]] = {}
+        totals: dict[str, list[int]] = {}
+        for register, kind, count, gross, acked_count, acked_gross in rows:
+            reg = register or "?"
+            entry = out.setdefault(reg, {"register_id": reg, "sales": 0, "returns": 0,
+                                         "at_head_office": {"sales": 0, "returns": 0}})
+            field = "sales" if kind == "sale" else "returns"
+            sign = 1 if kind == "sale" else -1
+            entry[field] = count
+            entry["at_head_office"][field] = acked_count  # type: ignore[index]
+            t = totals.setdefault(reg, [0, 0])
+            t[0] += sign * int(gross)
+            t[1] += sign * int(acked_gross)
+        for reg, entry in out.items():
+            entry["gross"] = _money(totals[reg][0])
+            entry["at_head_office"]["gross"] = _money(totals[reg][1])  # type: ignore[index]
+        return [out[k] for k in sorted(out)]

@@ -9,7 +9,6 @@ import datetime as dt
 import os
 import shutil
 import time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -122,25 +121,3 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
     if backlog:
         return {"level": "info", "text": f"Sending to head office — {waiting}."}
     return {"level": "ok", "text": "All sales sent to head office"}
-
-
-def day_rows_to_registers(rows: list[tuple[str | None, str, str, str | None, int]],
-                          acked_through: int) -> list[dict[str, Any]]:
-    """Per register: sales, returns and takings captured today, beside what head office has."""
-    out: dict[str, dict[str, Any]] = {}
-    for register, natural_key, kind, gross, seq in rows:
-        reg = register or natural_key.split("/")[1]
-        r = out.setdefault(reg, {"register_id": reg, "sales": 0, "returns": 0, "gross": Decimal(0),
-                                 "at_head_office": {"sales": 0, "returns": 0, "gross": Decimal(0)}})
-        amount = Decimal(gross or 0) * (1 if kind == "sale" else -1)
-        field = "sales" if kind == "sale" else "returns"
-        r[field] += 1
-        r["gross"] += amount
-        if seq <= acked_through:
-            r["at_head_office"][field] += 1
-            r["at_head_office"]["gross"] += amount
-    for r in out.values():
-        r["gross"] = str(r["gross"])
-        r["at_head_office"]["gross"] = str(r["at_head_office"]["gross"])
-    return [out[k] for k in sorted(out)]
-

@@ -184,7 +184,7 @@ async def test_a_really_full_disk_answers_507_and_capture_resumes_when_space_ret
 
     agent, url = await running_agent(root=small_disk, extra="[health]\nmin_free_mb = 0\n")
     accepted, answer = await sell_until_refused(http, url)
-    assert accepted > 50
+    assert accepted > 20  # a 1 MiB disk still holds a few dozen sales
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
     status, answer = await post(http, url, with_("pos_txn_id", "after"))
     assert status == 201, answer

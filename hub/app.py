@@ -132,10 +132,8 @@ class Hub:
                                 r.counters["posted"] + r.counters["retry"] + r.counters["dead"]),
                 metrics.counter("hub_erp_errors", "ERP calls that failed and will be retried",
                                 r.counters["retry"]),
-                metrics.counter("hub_erp_request_duration_seconds_sum",
-                                "total seconds spent in ERP calls", r.latency_sum),
-                metrics.counter("hub_erp_request_duration_seconds_count", "ERP calls timed",
-                                r.latency_count),
+                metrics.summary("hub_erp_request_duration_seconds", "time spent in ERP calls",
+                                r.latency_count, r.latency_sum),
             ]
         return metrics.response(families)
 

@@ -131,8 +131,14 @@ def render(data: dict[str, Any], now: dt.datetime, token_configured: bool) -> st
     ]
     card_html = "".join(f'<div class="card {cls}">{escape(a)}<b>{escape(b)}</b></div>'
                         for a, b, cls in cards)
-    pause = relay.get("maintenance_window") or (
-        f"paused {relay['paused_for_s']} s at the ERP's request" if relay.get("paused_for_s") else "")
+    change = relay.get("window_changes_at")
+    when = dt.datetime.fromisoformat(change).strftime("%a %H:%M UTC") if change else None
+    if relay.get("maintenance_window"):
+        pause = f"maintenance window {relay['maintenance_window']}; posting resumes {when}"
+    elif relay.get("paused_for_s"):
+        pause = f"paused {relay['paused_for_s']} s at the ERP's request"
+    else:
+        pause = f"next maintenance window {when}" if when else ""
     fleet_rows = "".join(
         f"<tr class={'' if r['online'] else 'bad'}><td>{escape(r['store_id'])}</td>"
         f"<td>{'online' if r['online'] else 'offline'}</td><td>{_ago(r['last_seen'], now)}</td>"

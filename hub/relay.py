@@ -65,12 +65,16 @@ class Relay:
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
-        window = self.schedule.closed_now(dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        window = self.schedule.closed_now(now)
+        change = self.schedule.next_change(now) if self.schedule.windows else None
         return {
             "connector": self.connector.name,
             "circuit": self.breaker.state,
             "in_flight": len(self.in_flight),
             "maintenance_window": window.text if window else None,
+            # While inside a window: when posting resumes; otherwise when the next window starts.
+            "window_changes_at": change.isoformat() if change else None,
             "paused_for_s": round(max(0.0, self._hold_until - time.monotonic()), 1),
             "counters": dict(self.counters),
         }

@@ -4,7 +4,12 @@ from collections.abc import Iterable
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 Family = Metric
@@ -25,6 +30,11 @@ def gauge(name: str, doc: str, value: float | None = None,
 def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     """`name` without `_total`; the exposition adds it."""
     return CounterMetricFamily(name, doc, value=value)
+
+
+def summary(name: str, doc: str, count: int, total: float) -> SummaryMetricFamily:
+    """`name_count` and `name_sum` (e.g. seconds spent in calls and how many)."""
+    return SummaryMetricFamily(name, doc, count_value=count, sum_value=total)
 
 
 class _Snapshot(Collector):

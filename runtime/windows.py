@@ -66,3 +66,13 @@ class Schedule:
         """The window `now` falls in, if any."""
         local = now.astimezone(self.zone)
         return next((w for w in self.windows if w.contains(local)), None)
+
+    def next_change(self, now: dt.datetime, horizon_days: int = 8) -> dt.datetime | None:
+        """When the current state (inside a window or not) next changes, to the minute."""
+        inside = self.closed_now(now) is not None
+        at = now.replace(second=0, microsecond=0)
+        for _ in range(horizon_days * 24 * 60):
+            at += dt.timedelta(minutes=1)
+            if (self.closed_now(at) is not None) != inside:
+                return at
+        return None

@@ -64,3 +64,9 @@ async def test_the_bucket_spaces_acquisitions_at_its_rate():
     await asyncio.gather(*(bucket.acquire() for _ in range(11)))
     # The first token is there at once; the other ten come at 20/s.
     assert time.monotonic() - start >= 10 / 20 * 0.95
+
+
+def test_the_next_change_of_a_window_is_found():
+    schedule = Schedule(["Sun 02:00-04:00"])
+    assert schedule.next_change(at(0, 9, 0)) == at(6, 2, 0)        # Monday → Sunday 02:00
+    assert schedule.next_change(at(6, 2, 30)) == at(6, 4, 0)       # inside → when it ends

@@ -64,10 +64,9 @@ class Mosquitto(Proc):
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         passwd = root / "passwd"
-        for n, (user, password) in enumerate(users.items()):
-            flags = ["-c"] if n == 0 else []
-            subprocess.run(["mosquitto_passwd", *flags, "-b", str(passwd), user, password],
-                           check=True, capture_output=True)
+        # Plain "user:password" lines, then hashed in place by one mosquitto_passwd run.
+        passwd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()))
+        subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True, capture_output=True)
         template = (REPO / "packaging/mosquitto/retail-hub.conf").read_text()
         conf = (template.replace("/var/lib/mosquitto/", f"{root}/")
                 .replace("/etc/mosquitto/retail-hub.passwd", str(passwd))
@@ -89,13 +88,14 @@ class Mosquitto(Proc):
 
 class HubProc(Proc):
     def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None,
-                 extra: str = "") -> None:
-        """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`."""
+                 extra: str = "", store_password: str | None = None) -> None:
+        """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`;
+        `store_password`: one password for every store (benchmarks with many stores)."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.api_port = free_port()
         self.broker_port = free_port()
-        self.passwords = {s: new_password() for s in stores}
+        self.passwords = {s: store_password or new_password() for s in stores}
         self.mosquitto: Mosquitto | None = None
         broker = (f'embedded = true\nlisten = "127.0.0.1:{self.broker_port}"\n'
                   'users_file = "mqtt-users"\n')

@@ -1,7 +1,8 @@
 """Drain benchmark: an agent with a large backlog connects; time until the hub has applied all.
 
-Baseline in the same run: inserting the same rows into SQLite in batches of 100 with
-synchronous=FULL (the floor a durable store-and-forward can hope for).
+Baselines in the same run: (a) inserting the same rows into SQLite in batches of 100 with
+synchronous=FULL (the floor a durable store-and-forward can hope for); (b) the per-sale HTTP sync
+POS products commonly use: one POST per sale, one fsync'd write each (bench/http_sync_server).
 Usage: python -m bench.drain [--events 100000] [--broker embedded|mosquitto]
 """
 
@@ -55,6 +56,37 @@ def raw_sqlite_rate(tmp: Path, events: int) -> float:
     return rate
 
 
+async def http_sync_rate(tmp: Path, sales: int) -> float:
+    import subprocess
+    import sys
+
+    from runtime.net import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "bench.http_sync_server", str(port),
+                               str(tmp / "http-sync.sqlite")], cwd=ROOT)
+    url = f"http://127.0.0.1:{port}/sales"
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with http.post(url, data=sale(0)):
+                        break
+                except aiohttp.ClientError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
+            t = time.perf_counter()
+            for n in range(1, sales + 1):  # one after another, as a till syncing each sale
+                async with http.post(url, data=sale(n), headers={"Content-Type": "application/json"}) as r:
+                    assert r.status == 201
+            return sales / (time.perf_counter() - t)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 async def main(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-drain-"))
     mosq = tmp / "mosquitto" if args.broker == "mosquitto" else None
@@ -63,6 +95,7 @@ async def main(args: argparse.Namespace) -> dict:
     (agent.root / "data").mkdir(parents=True)
     await fill(agent.outbox, "D1", args.events)
     baseline = raw_sqlite_rate(tmp, args.events)
+    http_baseline = await http_sync_rate(tmp, 3000)
     async with aiohttp.ClientSession() as http:
         try:
             if hub.mosquitto:
@@ -88,6 +121,8 @@ async def main(args: argparse.Namespace) -> dict:
     return {"broker": args.broker, "events": args.events, "seconds": round(seconds, 2),
             "events_per_s": round(rate), "raw_sqlite_batch100_per_s": round(baseline),
             "ratio_to_raw": round(rate / baseline, 3), "ratio_target": 0.5,
+            "http_per_sale_sync_per_s": round(http_baseline),
+            "times_http_sync": round(rate / http_baseline, 1), "times_http_target": 20,
             "hub_events": check}
 
 
@@ -102,4 +137,6 @@ if __name__ == "__main__":
     print(f"drain ({r['broker']}): {r['events']} events in {r['seconds']} s = {r['events_per_s']}/s;"
           f" raw SQLite batches of 100: {r['raw_sqlite_batch100_per_s']}/s -> ratio"
           f" {r['ratio_to_raw']} (target >= 0.5: {'MET' if r['ratio_to_raw'] >= 0.5 else 'NOT MET'});"
-          f" hub holds {r['hub_events']}")
+          f" hub holds {r['hub_events']}; per-sale HTTP sync {r['http_per_sale_sync_per_s']}/s -> "
+          f"{r['times_http_sync']}x (target >= 20x: "
+          f"{'MET' if r['times_http_sync'] >= 20 else 'NOT MET'})")

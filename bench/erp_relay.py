@@ -2,9 +2,12 @@
 
 `--erp fake`: the fault-free fake ERP (a real HTTP server); baseline = the same POSTs sent
 directly with aiohttp at the same concurrency, so the ratio is what governance, the SQLite state
-machine and attempt records cost. `--erp tryton`: a real Tryton; baseline = the connector called
-directly, one posting after another, so the ratio shows what the relay adds on a slow ERP.
-Usage: python -m bench.erp_relay [--erp fake|tryton] [--postings N] [--in-flight K]
+machine and attempt records cost. `--erp limit`: the fake ERP answers 10 % of calls 429 (no
+Retry-After) and the relay has a configured limit; achieved posting rate versus that limit.
+`--erp tryton`: a real Tryton; baseline = the connector called directly, one posting after
+another, so the ratio shows what the relay adds on a slow ERP. Every run also counts the ERP
+calls 10,000 sales make per transaction and as daily summaries (the real posting code).
+Usage: python -m bench.erp_relay [--erp fake|limit|tryton] [--postings N] [--in-flight K]
 """
 
 import argparse
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import msgspec
 
 from hub import postings
 from hub import posting_payloads as payloads
@@ -34,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def relay_rate(tmp: Path, connector, url: str, count: int, in_flight: int,
-                     store: str, start: int) -> float:
+                     store: str, start: int, limit: float = 100000) -> float:
     writer = SQLiteWriter(tmp / f"hub-{start}.sqlite", migrate)
     await writer.start()
     reader = await open_reader(tmp / f"hub-{start}.sqlite")
@@ -43,8 +47,8 @@ async def relay_rate(tmp: Path, connector, url: str, count: int, in_flight: int,
     await writer.run(functools.partial(postings.on_applied, envs=envs, policy=PostingsConfig(),
                                        now=dt.datetime.now(dt.UTC)))
     config = HubConfig(data_dir=str(tmp), erp=ErpConfig(
-        connector="http-json", url=url, rate_limit_per_s=100000, max_in_flight=in_flight,
-        timeout_s=60))
+        connector="http-json", url=url, rate_limit_per_s=limit, max_in_flight=in_flight,
+        timeout_s=60, retry_initial_s=0.05, retry_max_s=0.2))
     relay = Relay(config, writer, lambda: reader, connector, poll_s=0.01)
     t0 = time.perf_counter()
     task = asyncio.create_task(relay.run())
@@ -92,6 +96,45 @@ async def fake(args: argparse.Namespace, tmp: Path) -> dict:
             "baseline": f"direct aiohttp POSTs, {args.in_flight} at once"}
 
 
+async def limited(args: argparse.Namespace, tmp: Path) -> dict:
+    erp = await FakeErp().start()
+    erp.random_429, erp.retry_after = 0.10, ""
+    try:
+        rate = await relay_rate(tmp, HttpJsonConnector(erp.url, None, 60), erp.url, args.postings,
+                                args.in_flight, "S001", 1, limit=args.limit)
+        assert set(erp.commits.values()) == {1}
+        answered_429 = len(erp.answered(429)) / len(erp.requests)
+    finally:
+        await erp.stop()
+    return {"relay_per_s": round(rate, 1), "baseline_per_s": args.limit,
+            "baseline": f"the configured limit ({args.limit:g}/s)",
+            "share_429": round(answered_429, 3),
+            "note": "a 429 is a call: at most 0.9 of the limit can be postings"}
+
+
+def calls_per_10k(tmp: Path) -> dict[str, int]:
+    """ERP calls for 10,000 sales of 10 stores in one day: per transaction vs daily summaries."""
+    from hub.eventlog import Sequencer
+    from tests.hub.helpers import apply, batch, database
+    from tests.hub.test_postings import day_close
+
+    out = {}
+    for policy in ("per_transaction", "daily_summary"):
+        conn = database(tmp / f"calls-{policy}.sqlite")
+        seq = Sequencer(policy=PostingsConfig(sales=policy))  # type: ignore[arg-type]
+        for s in range(10):
+            store = f"S{s:03d}"
+            envs = [sale_envelope(i, store=store, stream=f"st-{s}", txn=f"{i:08d}")
+                    for i in range(1, 1001)]
+            apply(conn, seq, batch(envs))
+            close = day_close(1001)
+            apply(conn, seq, batch([msgspec.structs.replace(close, store_id=store, stream=f"st-{s}",
+                                                            event_id=f"close-{store}")]))
+        out[policy] = conn.execute("SELECT COUNT(*) FROM postings").fetchone()[0]
+        conn.close()
+    return out
+
+
 async def tryton(args: argparse.Namespace, tmp: Path) -> dict:
     from hub.erp.tryton import TrytonConnector
     from tryton_retail_sync import database
@@ -125,7 +168,9 @@ async def tryton(args: argparse.Namespace, tmp: Path) -> dict:
 async def main(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="bench-erp-"))
     try:
-        result = await (fake(args, tmp) if args.erp == "fake" else tryton(args, tmp))
+        runner = {"fake": fake, "limit": limited, "tryton": tryton}[args.erp]
+        result = await runner(args, tmp)
+        result["erp_calls_per_10k_sales"] = calls_per_10k(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result.update(erp=args.erp, postings=args.postings, in_flight=args.in_flight,
@@ -135,16 +180,23 @@ async def main(args: argparse.Namespace) -> dict:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--erp", choices=["fake", "tryton"], default="fake")
+    p.add_argument("--erp", choices=["fake", "limit", "tryton"], default="fake")
+    p.add_argument("--limit", type=float, default=50.0, help="--erp limit: the relay's limit/s")
     p.add_argument("--postings", type=int, default=None)
     p.add_argument("--in-flight", type=int, default=8)
     p.add_argument("--template", help="a built Tryton database folder to reuse")
     a = p.parse_args()
-    a.postings = a.postings or (2000 if a.erp == "fake" else 30)
+    a.postings = a.postings or {"fake": 2000, "limit": 500, "tryton": 30}[a.erp]
     r = asyncio.run(main(a))
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"erp-relay-{r['erp']}.json").write_text(json.dumps(r, indent=2))
+    calls = r["erp_calls_per_10k_sales"]
+    extra = ""
+    if r["erp"] == "limit":
+        extra = (f"; {r['share_429']:.0%} answered 429; target >= 0.95 of the limit: "
+                 f"{'MET' if r['ratio'] >= 0.95 else 'NOT MET'} ({r['note']})")
     print(f"erp relay ({r['erp']}, {r['in_flight']} in flight): {r['postings']} postings at "
           f"{r['relay_per_s']}/s; baseline ({r['baseline']}): {r['baseline_per_s']}/s -> "
-          f"ratio {r['ratio']}")
+          f"ratio {r['ratio']}{extra}; ERP calls per 10,000 sales: {calls['per_transaction']} "
+          f"per transaction, {calls['daily_summary']} as daily summaries")

@@ -15,7 +15,6 @@ import json
 import shutil
 import sqlite3
 import tempfile
-import time
 from pathlib import Path
 
 import aiohttp

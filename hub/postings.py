@@ -1,7 +1,8 @@
 """ERP postings: the hub's transactional outbox towards the ERP, with its attempts and audit trail.
 
 A posting is created in the same transaction that applies its source events, so none is lost and
-none is made twice. Its `posting_id` is derived from its sources and is also the idempotency key
+none is made twice. A posting of one transaction names its event in `postings.event_id`; a daily
+summary's events are listed in `posting_sources`. Its `posting_id` is derived from its sources and is also the idempotency key
 every ERP call carries. States: pending → posting → posted | exception | dead; `exception` and
 `dead` go back to pending only by an operator's retry or resubmit, which the audit trail records.
 """
@@ -54,26 +55,26 @@ def summary_kinds(policy: PostingsConfig) -> set[str]:
 def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
                now: dt.datetime) -> int:
     """Create the postings that newly applied events call for; runs in the applying transaction."""
-    created = 0
     summarised: dict[tuple[str, str], int] = defaultdict(int)
     closes: list[tuple[str, dt.date]] = []
+    made: list[tuple[payloads.Payload, str | None]] = []  # (posting, its one event if one)
+    kinds = summary_kinds(policy)
     for env in envs:
         event = env.event
         if isinstance(event, DayClose):
             if event.register_id is None:
                 closes.append((env.store_id, env.business_day))
-        elif env.kind in summary_kinds(policy):
+        elif env.kind in kinds:
             summarised[(env.store_id, env.business_day.isoformat())] += 1
         elif isinstance(event, Sale | Return):
             pid = posting_id(env.kind, env.event_id)
-            _insert(conn, payloads.for_transaction(pid, env), now)
-            _link(conn, pid, [env])
-            created += 1
+            made.append((payloads.for_transaction(pid, env), env.event_id))
         elif isinstance(event, InventoryAdjustment) and policy.inventory_adjustments != "none":
             pid = posting_id(env.kind, env.event_id)
-            _insert(conn, payloads.for_adjustment(pid, env), now)
-            _link(conn, pid, [env])
-            created += 1
+            made.append((payloads.for_adjustment(pid, env), env.event_id))
+    # One executemany: a batch of 500 sales is one statement, not 500.
+    _insert_many(conn, made, now)
+    created = len(made)
     for (store, day_text), count in summarised.items():
         conn.execute(
             "INSERT INTO summary_days (store_id, business_day, pending) VALUES (?, ?, ?)"
@@ -110,8 +111,8 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
         part += 1
     for currency, envs in sorted(by_currency.items()):
         pid = posting_id("daily_summary", store_id, day.isoformat(), currency, str(part))
-        _insert(conn, payloads.daily_summary(pid, store_id, day, currency, envs), now)
-        _link(conn, pid, envs)
+        _insert_many(conn, [(payloads.daily_summary(pid, store_id, day, currency, envs), None)], now)
+        _link_many(conn, [(pid, env) for env in envs])
     conn.execute(
         "INSERT INTO summary_days (store_id, business_day, pending, released_at, parts)"
         " VALUES (?, ?, 0, ?, ?) ON CONFLICT (store_id, business_day) DO UPDATE SET"
@@ -136,22 +137,24 @@ def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) ->
                for store, day in due)
 
 
-def _insert(conn: sqlite3.Connection, payload: payloads.Payload, now: dt.datetime) -> None:
+def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, str | None]],
+                 now: dt.datetime) -> None:
     at = stamp(now)
-    conn.execute(
+    conn.executemany(
         "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency, state,"
-        " priority, payload, next_attempt_at, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-        (payload.posting_id, payload.kind, payload.store_id, payload.business_day.isoformat(),
-         payload.currency, PRIORITY.get(payload.kind, 1), payloads.encode(payload), at, at, at))
+        " priority, payload, next_attempt_at, created_at, updated_at, event_id)"
+        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+        [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency,
+          PRIORITY.get(p.kind, 1), payloads.encode(p), at, at, at, event_id)
+         for p, event_id in made])
 
 
-def _link(conn: sqlite3.Connection, pid: str, envs: list[Envelope]) -> None:
+def _link_many(conn: sqlite3.Connection, sources: list[tuple[str, Envelope]]) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO posting_sources (event_id, posting_id, register_id, pos_txn_id)"
         " VALUES (?, ?, ?, ?)",
         [(env.event_id, pid, getattr(env.event, "register_id", None),
-          getattr(env.event, "pos_txn_id", None)) for env in envs])
+          getattr(env.event, "pos_txn_id", None)) for pid, env in sources])
 
 
 # --- the relay's transitions (run in the hub's writer) ---
@@ -313,10 +316,13 @@ async def show(reader: aiosqlite.Connection, pid: str) -> dict[str, Any] | None:
 
 async def sources(reader: aiosqlite.Connection, pid: str) -> tuple[str, list[str]] | None:
     """The store of a posting and the event ids it was made from."""
-    async with reader.execute("SELECT store_id FROM postings WHERE posting_id = ?", (pid,)) as cur:
+    async with reader.execute("SELECT store_id, event_id FROM postings WHERE posting_id = ?",
+                              (pid,)) as cur:
         row = await cur.fetchone()
     if row is None:
         return None
+    if row[1] is not None:
+        return row[0], [row[1]]
     async with reader.execute("SELECT event_id FROM posting_sources WHERE posting_id = ?",
                               (pid,)) as cur:
         return row[0], [r[0] for r in await cur.fetchall()]

@@ -7,6 +7,7 @@ resets after the commit.
 """
 
 import asyncio
+import random
 import time
 from collections import Counter
 from decimal import Decimal
@@ -22,7 +23,8 @@ class FakeErp:
         self.requests: list[tuple[float, str, int]] = []  # (monotonic, posting_id, status)
         self.headers: list[dict[str, str]] = []
         self.storm_429 = 0            # answer this many requests with 429
-        self.retry_after = "1"
+        self.random_429 = 0.0         # and this share of the others, at random
+        self.retry_after = "1"        # "" for a 429 without Retry-After
         self.outage_until = 0.0       # monotonic time until which every request gets 503
         self.slow_first = 0           # commit, then answer this many requests late
         self.slow_s = 0.0
@@ -60,9 +62,10 @@ class FakeErp:
 
         if key != body.get("posting_id"):
             return answer(400, {"error": "Idempotency-Key must equal posting_id"})
-        if self.storm_429 > 0:
-            self.storm_429 -= 1
-            return answer(429, {"error": "slow down"}, **{"Retry-After": self.retry_after})
+        if self.storm_429 > 0 or (self.random_429 and random.random() < self.random_429):
+            self.storm_429 = max(0, self.storm_429 - 1)
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return answer(429, {"error": "slow down"}, **headers)
         if time.monotonic() < self.outage_until:
             return answer(503, {"error": "maintenance"})
         if key in self.docs:

@@ -1,0 +1,113 @@
+"""`make bench`: every benchmark in one run (about 10 minutes here), then one table of results.
+
+Each benchmark runs as its own process and writes bench/results/*.json; the table is read back
+from those files. `python -m bench --only capture,drain` runs a subset; `--table` only prints.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+RUNS = {
+    "capture": ["bench.capture", "--seconds", "6", "--rounds", "3"],
+    "drain": ["bench.drain", "--events", "100000"],
+    "drain-mosquitto": ["bench.drain", "--events", "100000", "--broker", "mosquitto"],
+    "fleet": ["bench.fleet", "--stores", "1000", "--rate", "2000", "--seconds", "30"],
+    "recovery": ["bench.recovery", "--outage", "60", "--after", "60"],
+    "memory": ["bench.memory", "--events", "1000000"],
+    "status-page": ["bench.status_page", "--events", "1000000"],
+    "erp-fake": ["bench.erp_relay", "--erp", "fake"],
+    "erp-limit": ["bench.erp_relay", "--erp", "limit"],
+    "erp-tryton": ["bench.erp_relay", "--erp", "tryton", "--in-flight", "1"],
+}
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def rows() -> list[tuple[str, str, str, str, str]]:
+    out = []
+    if c := _load("capture"):
+        out.append(("capture", f"{c['agent_sales_per_s']} sales/s durable",
+                    f"no-op handler {c['noop_requests_per_s']}/s", f"{c['ratio']}", ">= 0.7"))
+        out.append(("capture latency @500/s", f"p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms", "",
+                    "", "p99 <= 10 ms"))
+    for broker in ("embedded", "mosquitto"):
+        if d := _load(f"drain-{broker}"):
+            out.append((f"drain 100k ({broker})", f"{d['events_per_s']} events/s",
+                        f"raw SQLite {d['raw_sqlite_batch100_per_s']}/s", f"{d['ratio_to_raw']}",
+                        ">= 0.5"))
+            if "times_http_sync" in d:
+                out.append((f"drain vs per-sale HTTP ({broker})", f"{d['events_per_s']} events/s",
+                            f"HTTP sync {d['http_per_sale_sync_per_s']}/s",
+                            f"{d['times_http_sync']}x", ">= 20x"))
+    if f := _load("fleet"):
+        out.append((f"fleet {f['stores']} stores", f"{f['sold_per_s']} sales/s, all applied "
+                    f"{f['applied'] == f['sold']}", "", f"p50 {f['p50_ms']} / p99 {f['p99_ms']} ms",
+                    ">= 2000/s"))
+    if r := _load("recovery"):
+        out.append((f"recovery ({r['stores']} stores, {r['outage_s']:g} s down)",
+                    f"drained {r['backlog_at_restart']} in {r['drain_s']} s",
+                    f"10-min outage ~{r['drain_10min_outage_s_estimate']} s",
+                    f"live p99 {r['live_p99_ms']} ms", "<= 30 s, p99 <= 2 s"))
+    if m := _load("memory"):
+        out.append(("agent memory", f"idle {m['agent_idle_rss_mb']} MB, 1M waiting "
+                    f"{m['agent_rss_mb_with_events']} MB", "", "", "<= 50 MB"))
+    if f := _load("fleet"):
+        out.append(("hub memory, 1000 stores", f"{f['hub_rss_mb']} MB (+ mosquitto "
+                    f"{f['mosquitto_rss_mb']} MB)", "", "", "<= 300 MB"))
+    if s := _load("status-page"):
+        out.append(("store page, 1M waiting", f"p50 {s['/']['p50_ms']} ms", "", "", ""))
+    for name, label in (("erp-relay-fake", "ERP relay (fake ERP)"),
+                        ("erp-relay-limit", "ERP relay (10% 429, limit)"),
+                        ("erp-relay-tryton", "ERP relay (Tryton)")):
+        if e := _load(name):
+            out.append((label, f"{e['relay_per_s']} postings/s", f"{e['baseline']}: "
+                        f"{e['baseline_per_s']}/s", f"{e['ratio']}",
+                        ">= 0.95" if name.endswith("limit") else ""))
+    if e := _load("erp-relay-fake"):
+        calls = e["erp_calls_per_10k_sales"]
+        out.append(("ERP calls / 10k sales", f"{calls['per_transaction']} per transaction",
+                    f"{calls['daily_summary']} as daily summaries", "", ""))
+    return out
+
+
+def table() -> str:
+    header = ("benchmark", "result", "baseline", "ratio", "target")
+    data = [header, *rows()]
+    widths = [max(len(r[i]) for r in data) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in data]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    p.add_argument("--only", help="comma-separated: " + ",".join(RUNS))
+    p.add_argument("--table", action="store_true", help="only print the table of the last results")
+    args = p.parse_args()
+    failed = []
+    if not args.table:
+        for name in (args.only.split(",") if args.only else RUNS):
+            print(f"== {name}", flush=True)
+            t = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", *RUNS[name]], cwd=ROOT, check=False)
+            print(f"   ({time.perf_counter() - t:.0f} s)", flush=True)
+            if done.returncode:
+                failed.append(name)
+    print(table())
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,6 +44,7 @@ class SimStore:
         self.last_progress = time.monotonic()
         self.wake = asyncio.Event()
         self.connected = False
+        self.hub_online: bool | None = None
 
     def sell(self) -> None:
         seq = len(self.events) + 1
@@ -63,6 +64,7 @@ class SimStore:
                                           password=self.password, identifier=f"edge-{self.store_id}",
                                           clean_session=False, keepalive=30, timeout=30) as client:
                     await client.subscribe(self.topics.ack(self.store_id), qos=1)
+                    await client.subscribe(self.topics.hub_state(), qos=1)
                     self.connected = True
                     self.sent_through = self.acked  # after a reconnect, send again what is unacked
                     async with asyncio.TaskGroup() as tasks:
@@ -83,7 +85,9 @@ class SimStore:
                 self.sent_through = self.acked
                 self.last_progress = time.monotonic()
             limit = min(len(self.events), self.acked + self.window)
-            if self.sent_through < limit:
+            if self.hub_online is False:  # like the agent: keep sales while head office is away
+                self.last_progress = time.monotonic()
+            elif self.sent_through < limit:
                 batch = self.events[self.sent_through:min(limit, self.sent_through + 500)]
                 await client.publish(self.topics.events(self.store_id),
                                      codec.encode(Batch(self.store_id, self.stream, batch)), qos=1)
@@ -99,6 +103,11 @@ class SimStore:
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
+                continue
+            if message.topic.value == self.topics.hub_state():
+                self.hub_online = codec.decode_hub_state(bytes(payload)).online
+                self.last_progress = time.monotonic()
+                self.wake.set()
                 continue
             ack = codec.decode_ack(bytes(payload))
             if ack.stream == self.stream and ack.applied_seq > self.acked:

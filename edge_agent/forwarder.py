@@ -48,6 +48,9 @@ class Forwarder:
         self.forwarded = 0
         self.resends = 0
         self.reconnects = 0
+        # What the hub last said of itself: None (never heard: an older hub) means send anyway.
+        self.hub_online: bool | None = None
+        self.hub_state_since: dt.datetime | None = None
 
     def wake(self) -> None:
         """New events are in the outbox."""
@@ -105,6 +108,7 @@ class Forwarder:
         store = self.config.store_id
         await client.subscribe(self.topics.ack(store), qos=1)
         await client.subscribe(self.topics.control(store), qos=1)
+        await client.subscribe(self.topics.hub_state(), qos=1)
         self._next_seq = self.outbox.acked_through + 1
         self._rewind = None
         self._last_progress = time.monotonic()
@@ -160,7 +164,11 @@ class Forwarder:
                 self._last_progress = time.monotonic()
             room = cfg.max_in_flight_events - outstanding
             rows = []
-            if room > 0:
+            if self.hub_online is False:
+                # Head office is away: queueing at the broker would only make its return slower
+                # (one small message per sale, behind which new sales wait). Keep them here.
+                self._last_progress = time.monotonic()
+            elif room > 0:
                 rows = await self.outbox.next_batch(
                     self._next_seq - 1, min(cfg.batch_max_events, room), cfg.batch_max_bytes
                 )
@@ -195,6 +203,9 @@ class Forwarder:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if message.topic.value == self.topics.hub_state():
+                self._on_hub_state(message.payload)
+                continue
             try:
                 _store, channel = self.topics.parse(message.topic.value)
                 payload = message.payload
@@ -206,6 +217,24 @@ class Forwarder:
                     await self._on_control(codec.decode_control(bytes(payload)))
             except ProtocolError as exc:
                 log.warning("ignoring a message on %s: %s", message.topic.value, exc)
+
+    def _on_hub_state(self, payload: object) -> None:
+        try:
+            state = codec.decode_hub_state(bytes(payload) if isinstance(payload, bytes | bytearray)
+                                           else b"")
+        except ProtocolError as exc:
+            log.warning("ignoring the hub's state: %s", exc)
+            return
+        if state.online == self.hub_online:
+            return
+        self.hub_online = state.online
+        self.hub_state_since = dt.datetime.now(dt.UTC)
+        if state.online:
+            log.info("head office is online: sending what waits")
+            self._last_progress = time.monotonic()  # no resend for the time it was away
+            self._poke.set()
+        else:
+            log.warning("head office is offline: keeping sales here until it is back")
 
     async def _on_ack(self, ack: Ack) -> None:
         if ack.stream != self.outbox.stream:

@@ -76,7 +76,8 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         "at": now.astimezone(zone).isoformat(timespec="seconds"),
         "headline": headline,
         "connection": {"state": fwd.state, "since": fwd.state_since.isoformat(),
-                       "down_for_s": round(down_s), "last_error": fwd.last_error},
+                       "down_for_s": round(down_s), "last_error": fwd.last_error,
+                       "head_office_online": fwd.hub_online},
         "backlog": {"events": stats.backlog, "sales": sales_waiting,
                     "oldest_unsent_at": stats.oldest_unsent_at,
                     "oldest_age_s": round(oldest_age) if oldest_age is not None else None},
@@ -118,6 +119,11 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
         return {"level": "warn",
                 "text": f"Offline since {_clock(since, zone)} — {waiting}. "
                         "Keep selling: nothing is lost."}
+    fwd = agent.forwarder
+    if fwd.hub_online is False:
+        return {"level": "warn",
+                "text": f"Head office is not answering since {_clock(fwd.hub_state_since, zone)}"
+                        f" — {waiting}. Keep selling: nothing is lost."}
     if backlog:
         return {"level": "info", "text": f"Sending to head office — {waiting}."}
     return {"level": "ok", "text": "All sales sent to head office"}

@@ -40,7 +40,7 @@ def acl(users: list[str], hub_user: str, topics: Topics) -> tuple[dict[str, list
     for user in users:
         if user == hub_user:
             continue
-        subscribe[user] = [topics.ack(user), topics.control(user)]
+        subscribe[user] = [topics.ack(user), topics.control(user), topics.hub_state()]
         publish[user] = [topics.events(user), topics.state(user)]
     return subscribe, publish
 

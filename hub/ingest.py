@@ -6,21 +6,23 @@ is the cumulative ack ("applied through seq N of stream S") published to the sto
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
 import sqlite3
+import threading
 import urllib.parse
 from collections import Counter
 
 import aiomqtt
 
-from hub import fleet, quarantine
+from hub import __version__, fleet, quarantine
 from hub.config import HubConfig
 from hub.eventlog import Outcome, Sequencer
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
-from protocol.messages import MAX_RECEIPTS, Ack, Batch, Receipt, Receipts, Replay
+from protocol.messages import MAX_RECEIPTS, Ack, Batch, HubState, Receipt, Receipts, Replay
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.sqlite_writer import SQLiteWriter
@@ -54,6 +56,8 @@ class Ingest:
         self.sequencer = Sequencer(config.ingest.max_held_events,
                                    config.ingest.replay_min_interval_s, config.postings)
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
+        self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
+        self._queue_lock = threading.Lock()
         self._acks: dict[tuple[str, str], Outcome] = {}
         self._acks_ready = asyncio.Event()
         self._client: aiomqtt.Client | None = None
@@ -74,8 +78,11 @@ class Ingest:
                     password=self.config.hub_password(),
                     identifier=self.config.broker.client_id,
                     clean_session=False,
-                    keepalive=30,
+                    # Short, so the broker announces a crashed hub (the will) within ~15 s.
+                    keepalive=10,
                     timeout=10,
+                    will=aiomqtt.Will(self.topics.hub_state(),
+                                      codec.encode_state(HubState(online=False)), qos=1, retain=True),
                 ) as client:
                     backoff.reset()
                     await self._session(client)
@@ -97,12 +104,24 @@ class Ingest:
         self.connected = True
         self.connected_at = dt.datetime.now(dt.UTC)
         log.info("hub connected to broker %s:%d", self.host, self.port)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._publish_acks(client), name="ingest-acks")
-            async for message in client.messages:
-                payload = message.payload
-                data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                await self.handle(message.topic.value, data)
+        # Subscribed first, then "online": agents now send what they held while we were away.
+        await self._announce(client, online=True)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._publish_acks(client), name="ingest-acks")
+                async for message in client.messages:
+                    payload = message.payload
+                    data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+                    await self.handle(message.topic.value, data)
+        except asyncio.CancelledError:
+            # A clean stop does not fire the last will: tell the stores ourselves.
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(self._announce(client, online=False), 2)
+            raise
+
+    async def _announce(self, client: aiomqtt.Client, *, online: bool) -> None:
+        state = HubState(online=online, at=dt.datetime.now(dt.UTC), version=__version__)
+        await client.publish(self.topics.hub_state(), codec.encode_state(state), qos=1, retain=True)
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Decode and route one message; anything unusable is quarantined, never raised."""
@@ -135,28 +154,50 @@ class Ingest:
         )
 
     async def _submit(self, batch: Batch, topic: str) -> None:
+        """Queue a batch for the writer. Batches of one stream that queue up while the writer is
+        busy (a flood of small messages after an outage) are applied together, as one."""
         if not batch.events:
             return
         await self._slots.acquire()
         self.counters["batches"] += 1
+        key = (batch.store_id, batch.stream)
+        with self._queue_lock:
+            queued = self._queued.setdefault(key, [])
+            queued.append((batch, topic))
+            first = len(queued) == 1
+        if first:
+            future = self.writer.submit(functools.partial(self._apply_queued, key=key))
+            future.add_done_callback(self._applied)
 
-        def job(conn: sqlite3.Connection) -> Outcome:
-            return self.sequencer.apply(conn, batch, topic)
+    def _apply_queued(self, conn: sqlite3.Connection, key: tuple[str, str]) -> tuple[Outcome, int]:
+        """In the writer thread: every batch queued for `key` so far, applied as one."""
+        with self._queue_lock:
+            queued = self._queued.pop(key, [])
+        if len(queued) == 1:
+            batch, topic = queued[0]
+        else:
+            batch = Batch(key[0], key[1], [e for b, _ in queued for e in b.events])
+            topic = queued[0][1]
+        try:
+            return self.sequencer.apply(conn, batch, topic), len(queued)
+        except Exception as exc:
+            exc.batches = len(queued)  # type: ignore[attr-defined]  # slots to give back
+            raise
 
-        future = self.writer.submit(job)
-        future.add_done_callback(self._applied)
-
-    def _applied(self, future: "asyncio.Future[Outcome]") -> None:
-        self._slots.release()
+    def _applied(self, future: "asyncio.Future[tuple[Outcome, int]]") -> None:
         if future.cancelled():
             return
         error = future.exception()
         if error is not None:
             # Not acked: the agent resends after its ack timeout, and the hub tries again.
+            for _ in range(getattr(error, "batches", 1)):
+                self._slots.release()
             log.error("applying a batch failed: %s", error)
             self.counters["apply_failures"] += 1
             return
-        out = future.result()
+        out, batches = future.result()
+        for _ in range(batches):
+            self._slots.release()
         self.counters["events_applied"] += out.applied
         self.counters["duplicates"] += out.duplicates
         self.counters["quarantined"] += out.quarantined

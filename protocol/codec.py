@@ -5,7 +5,16 @@ from typing import TypeVar
 import msgspec
 
 from protocol.errors import PayloadError
-from protocol.messages import MAX_BATCH_BYTES, Ack, Batch, Control, Envelope, Event, StoreState
+from protocol.messages import (
+    MAX_BATCH_BYTES,
+    Ack,
+    Batch,
+    Control,
+    Envelope,
+    Event,
+    HubState,
+    StoreState,
+)
 
 T = TypeVar("T")
 
@@ -17,6 +26,7 @@ _control = msgspec.msgpack.Decoder(Control)
 _event = msgspec.msgpack.Decoder(Event)
 _envelope = msgspec.msgpack.Decoder(Envelope)
 _state = msgspec.json.Decoder(StoreState)
+_hub_state = msgspec.json.Decoder(HubState)
 
 
 def encode(message: Batch | Ack | Control | Event) -> bytes:
@@ -31,7 +41,7 @@ def decode_envelope(payload: bytes) -> Envelope:
     return _decode(_envelope, payload)
 
 
-def encode_state(state: StoreState) -> bytes:
+def encode_state(state: StoreState | HubState) -> bytes:
     return _json.encode(state)
 
 
@@ -64,3 +74,7 @@ def decode_event(payload: bytes) -> Event:
 
 def decode_state(payload: bytes) -> StoreState:
     return _decode(_state, payload)
+
+
+def decode_hub_state(payload: bytes) -> HubState:
+    return _decode(_hub_state, payload)

@@ -173,3 +173,12 @@ class StoreState(msgspec.Struct, frozen=True):
     stream: str | None = None
     version: str | None = None
     backlog: int | None = None
+
+
+class HubState(msgspec.Struct, frozen=True):
+    """Retained by the hub: online when it connects, offline as its last will or when it stops.
+    While it is offline, agents keep their events instead of queueing them at the broker."""
+
+    online: bool
+    at: dt.datetime | None = None
+    version: str | None = None

@@ -5,6 +5,7 @@ Layout, under a configurable prefix (default `retail/v1`):
     {prefix}/stores/{store_id}/ack      hub -> agent   Ack (msgpack)
     {prefix}/stores/{store_id}/control  hub -> agent   Control (msgpack)
     {prefix}/stores/{store_id}/state    agent, retained; last will   StoreState (JSON)
+    {prefix}/hub/state                  hub, retained; last will     HubState (JSON)
 """
 
 import re
@@ -48,6 +49,10 @@ class Topics:
 
     def state(self, store_id: str) -> str:
         return self.store(store_id, "state")
+
+    def hub_state(self) -> str:
+        """Whether the hub is there: agents hold their backlog while it is not."""
+        return f"{self.prefix}/hub/state"
 
     def every_store(self, channel: Channel) -> str:
         """The subscription filter for one channel of every store."""

@@ -75,3 +75,33 @@ async def test_broker_down_while_tills_keep_selling_then_back(tmp_path: Path, ht
 
 async def _zero(f) -> bool:  # type: ignore[no-untyped-def]
     return await f() == 0
+
+
+async def test_stores_hold_their_sales_while_the_hub_is_away(tmp_path: Path, http, procs):
+    """The broker announces a killed hub (its last will); agents then keep sales in their outbox
+    instead of queueing them at the broker, and send them in big batches when it is back."""
+    hub = HubProc(tmp_path / "hub", ["S001"], mosquitto_root=tmp_path / "mosquitto")
+    assert hub.mosquitto is not None
+    start(procs, hub.mosquitto)
+    start(procs, hub)
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    await till.sell_many(http, 5)
+    hub.kill()
+
+    async def hub_away():
+        status = await (await http.get(agent.url + "/v1/status")).json()
+        return status if status["connection"]["head_office_online"] is False else None
+
+    status = await wait_for(hub_away, 40, "the agent to hear that the hub is gone (its will)")
+    forwarded = status["throughput"]["forwarded"]
+    await till.sell_many(http, 20)
+    status = await (await http.get(agent.url + "/v1/status")).json()
+    assert status["throughput"]["forwarded"] == forwarded  # kept, not queued at the broker
+    assert status["headline"]["text"].startswith("Head office is not answering since")
+    assert status["backlog"]["sales"] >= 20
+    hub.start()
+    await hub.ready(http)
+    await assert_delivered(http, hub, "S001", till)

@@ -25,7 +25,8 @@ from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+COUNT_CAP = 100_000
 _SCHEMA = """
 CREATE TABLE outbox_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -147,6 +148,13 @@ def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-d
         if version == 1:
             conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V2)
             conn.execute("PRAGMA user_version = 2")
+            conn.execute("COMMIT")
+            version = 2
+        if version == 2:
+            # 3: the (kind, seq) index cost every capture ~8 % (bench.capture) to count waiting
+            # sales faster; that count now stops at COUNT_CAP instead.
+            conn.executescript("BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_by_kind;")
+            conn.execute("PRAGMA user_version = 3")
             conn.execute("COMMIT")
         owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
         if owner != store_id:
@@ -370,9 +378,10 @@ class Outbox:
         await self._writer.run(job)
 
     async def count_unsent(self, kind: str) -> int:
+        """Events of `kind` waiting, counted up to COUNT_CAP (then the page says "100000+")."""
         async with self.reader.execute(
-                "SELECT COUNT(*) FROM events WHERE seq > ? AND kind = ?",
-                (self.acked_through, kind)) as cur:
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE seq > ? AND kind = ? LIMIT ?)",
+                (self.acked_through, kind, COUNT_CAP)) as cur:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 

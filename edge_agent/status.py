@@ -11,6 +11,8 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
+from edge_agent.outbox import COUNT_CAP
+
 if TYPE_CHECKING:
     from edge_agent.app import Agent
 
@@ -113,7 +115,8 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
     if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
         return {"level": "error", "text": "Disk almost full: call support. Sales are still recorded."}
     noun = "sale" if sales_waiting == 1 else "sales"
-    waiting = (f"{sales_waiting} {noun} waiting (oldest {_ago(oldest_age or 0)})" if sales_waiting
+    count = f"{COUNT_CAP}+" if sales_waiting >= COUNT_CAP else str(sales_waiting)
+    waiting = (f"{count} {noun} waiting (oldest {_ago(oldest_age or 0)})" if sales_waiting
                else "no sales waiting")
     if not connected:
         return {"level": "warn",

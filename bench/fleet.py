@@ -20,16 +20,12 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.capture import pct
 from bench.memory import rss_mb
 from hub.credentials import new_password
 from tests.integration.procs import HubProc
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
 def latencies(db: Path, since: str | None = None) -> list[float]:
@@ -107,8 +103,8 @@ async def main(args: argparse.Namespace) -> dict:
     result.update(
         applied=len(lat), sold_per_s=round(result["sold"] / args.seconds),
         # Until the last sale was acknowledged: throughput the hub sustained end to end.
-        applied_per_s=round(len(lat) / done_s), p50_ms=round(pct(lat, 50), 1),
-        p99_ms=round(pct(lat, 99), 1), setup_s=round(setup_s, 1))
+        applied_per_s=round(len(lat) / done_s), p50_ms=round(pct(lat, 0.5), 1),
+        p99_ms=round(pct(lat, 0.99), 1), setup_s=round(setup_s, 1))
     shutil.rmtree(tmp, ignore_errors=True)
     return result
 

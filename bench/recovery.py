@@ -19,7 +19,8 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.fleet import finish, go, pct, start_workers
+from bench.capture import pct
+from bench.fleet import finish, go, start_workers
 from hub.credentials import new_password
 from tests.integration.procs import HubProc
 
@@ -67,7 +68,7 @@ async def main(args: argparse.Namespace) -> dict:
     return {"stores": args.stores, "rate_per_s": round(rate), "outage_s": args.outage,
             "sold": totals["sold"], "applied": len(rows), "backlog_at_restart": backlog,
             "drain_s": round(drain_s, 1), "drain_10min_outage_s_estimate": round(drain_10min, 1),
-            "live_p50_ms": round(pct(after, 50), 1), "live_p99_ms": round(pct(after, 99), 1),
+            "live_p50_ms": round(pct(after, 0.5), 1), "live_p99_ms": round(pct(after, 0.99), 1),
             "targets": {"drain_10min_s": 30, "live_p99_ms": 2000}}
 
 

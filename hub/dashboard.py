@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import aiosqlite
 
-from hub import fleet, inventory, postings
+from hub import fleet, inventory, postings, quarantine
 
 PAGE_SIZE = 50
 _CSS = """
@@ -87,13 +87,8 @@ async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict
         "reconciliations": recon,
         "sku": sku,
         "inventory": await inventory.lookup(reader, sku) if sku else None,
-        "quarantined": await _count(reader, "SELECT COUNT(*) FROM quarantine"),
+        "quarantined": await quarantine.count(reader),
     }
-
-
-async def _count(reader: aiosqlite.Connection, sql: str) -> int:
-    async with reader.execute(sql) as cur:
-        return int((await cur.fetchone() or (0,))[0])
 
 
 def _link(data: dict[str, Any], **change: Any) -> str:

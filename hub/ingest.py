@@ -62,7 +62,6 @@ class Ingest:
         self._acks_ready = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self.connected = False
-        self.connected_at: dt.datetime | None = None
         self.disconnected_at: dt.datetime | None = None  # None: not yet connected since start
         self.counters: Counter[str] = Counter()
         self.gaps_by_store: Counter[str] = Counter()
@@ -102,7 +101,6 @@ class Ingest:
         await client.subscribe(self.topics.every_store("state"), qos=1)
         self._client = client
         self.connected = True
-        self.connected_at = dt.datetime.now(dt.UTC)
         log.info("hub connected to broker %s:%d", self.host, self.port)
         # Subscribed first, then "online": agents now send what they held while we were away.
         await self._announce(client, online=True)

@@ -59,6 +59,7 @@ class Relay:
         self._catalog: tuple[float, Catalog] | None = None
         self._closed: dict[dt.date, tuple[float, bool]] = {}
         self._paused_by: str | None = None
+        self._next_change: dt.datetime | None = None
 
     def wake(self) -> None:
         """New postings may be due (called after ingest commits, and by operators' actions)."""
@@ -67,7 +68,7 @@ class Relay:
     def status(self) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
         window = self.schedule.closed_now(now)
-        change = self.schedule.next_change(now) if self.schedule.windows else None
+        change = self._window_change(now)
         return {
             "connector": self.connector.name,
             "circuit": self.breaker.state,
@@ -78,6 +79,15 @@ class Relay:
             "paused_for_s": round(max(0.0, self._hold_until - time.monotonic()), 1),
             "counters": dict(self.counters),
         }
+
+    def _window_change(self, now: dt.datetime) -> dt.datetime | None:
+        """When posting next stops or resumes; the minute-by-minute search runs only once that
+        moment has passed (status is read by every /healthz and dashboard refresh)."""
+        if not self.schedule.windows:
+            return None
+        if self._next_change is None or self._next_change <= now:
+            self._next_change = self.schedule.next_change(now)
+        return self._next_change
 
     async def run(self) -> None:
         await self.connector.start()

@@ -1,6 +1,6 @@
 """The agent's TOML config: every key, its default and its check (see packaging/edge-agent.toml)."""
 
-import urllib.parse
+import ssl
 import zoneinfo
 from pathlib import Path
 from typing import Annotated
@@ -9,7 +9,8 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.topics import DEFAULT_PREFIX
-from runtime.config import ConfigError, load, parse_listen, read_secret, resolve
+from runtime.config import ConfigError, broker_address, load, parse_listen, read_secret, resolve
+from runtime.tls import client_context
 
 StoreId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Positive = Annotated[float, Meta(gt=0)]
@@ -28,6 +29,11 @@ class MqttConfig(Struct, frozen=True, forbid_unknown_fields=True):
     topic_prefix: str = DEFAULT_PREFIX
     client_id: str | None = None
     keepalive_s: Annotated[int, Meta(ge=5, le=3600)] = 30
+    # mqtts:// only: the CA that signed the broker's certificate (the system's CAs when unset),
+    # and this store's client certificate and key when the broker asks for one.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 class ForwarderConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -88,23 +94,13 @@ class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
             return None
         return read_secret(self.mqtt.password_file, path=self.source, key="mqtt.password_file")
 
-
-class BrokerAddress(Struct, frozen=True):
-    host: str
-    port: int
-    tls: bool
-
-
-def broker_address(url: str, *, path: str, key: str) -> BrokerAddress:
-    """Parse `mqtt://host:port` or `mqtts://host:port`."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-        raise ConfigError(path, key, f"expected mqtt://host:port or mqtts://host:port, got {url!r}")
-    try:
-        port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
-    except ValueError as exc:
-        raise ConfigError(path, key, f"bad port in {url!r}") from exc
-    return BrokerAddress(parsed.hostname, port, parsed.scheme == "mqtts")
+    def mqtt_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for an mqtts:// url, None for mqtt://."""
+        if not broker_address(self.mqtt.url, path=self.source, key="mqtt.url").tls:
+            return None
+        m = self.mqtt
+        return client_context(ca_file=m.ca_file, cert_file=m.cert_file, key_file=m.key_file,
+                              path=self.source, section="mqtt")
 
 
 def load_config(path: Path | str) -> AgentConfig:
@@ -112,15 +108,21 @@ def load_config(path: Path | str) -> AgentConfig:
     cfg = load(path, AgentConfig)
     src = str(path)
     cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir))
-    if cfg.mqtt.password_file is not None:
-        mqtt = msgspec.structs.replace(cfg.mqtt, password_file=resolve(src, cfg.mqtt.password_file))
-        cfg = msgspec.structs.replace(cfg, mqtt=mqtt)
+    mqtt = cfg.mqtt
+    files = {key: resolve(src, getattr(mqtt, key))
+             for key in ("password_file", "ca_file", "cert_file", "key_file") if getattr(mqtt, key)}
+    cfg = msgspec.structs.replace(cfg, mqtt=msgspec.structs.replace(mqtt, **files))
     if cfg.api.token_file is not None:
         api = msgspec.structs.replace(cfg.api, token_file=resolve(src, cfg.api.token_file))
         cfg = msgspec.structs.replace(cfg, api=api)
         cfg.api_token()
     cfg.listen  # noqa: B018 - validates api.listen
-    broker_address(cfg.mqtt.url, path=src, key="mqtt.url")
+    if not broker_address(cfg.mqtt.url, path=src, key="mqtt.url").tls:
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(cfg.mqtt, key):
+                raise ConfigError(src, f"mqtt.{key}", "only used with an mqtts:// url; "
+                                  f"mqtt.url is {cfg.mqtt.url!r}, which is not encrypted")
+    cfg.mqtt_tls()
     if cfg.timezone is not None:
         try:
             zoneinfo.ZoneInfo(cfg.timezone)

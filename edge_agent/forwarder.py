@@ -9,18 +9,18 @@ hub's replay request rewinds it. Reconnects back off with jitter and log once pe
 import asyncio
 import datetime as dt
 import logging
-import ssl
 import time
 
 import aiomqtt
 
-from edge_agent.config import AgentConfig, broker_address
+from edge_agent.config import AgentConfig
 from edge_agent.outbox import Outbox, Row
 from protocol import codec
 from protocol.errors import ProtocolError
 from protocol.messages import Ack, Batch, Control, Envelope, Receipts, StoreState
 from protocol.topics import Topics
 from runtime.backoff import Backoff
+from runtime.config import broker_address
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class Forwarder:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.address = broker_address(config.mqtt.url, path=config.source, key="mqtt.url")
         self._password = config.mqtt_password()
+        self._tls = config.mqtt_tls()
         self._poke = asyncio.Event()
         self._next_seq = 1
         self._rewind: int | None = None
@@ -74,7 +75,6 @@ class Forwarder:
             qos=1,
             retain=True,
         )
-        tls = ssl.create_default_context() if self.address.tls else None
         return aiomqtt.Client(
             self.address.host,
             self.address.port,
@@ -84,7 +84,7 @@ class Forwarder:
             clean_session=False,
             keepalive=mqtt.keepalive_s,
             will=will,
-            tls_context=tls,
+            tls_context=self._tls,
             timeout=10,
         )
 

@@ -8,6 +8,7 @@ own acks, never on the broker.
 """
 
 import logging
+import ssl
 import warnings
 from typing import Any
 
@@ -50,8 +51,15 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     topics = Topics(config.topic_prefix)
     users = [u for u in read_users(config.broker.users_file) if "/" not in u and "+" not in u]
     subscribe, publish = acl(users, config.broker.username, topics)
+    listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{host}:{port}"}}
+    if config.broker_tls_listen is not None:
+        tls_host, tls_port = config.broker_tls_listen
+        # The files are checked here; the context itself comes from _TlsBroker below.
+        listeners["tls"] = {"type": "tcp", "bind": f"{tls_host}:{tls_port}", "ssl": True,
+                            "certfile": config.broker.tls_cert_file,
+                            "keyfile": config.broker.tls_key_file}
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "listeners": listeners,
         "plugins": {
             "amqtt.plugins.authentication.FileAuthPlugin": {
                 "password_file": config.broker.users_file
@@ -62,6 +70,19 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
             },
         },
     }
+
+
+class _TlsBroker(Broker):  # type: ignore[misc]
+    """amqtt builds its own TLS context, which never demands a client certificate; this one
+    uses the hub's (runtime.tls.server_context) for every TLS listener."""
+
+    def __init__(self, config: dict[str, Any], context: ssl.SSLContext | None) -> None:
+        self._tls_context = context
+        super().__init__(config)
+
+    def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
+        assert self._tls_context is not None
+        return self._tls_context
 
 
 class EmbeddedBroker:
@@ -76,9 +97,11 @@ class EmbeddedBroker:
         with warnings.catch_warnings():
             # amqtt names its subscribe ACL "acl" and warns about that name itself.
             warnings.simplefilter("ignore", DeprecationWarning)
-            self._broker = Broker(broker_config(self.config))
+            self._broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
             await self._broker.start()
         log.info("embedded MQTT broker listening on %s", self.config.broker.listen)
+        if self.config.broker.tls_listen:
+            log.info("embedded MQTT broker serving mqtts on %s", self.config.broker.tls_listen)
 
     async def stop(self) -> None:
         if self._broker is not None:

@@ -1,6 +1,7 @@
 """The hub's TOML config: every key, its default and its check (see packaging/retail-hub.toml)."""
 
 import datetime as dt
+import ssl
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
@@ -10,7 +11,8 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.topics import DEFAULT_PREFIX
-from runtime.config import ConfigError, load, parse_listen, read_secret, resolve
+from runtime.config import ConfigError, broker_address, load, parse_listen, read_secret, resolve
+from runtime.tls import client_context, server_context
 
 Positive = Annotated[float, Meta(gt=0)]
 
@@ -23,6 +25,18 @@ class BrokerConfig(Struct, frozen=True, forbid_unknown_fields=True):
     username: str = "hub"
     password_file: str | None = None
     client_id: str = "retail-hub"
+    # Embedded broker: also serve mqtts:// on tls_listen with this certificate and key; with
+    # tls_client_ca_file, client certificates are checked (and demanded when required).
+    tls_listen: str = ""
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    tls_require_client_cert: bool = False
+    # External broker at an mqtts:// url: the CA that signed its certificate (the system's CAs
+    # when unset), and the hub's client certificate and key when the broker asks for one.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 class ApiConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -127,6 +141,33 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
             return Path(self.broker.password_file)
         return Path(self.data_dir) / "hub-mqtt-password"
 
+    @property
+    def broker_tls_listen(self) -> tuple[str, int] | None:
+        if not self.broker.tls_listen:
+            return None
+        return parse_listen(self.broker.tls_listen, path=self.source, key="broker.tls_listen")
+
+    def broker_server_tls(self) -> ssl.SSLContext | None:
+        """The embedded broker's TLS listener context, None when it serves no TLS."""
+        b = self.broker
+        if self.broker_tls_listen is None:
+            return None
+        if not b.tls_cert_file or not b.tls_key_file:
+            missing = "tls_cert_file" if not b.tls_cert_file else "tls_key_file"
+            raise ConfigError(self.source, f"broker.{missing}", "required with broker.tls_listen")
+        return server_context(cert_file=b.tls_cert_file, key_file=b.tls_key_file,
+                              client_ca_file=b.tls_client_ca_file,
+                              require_client_cert=b.tls_require_client_cert,
+                              path=self.source, section="broker")
+
+    def broker_client_tls(self) -> ssl.SSLContext | None:
+        """The hub's TLS context towards an external mqtts:// broker, None for mqtt://."""
+        b = self.broker
+        if b.embedded or not broker_address(b.url, path=self.source, key="broker.url").tls:
+            return None
+        return client_context(ca_file=b.ca_file, cert_file=b.cert_file, key_file=b.key_file,
+                              path=self.source, section="broker")
+
     def hub_password(self) -> str:
         return read_secret(str(self.hub_password_path), path=self.source, key="broker.password_file")
 
@@ -143,11 +184,10 @@ def load_config(path: Path | str) -> HubConfig:
     cfg = load(path, HubConfig)
     src = str(path)
     broker = cfg.broker
-    broker = msgspec.structs.replace(
-        broker,
-        users_file=resolve(src, broker.users_file),
-        password_file=resolve(src, broker.password_file) if broker.password_file else None,
-    )
+    files = {key: resolve(src, getattr(broker, key))
+             for key in ("password_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file",
+                         "ca_file", "cert_file", "key_file") if getattr(broker, key)}
+    broker = msgspec.structs.replace(broker, users_file=resolve(src, broker.users_file), **files)
     api = cfg.api
     if api.admin_token_file:
         api = msgspec.structs.replace(api, admin_token_file=resolve(src, api.admin_token_file))
@@ -156,8 +196,9 @@ def load_config(path: Path | str) -> HubConfig:
     cfg.api_listen  # noqa: B018 - validates api.listen
     if cfg.broker.embedded:
         cfg.broker_listen  # noqa: B018
-    elif not cfg.broker.url.startswith(("mqtt://", "mqtts://")):
-        raise ConfigError(src, "broker.url", "expected mqtt://host:port or mqtts://host:port")
+        cfg.broker_server_tls()
+    else:
+        cfg.broker_client_tls()
     if not cfg.broker.embedded and cfg.broker.password_file is None:
         raise ConfigError(src, "broker.password_file", "required when broker.embedded = false")
     erp = cfg.erp

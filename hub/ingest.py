@@ -12,7 +12,6 @@ import functools
 import logging
 import sqlite3
 import threading
-import urllib.parse
 from collections import Counter
 
 import aiomqtt
@@ -25,6 +24,7 @@ from protocol.errors import PayloadError, ProtocolError, TopicError
 from protocol.messages import MAX_RECEIPTS, Ack, Batch, HubState, Receipt, Receipts, Replay
 from protocol.topics import Topics
 from runtime.backoff import Backoff
+from runtime.config import broker_address
 from runtime.sqlite_writer import SQLiteWriter
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,9 @@ class Ingest:
         self.config = config
         self.writer = writer
         self.topics = Topics(config.topic_prefix)
-        parsed = urllib.parse.urlsplit(broker_url)
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port or 1883
+        address = broker_address(broker_url, path=config.source, key="broker.url")
+        self.host, self.port = address.host, address.port
+        self._tls = config.broker_client_tls() if address.tls else None
         self.sequencer = Sequencer(config.ingest.max_held_events,
                                    config.ingest.replay_min_interval_s, config.postings)
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
@@ -80,6 +80,7 @@ class Ingest:
                     # Short, so the broker announces a crashed hub (the will) within ~15 s.
                     keepalive=10,
                     timeout=10,
+                    tls_context=self._tls,
                     will=aiomqtt.Will(self.topics.hub_state(),
                                       codec.encode_state(HubState(online=False)), qos=1, retain=True),
                 ) as client:

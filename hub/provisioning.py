@@ -55,15 +55,27 @@ def remove(config: HubConfig, store_id: str) -> None:
 
 def agent_config(config: HubConfig, store_id: str) -> str:
     """The agent config a new store needs (the broker host must be one the store can reach)."""
+    tls = False
     if config.broker.embedded:
-        host, port = config.broker_listen
+        listen = config.broker_tls_listen or config.broker_listen
+        tls = config.broker_tls_listen is not None
+        host, port = listen
         host = "HUB-HOST" if host in ("0.0.0.0", "::", "") else host
-        url = f"mqtt://{host}:{port}"
+        url = f"{'mqtts' if tls else 'mqtt'}://{host}:{port}"
     else:
         url = config.broker.url
-    return (
+        tls = url.startswith("mqtts://")
+    text = (
         f'store_id = "{store_id}"\ndata_dir = "/var/lib/edge-agent"\n\n[mqtt]\n'
         f'url = "{url}"\nusername = "{store_id}"\n'
         'password_file = "/etc/edge-agent/mqtt-password"\n'
         f'topic_prefix = "{config.topic_prefix}"\n'
     )
+    if tls:
+        text += ('# The CA that signed the broker\'s certificate (omit to use the system\'s CAs):\n'
+                 'ca_file = "/etc/edge-agent/ca.pem"\n')
+        mark = "" if config.broker.embedded and config.broker.tls_require_client_cert else "# "
+        text += ('# This store\'s client certificate, when the broker demands one:\n'
+                 f'{mark}cert_file = "/etc/edge-agent/client.pem"\n'
+                 f'{mark}key_file = "/etc/edge-agent/client.key"\n')
+    return text

@@ -2,6 +2,7 @@
 
 import os
 import re
+import urllib.parse
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +46,24 @@ def parse_listen(value: str, *, path: Path | str, key: str) -> tuple[str, int]:
     if not m or int(m.group("port")) > 65535:
         raise ConfigError(path, key, f"expected \"host:port\", got {value!r}")
     return m.group("host").strip("[]"), int(m.group("port"))
+
+
+class BrokerAddress(msgspec.Struct, frozen=True):
+    host: str
+    port: int
+    tls: bool
+
+
+def broker_address(url: str, *, path: str, key: str) -> BrokerAddress:
+    """Parse `mqtt://host:port` or `mqtts://host:port`."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        raise ConfigError(path, key, f"expected mqtt://host:port or mqtts://host:port, got {url!r}")
+    try:
+        port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
+    except ValueError as exc:
+        raise ConfigError(path, key, f"bad port in {url!r}") from exc
+    return BrokerAddress(parsed.hostname, port, parsed.scheme == "mqtts")
 
 
 def read_secret(file: str, *, path: Path | str, key: str) -> str:

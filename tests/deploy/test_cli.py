@@ -77,3 +77,18 @@ def test_stores_add_rotate_remove(tmp_path):
     assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 0
     assert "S042" not in read_users(tmp_path / "users")
     assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 2
+
+
+def test_stores_add_prints_an_mqtts_config_when_the_broker_serves_tls(tmp_path):
+    from tests.integration.tls import TestCa
+
+    ca = TestCa(tmp_path / "pki")
+    conf = tmp_path / "hub.toml"
+    conf.write_text(f'data_dir = "d"\n[broker]\nusers_file = "users"\nlisten = "127.0.0.1:1883"\n'
+                    f'tls_listen = "0.0.0.0:8883"\ntls_cert_file = "{ca.cert_file}"\n'
+                    f'tls_key_file = "{ca.key_file}"\n')
+    done = cli("hub", "stores", "--config", str(conf), "--json", "add", "S042",
+               "--password-file", str(tmp_path / "S042.pw"))
+    assert done.returncode == 0, done.stderr
+    text = json.loads(done.stdout)["agent_config"]
+    assert 'url = "mqtts://HUB-HOST:8883"' in text and "ca_file" in text

@@ -14,6 +14,7 @@ import aiohttp
 from hub.credentials import new_password, set_password, write_secret
 from runtime.net import free_port
 from tests.conftest import wait_for
+from tests.integration.tls import TestCa
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,9 +61,11 @@ class Proc:
 class Mosquitto(Proc):
     """A private Mosquitto on a free port, configured like packaging/mosquitto/retail-hub.conf."""
 
-    def __init__(self, root: Path, users: dict[str, str]) -> None:
+    def __init__(self, root: Path, users: dict[str, str], tls: TestCa | None = None,
+                 require_client_cert: bool = False) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         passwd = root / "passwd"
         # Plain "user:password" lines, then hashed in place by one mosquitto_passwd run.
         passwd.write_text("".join(f"{user}:{password}\n" for user, password in users.items()))
@@ -72,6 +75,15 @@ class Mosquitto(Proc):
                 .replace("/etc/mosquitto/retail-hub.passwd", str(passwd))
                 .replace("/etc/mosquitto/retail-hub.acl", str(REPO / "packaging/mosquitto/retail-hub.acl"))
                 .replace("listener 1883", f"listener {self.port} 127.0.0.1"))
+        if tls is not None:
+            # The shipped TLS listener, pointed at the test's CA and files.
+            conf += "\n" + ((REPO / "packaging/mosquitto/retail-hub-tls.conf").read_text()
+                            .replace("listener 8883", f"listener {self.tls_port} 127.0.0.1")
+                            .replace("/etc/mosquitto/certs/broker.crt", str(tls.cert_file))
+                            .replace("/etc/mosquitto/certs/broker.key", str(tls.key_file))
+                            .replace("/etc/mosquitto/certs/ca.crt", str(tls.ca_file))
+                            .replace("require_certificate false",
+                                     f"require_certificate {str(require_client_cert).lower()}"))
         if os.geteuid() == 0:
             conf += "\nuser root\n"
         (root / "mosquitto.conf").write_text(conf)
@@ -79,6 +91,8 @@ class Mosquitto(Proc):
 
     @property
     def url(self) -> str:
+        if self.tls_port:
+            return f"mqtts://127.0.0.1:{self.tls_port}"
         return f"mqtt://127.0.0.1:{self.port}"
 
     @staticmethod
@@ -88,25 +102,40 @@ class Mosquitto(Proc):
 
 class HubProc(Proc):
     def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None,
-                 extra: str = "", store_password: str | None = None) -> None:
+                 extra: str = "", store_password: str | None = None, tls: TestCa | None = None,
+                 require_client_cert: bool = False) -> None:
         """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`;
-        `store_password`: one password for every store (benchmarks with many stores)."""
+        `store_password`: one password for every store (benchmarks with many stores);
+        `tls`: stores reach the broker over mqtts:// with certificates from this CA."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.tls = tls
         self.api_port = free_port()
         self.broker_port = free_port()
+        self.tls_port = free_port() if tls else None
         self.passwords = {s: store_password or new_password() for s in stores}
         self.mosquitto: Mosquitto | None = None
         broker = (f'embedded = true\nlisten = "127.0.0.1:{self.broker_port}"\n'
                   'users_file = "mqtt-users"\n')
+        if tls is not None:
+            broker += (f'tls_listen = "127.0.0.1:{self.tls_port}"\n'
+                       f'tls_cert_file = "{tls.cert_file}"\ntls_key_file = "{tls.key_file}"\n'
+                       f'tls_client_ca_file = "{tls.ca_file}"\n'
+                       f"tls_require_client_cert = {str(require_client_cert).lower()}\n")
         self.hub_password = ""
         if mosquitto_root is not None:
             hub_password = self.hub_password = new_password()
             write_secret(root / "hub-password", hub_password)
-            self.mosquitto = Mosquitto(mosquitto_root, {"hub": hub_password, **self.passwords})
+            self.mosquitto = Mosquitto(mosquitto_root, {"hub": hub_password, **self.passwords},
+                                       tls=tls, require_client_cert=require_client_cert)
             self.broker_port = self.mosquitto.port
             broker = (f'embedded = false\nurl = "{self.mosquitto.url}"\n'
                       'password_file = "hub-password"\n')
+            if tls is not None:
+                broker += f'ca_file = "{tls.ca_file}"\n'
+                if require_client_cert:
+                    cert, key = tls.client("hub")
+                    broker += f'cert_file = "{cert}"\nkey_file = "{key}"\n'
         else:
             for store, password in self.passwords.items():
                 set_password(root / "mqtt-users", store, password)
@@ -131,7 +160,12 @@ class HubProc(Proc):
 
     @property
     def broker_url(self) -> str:
-        return self.mosquitto.url if self.mosquitto else f"mqtt://127.0.0.1:{self.broker_port}"
+        """Where stores connect."""
+        if self.mosquitto:
+            return self.mosquitto.url
+        if self.tls_port:
+            return f"mqtts://127.0.0.1:{self.tls_port}"
+        return f"mqtt://127.0.0.1:{self.broker_port}"
 
     @property
     def db(self) -> Path:
@@ -157,8 +191,12 @@ class HubProc(Proc):
 
 
 class AgentProc(Proc):
-    def __init__(self, root: Path, store_id: str, hub: HubProc, ack_timeout_s: float = 2.0) -> None:
+    def __init__(self, root: Path, store_id: str, hub: HubProc, ack_timeout_s: float = 2.0,
+                 mqtt_extra: str | None = None) -> None:
+        """`mqtt_extra`: TOML lines for [mqtt]; by default, with a TLS hub, the test CA's file."""
         root.mkdir(parents=True, exist_ok=True)
+        if mqtt_extra is None:
+            mqtt_extra = f'ca_file = "{hub.tls.ca_file}"\n' if hub.tls else ""
         self.root = root
         self.store_id = store_id
         self.api_port = free_port()
@@ -167,7 +205,7 @@ class AgentProc(Proc):
             f'store_id = "{store_id}"\ndata_dir = "data"\n'
             f'[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
             f'[mqtt]\nurl = "{hub.broker_url}"\nusername = "{store_id}"\n'
-            'password_file = "mqtt-password"\n'
+            'password_file = "mqtt-password"\n' + mqtt_extra +
             f"[forwarder]\nack_timeout_s = {ack_timeout_s}\nreconnect_max_s = 1.0\n"
             "state_interval_s = 1.0\n"
         )

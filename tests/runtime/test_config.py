@@ -51,3 +51,56 @@ def test_hub_config_requires_a_password_for_an_external_broker(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_hub(write(tmp_path, 'data_dir = "d"\n[broker]\nembedded = false\n'))
     assert info.value.key == "broker.password_file"
+
+
+AGENT_TLS = 'store_id = "S1"\ndata_dir = "x"\n[mqtt]\nurl = "mqtts://broker:8883"\n'
+
+
+@pytest.mark.parametrize("mqtt, key", [
+    ('ca_file = "missing.pem"\n', "mqtt.ca_file"),
+    ('ca_file = "junk.pem"\n', "mqtt.ca_file"),
+    ('cert_file = "junk.pem"\n', "mqtt.key_file"),
+    ('cert_file = "junk.pem"\nkey_file = "junk.pem"\n', "mqtt.cert_file"),
+])
+def test_agent_tls_errors_name_the_key(tmp_path, mqtt, key):
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as info:
+        load_agent(write(tmp_path, AGENT_TLS + mqtt))
+    assert info.value.key == key, info.value
+
+
+def test_a_ca_file_with_a_plain_mqtt_url_is_refused_not_ignored(tmp_path):
+    """Otherwise a typo in the scheme would send passwords in clear text."""
+    (tmp_path / "ca.pem").write_text("x")
+    with pytest.raises(ConfigError, match="not encrypted") as info:
+        load_agent(write(tmp_path, 'store_id = "S1"\ndata_dir = "x"\n[mqtt]\n'
+                                   'url = "mqtt://broker:1883"\nca_file = "ca.pem"\n'))
+    assert info.value.key == "mqtt.ca_file"
+
+
+def test_agent_mqtts_defaults_to_port_8883_and_verifies(tmp_path):
+    import ssl
+
+    from runtime.config import broker_address
+
+    cfg = load_agent(write(tmp_path, AGENT_TLS.replace(":8883", "")))
+    assert broker_address(cfg.mqtt.url, path="", key="").port == 8883
+    context = cfg.mqtt_tls()
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+
+
+@pytest.mark.parametrize("broker, key", [
+    ('tls_listen = "127.0.0.1:8883"\n', "broker.tls_cert_file"),
+    ('tls_listen = "nope"\n', "broker.tls_listen"),
+    ('tls_listen = "127.0.0.1:8883"\ntls_cert_file = "junk.pem"\ntls_key_file = "junk.pem"\n',
+     "broker.tls_cert_file"),
+    ('embedded = false\nurl = "mqtts://b:8883"\npassword_file = "pw"\nca_file = "junk.pem"\n',
+     "broker.ca_file"),
+])
+def test_hub_tls_errors_name_the_key(tmp_path, broker, key):
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    (tmp_path / "pw").write_text("pw\n")
+    with pytest.raises(ConfigError) as info:
+        load_hub(write(tmp_path, f'data_dir = "d"\n[broker]\n{broker}'))
+    assert info.value.key == key, info.value

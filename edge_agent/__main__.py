@@ -1,7 +1,7 @@
 """Command line: `edge-agent run|check-config|status|outbox --config FILE`, `--version`.
 
-Exit codes: 0 done; 2 config error (names the file and key); 3 no outbox at the configured
-data_dir; 4 the asked-for seq is not in the outbox.
+Exit codes: 0 done; 1 `outbox check` found damage; 2 config error (names the file and key);
+3 no outbox at the configured data_dir; 4 the asked-for seq is not in the outbox.
 """
 
 import argparse
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--unsent", action="store_true", help="only events the hub has not acked")
     show = what.add_parser("show", help="one event in full")
     show.add_argument("seq", type=int)
+    what.add_parser("check", help="the integrity check the agent runs at start (changes nothing)")
     return p
 
 
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             facts = inspect.status(config)
             _print(facts, args.json, inspect.render_status(facts))
+        elif args.outbox_command == "check":
+            problems = inspect.check(config)
+            _print({"outbox": str(config.outbox_path), "problems": problems}, args.json,
+                   "\n".join(problems) or f"{config.outbox_path}: ok")
+            return inspect.EXIT_DAMAGED if problems else inspect.EXIT_OK
         elif args.outbox_command == "list":
             rows = inspect.entries(config, args.after, args.limit, args.unsent)
             _print(rows, args.json, inspect.render_entries(rows))

@@ -92,7 +92,11 @@ class Agent:
         age = ((dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(oldest)).total_seconds()
                if oldest else 0.0)
         fwd = self.forwarder
+        damage = await self.outbox.damage()
         return metrics.response([
+            metrics.gauge("edge_outbox_quarantined_rows",
+                          "damaged outbox rows set aside by the check at start",
+                          damage.quarantined_total if damage else 0),
             metrics.gauge("edge_outbox_backlog_events", "events captured, not yet acknowledged",
                           stats.backlog),
             metrics.gauge("edge_outbox_oldest_unsent_age_seconds",

@@ -13,10 +13,19 @@ from typing import Any
 
 import msgspec
 
+from edge_agent import integrity
 from edge_agent.config import AgentConfig
+from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox
 
-EXIT_OK, EXIT_CONFIG, EXIT_NO_OUTBOX, EXIT_NOT_FOUND = 0, 2, 3, 4
+EXIT_OK, EXIT_DAMAGED, EXIT_CONFIG, EXIT_NO_OUTBOX, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+
+
+def check(config: AgentConfig) -> list[str]:
+    """What the agent's check at start would find; repairs nothing (the agent does, at start)."""
+    if not config.outbox_path.exists():
+        raise OutboxError(f"no outbox at {config.outbox_path}")
+    return integrity.inspect(config.outbox_path)
 
 
 def _live(config: AgentConfig) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ One SQLite file (WAL, synchronous=FULL). Writes go through one writer thread wit
 insert gives its number back, so the numbering has no gaps.
 """
 
+import asyncio
 import datetime as dt
 import logging
 import sqlite3
@@ -16,6 +17,7 @@ import aiosqlite
 import msgspec
 from msgspec import Struct
 
+from edge_agent import integrity
 from edge_agent.errors import Conflict, OutboxError, OutboxFull
 from edge_agent.requests import Prepared
 from protocol import codec, identity
@@ -25,7 +27,7 @@ from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 COUNT_CAP = 100_000
 _SCHEMA = """
 CREATE TABLE outbox_state (
@@ -67,6 +69,29 @@ CREATE TABLE receipts (
 """
 
 
+# 4: what the check at start (edge_agent.integrity) set aside and when it rebuilt the outbox.
+_SCHEMA_V4 = """
+CREATE TABLE quarantined_rows (
+    id INTEGER PRIMARY KEY,
+    old_stream TEXT,
+    old_seq INTEGER NOT NULL,
+    natural_key TEXT,
+    reason TEXT NOT NULL,
+    body BLOB,
+    found_at TEXT NOT NULL
+);
+CREATE TABLE integrity_repairs (
+    id INTEGER PRIMARY KEY,
+    repaired_at TEXT NOT NULL,
+    problems TEXT NOT NULL,
+    kept INTEGER NOT NULL,
+    quarantined INTEGER NOT NULL,
+    moved_to TEXT NOT NULL,
+    old_stream TEXT
+);
+"""
+
+
 class Captured(Struct, frozen=True):
     seq: int
     event_id: str
@@ -104,6 +129,17 @@ class Entry(Struct, frozen=True):
     business_day: str
     captured_at: str
     event: dict[str, object] | None = None
+
+
+class Damage(Struct, frozen=True):
+    """The outbox's last rebuild after damage was found at start."""
+
+    repaired_at: str
+    problems: list[str]
+    kept: int
+    quarantined: int
+    moved_to: str
+    quarantined_total: int
 
 
 class TxnState(Struct, frozen=True):
@@ -156,6 +192,11 @@ def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-d
             conn.executescript("BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_by_kind;")
             conn.execute("PRAGMA user_version = 3")
             conn.execute("COMMIT")
+            version = 3
+        if version == 3:
+            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V4)
+            conn.execute("PRAGMA user_version = 4")
+            conn.execute("COMMIT")
         owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
         if owner != store_id:
             raise OutboxError(f"outbox belongs to store {owner!r}, not {store_id!r}")
@@ -176,11 +217,14 @@ class Outbox:
         self.stream = ""
         self.acked_through = 0
         self.pruned_through = 0  # events up to here were pruned (they were acked long ago)
-        self._writer = SQLiteWriter(self.path, _migrate(store_id, max_bytes), name="outbox-writer")
+        self._setup = _migrate(store_id, max_bytes)
+        self._writer = SQLiteWriter(self.path, self._setup, name="outbox-writer")
         self._reader: aiosqlite.Connection | None = None
+        self.check: integrity.Report | None = None  # what the check at this start found
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.check = await asyncio.to_thread(integrity.check_and_repair, self.path, self._setup)
         await self._writer.start()
         self._reader = await open_reader(self.path)
         async with self._reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
@@ -199,6 +243,20 @@ class Outbox:
             row = await cur.fetchone()
         assert row is not None
         self.stream, self.acked_through = row[0], row[1]
+
+    async def damage(self) -> Damage | None:
+        """The last rebuild by the check at start, if there ever was one (status page)."""
+        async with self.reader.execute(
+            "SELECT repaired_at, problems, kept, quarantined, moved_to FROM integrity_repairs"
+            " ORDER BY id DESC LIMIT 1"
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        async with self.reader.execute("SELECT COUNT(*) FROM quarantined_rows") as cur:
+            total = await cur.fetchone()
+        return Damage(row[0], row[1].splitlines(), row[2], row[3], row[4],
+                      int(total[0]) if total else 0)
 
     async def _read_pruned(self) -> None:
         async with self.reader.execute("SELECT MIN(seq) FROM events") as cur:

@@ -11,13 +11,16 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from edge_agent.outbox import COUNT_CAP
+import msgspec
+
+from edge_agent.outbox import COUNT_CAP, Damage
 
 if TYPE_CHECKING:
     from edge_agent.app import Agent
 
 RECENT = 20
 _WINDOW_S = 15 * 60
+REPAIR_SHOWN_FOR = dt.timedelta(days=7)  # the headline recalls a rebuilt outbox this long
 
 
 class Throughput:
@@ -69,8 +72,9 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         disk["hours_left"] = round(disk["free_bytes"] / (disk["bytes_per_event"] * per_hour), 1)
     connected = fwd.state == "connected"
     down_s = (now - fwd.state_since).total_seconds() if not connected else 0.0
+    damage = await outbox.damage()
     headline = _headline(agent, connected, fwd.state_since, zone, sales_waiting, stats.backlog,
-                         oldest_age, disk)
+                         oldest_age, disk, damage)
     today = dt.datetime.now(zone).date()
     return {
         "store_id": config.store_id,
@@ -87,6 +91,7 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         "throughput": {"captured_last_15_min": captured_15, "per_hour": per_hour,
                        "forwarded": fwd.forwarded, "captured": agent.api.captured},
         "disk": disk,
+        "outbox_check": _check(agent, damage),
         "recent": await outbox.recent(RECENT),
         "today": {"business_day": today.isoformat(), "registers": await outbox.day_by_register(today)},
     }
@@ -107,13 +112,27 @@ def _disk(agent: "Agent", last_seq: int) -> dict[str, Any]:
             or agent.api.full_since is not None}
 
 
+def _check(agent: "Agent", damage: Damage | None) -> dict[str, Any]:
+    """The integrity check at this start, and the last rebuild it ever made."""
+    now = agent.outbox.check
+    return {"at": now.checked_at if now else None, "problems": now.problems if now else [],
+            "last_repair": msgspec.to_builtins(damage) if damage else None}
+
+
 def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzinfo,
               sales_waiting: int, backlog: int, oldest_age: float | None,
-              disk: dict[str, Any]) -> dict[str, str]:
+              disk: dict[str, Any], damage: Damage | None) -> dict[str, str]:
     if agent.api.full_since is not None:
         return {"level": "error", "text": "Disk full: new sales are being refused. Call support now."}
     if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
         return {"level": "error", "text": "Disk almost full: call support. Sales are still recorded."}
+    repaired = _parse(damage.repaired_at) if damage else None
+    if damage and repaired and dt.datetime.now(dt.UTC) - repaired < REPAIR_SHOWN_FOR:
+        return {"level": "warn",
+                "text": f"Sales records were damaged and repaired on "
+                        f"{repaired.astimezone(zone):%Y-%m-%d %H:%M}: "
+                        f"{damage.kept} kept, {damage.quarantined} damaged set aside. "
+                        "Keep selling; tell support."}
     noun = "sale" if sales_waiting == 1 else "sales"
     count = f"{COUNT_CAP}+" if sales_waiting >= COUNT_CAP else str(sales_waiting)
     waiting = (f"{count} {noun} waiting (oldest {_ago(oldest_age or 0)})" if sales_waiting

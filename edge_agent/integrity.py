@@ -1,0 +1,257 @@
+"""The outbox's check at start: a damaged file, row or WAL is found before the agent relies on it.
+
+A healthy outbox costs one `PRAGMA quick_check` and one decode of every unacknowledged row.
+A damaged one is rebuilt, never deleted and never a crash loop:
+- what can still be read is copied, in seq order, into a new outbox with a new stream (the hub
+  starts that stream at seq 1 and drops, by event_id, what it already has: nothing is applied
+  twice and the till's idempotency keys keep working);
+- rows that cannot be decoded go to the new outbox's `quarantined_rows` table, with the reason;
+- the damaged files are moved, untouched, to `data_dir/quarantine/outbox-<time>/`;
+- the agent logs an error and its status page and /v1/status say what was found.
+The rebuild is written beside the outbox and renamed over it only when complete, so a crash
+during the repair leaves either the old damaged outbox (repaired again at the next start) or the
+new one.
+"""
+
+import datetime as dt
+import logging
+import os
+import shutil
+import sqlite3
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from msgspec import Struct
+
+from protocol import codec
+from protocol.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+WAL_MAGIC = (0x377F0682, 0x377F0683)
+WAL_VERSION = 3007000
+_COLUMNS = ("natural_key", "event_id", "kind", "digest", "occurred_at", "business_day",
+            "captured_at", "body", "register_id", "gross", "gross_e4")
+_MAX_MISSES = 10_000  # consecutive unreadable seqs after which the salvage stops looking
+
+
+class Report(Struct, frozen=True):
+    """What the check at start found (and did)."""
+
+    checked_at: str
+    problems: list[str]
+    kept: int = 0  # events copied into the rebuilt outbox
+    quarantined: int = 0  # rows set aside as undecodable
+    moved_to: str | None = None  # where the damaged files went
+    old_stream: str | None = None
+    new_stream: str | None = None
+
+    @property
+    def repaired(self) -> bool:
+        return bool(self.problems)
+
+
+def wal_problem(wal: Path) -> str | None:
+    """A non-empty WAL whose header SQLite would reject (and so silently drop every frame of)."""
+    try:
+        with wal.open("rb") as f:
+            header = f.read(32)
+    except FileNotFoundError:
+        return None
+    if not header:
+        return None
+    if len(header) < 32:
+        return f"WAL {wal.name} is truncated inside its header ({len(header)} bytes)"
+    magic, version = struct.unpack(">II", header[:8])
+    if magic not in WAL_MAGIC or version != WAL_VERSION:
+        return f"WAL {wal.name} has no valid header (garbage or overwritten)"
+    endian = "<" if magic == WAL_MAGIC[0] else ">"
+    s0 = s1 = 0
+    for (x0, x1) in struct.iter_unpack(endian + "II", header[:24]):
+        s0 = (s0 + x0 + s1) & 0xFFFFFFFF
+        s1 = (s1 + x1 + s0) & 0xFFFFFFFF
+    if (s0, s1) != struct.unpack(">II", header[24:32]):
+        return f"WAL {wal.name} header checksum does not match (garbage or overwritten)"
+    return None
+
+
+def _quick_check(conn: sqlite3.Connection) -> list[str]:
+    rows = conn.execute("PRAGMA quick_check(20)").fetchall()
+    found = [str(r[0]) for r in rows]
+    return [] if found == ["ok"] else [f"quick_check: {m}" for m in found]
+
+
+def _bad_unacked_rows(conn: sqlite3.Connection) -> list[str]:
+    """Unacknowledged rows whose body is not an event (the ones the hub still needs)."""
+    acked = conn.execute("SELECT acked_through FROM outbox_state").fetchone()[0]
+    bad = []
+    for seq, body in conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq",
+                                  (acked,)):
+        try:
+            codec.decode_event(bytes(body))
+        except (ProtocolError, TypeError) as exc:
+            bad.append(f"row seq {seq}: {exc}")
+    return bad
+
+
+def inspect(path: Path) -> list[str]:
+    """Problems with the outbox at `path` (empty when healthy). Changes nothing."""
+    wal = wal_problem(Path(f"{path}-wal"))
+    if wal:
+        return [wal]  # opening the file now would make SQLite reset the WAL: judge no further
+    problems = []
+    try:
+        conn = sqlite3.connect(path)
+        try:
+            problems += _quick_check(conn)
+            if not problems:
+                problems += _bad_unacked_rows(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        problems.append(f"outbox unreadable: {exc}")
+    return problems
+
+
+def check_and_repair(path: Path, create: Callable[[sqlite3.Connection], None]) -> Report:
+    """Check the outbox at `path`; rebuild it with `create` (the schema setup) when damaged."""
+    now = dt.datetime.now(dt.UTC)
+    rebuild = path.with_name(path.name + ".rebuild")
+    if rebuild.exists():
+        if path.exists():
+            rebuild.unlink()  # a repair that did not finish: do it again from the original
+        else:
+            os.replace(rebuild, path)  # a repair that finished all but the rename
+    if not path.exists():
+        return Report(now.isoformat(), [])
+    # The WAL header is judged before anything opens the file: SQLite resets a bad WAL on open.
+    problems = inspect(path)
+    if not problems:
+        return Report(now.isoformat(), [])
+    for p in problems:
+        log.error("outbox %s is damaged: %s", path, p)
+    return _repair(path, rebuild, create, problems, now)
+
+
+def _repair(path: Path, rebuild: Path, create: Callable[[sqlite3.Connection], None],
+            problems: list[str], now: dt.datetime) -> Report:
+    quarantine = path.parent / "quarantine" / f"outbox-{now.strftime('%Y%m%dT%H%M%S.%fZ')}"
+    quarantine.mkdir(parents=True)
+    # Copies for salvage: the originals stay untouched until the rebuild is complete.
+    names = [path.name, f"{path.name}-wal", f"{path.name}-shm"]
+    for name in names:
+        if (path.parent / name).exists():
+            shutil.copy2(path.parent / name, quarantine / f"salvage-{name}")
+    old_stream, good, bad = _salvage(quarantine / f"salvage-{path.name}")
+    for name in names:
+        with_wal = quarantine / f"salvage-{name}"
+        if with_wal.exists():
+            with_wal.unlink()
+    conn = sqlite3.connect(rebuild, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        create(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(
+            f"INSERT OR IGNORE INTO events ({', '.join(_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(_COLUMNS))})", good)
+        conn.executemany(
+            "INSERT INTO quarantined_rows (old_stream, old_seq, natural_key, reason, body, found_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(old_stream, seq, key, reason, body, now.isoformat()) for seq, key, reason, body in bad])
+        conn.execute(
+            "INSERT INTO integrity_repairs (repaired_at, problems, kept, quarantined, moved_to,"
+            " old_stream) VALUES (?, ?, ?, ?, ?, ?)",
+            (now.isoformat(), "\n".join(problems), len(good), len(bad), str(quarantine), old_stream))
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        new_stream = conn.execute("SELECT stream FROM outbox_state").fetchone()[0]
+    finally:
+        conn.close()
+    for name in names:
+        if (path.parent / name).exists():
+            os.replace(path.parent / name, quarantine / name)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{rebuild}{suffix}").unlink(missing_ok=True)
+    os.replace(rebuild, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    log.error("outbox rebuilt: %d events kept (new stream %s), %d damaged rows quarantined; "
+              "the damaged files are in %s", len(good), new_stream, len(bad), quarantine)
+    return Report(now.isoformat(), problems, len(good), len(bad), str(quarantine), old_stream,
+                  new_stream)
+
+
+def _salvage(path: Path) -> tuple[str | None, list[tuple[object, ...]], list[tuple[int, str, str, bytes]]]:
+    """(old stream, good rows in seq order, bad rows) from whatever of `path` can be read."""
+    found: dict[int, tuple[Any, ...]] = {}
+    try:
+        conn = sqlite3.connect(path)
+        # Tolerate a schema that points past the end of a truncated file (only this copy).
+        conn.execute("PRAGMA writable_schema = ON")
+    except sqlite3.DatabaseError:
+        return None, [], []
+    try:
+        try:
+            stream = conn.execute("SELECT stream FROM outbox_state").fetchone()[0]
+        except (sqlite3.DatabaseError, TypeError):
+            stream = None
+        try:
+            have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        except sqlite3.DatabaseError:
+            return stream, [], []
+        select = "SELECT seq, " + ", ".join(c if c in have else "NULL" for c in _COLUMNS) + " FROM events"
+        try:
+            for row in conn.execute(select + " ORDER BY seq"):
+                found[int(row[0])] = row
+            return (stream, *_sort(found))
+        except sqlite3.DatabaseError:
+            pass
+        # Past a damaged page: look up each seq on its own, until the known end or long misses.
+        try:
+            end = int(conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()[0])
+        except (sqlite3.DatabaseError, TypeError):
+            end = None
+        seq, misses = max(found, default=0), 0
+        while (end is None or seq < end) and misses < _MAX_MISSES:
+            seq += 1
+            try:
+                row = conn.execute(select + " WHERE seq = ?", (seq,)).fetchone()
+            except sqlite3.DatabaseError:
+                row = None
+            if row is None:
+                misses += 1
+                continue
+            misses = 0
+            found[seq] = row
+        return (stream, *_sort(found))
+    finally:
+        conn.close()
+
+
+def _sort(found: dict[int, tuple[Any, ...]]) -> tuple[list[tuple[object, ...]],
+                                                      list[tuple[int, str, str, bytes]]]:
+    """Good rows (without seq) in seq order, once per natural key; undecodable rows apart."""
+    good: list[tuple[object, ...]] = []
+    bad: list[tuple[int, str, str, bytes]] = []
+    keys: set[object] = set()
+    for seq in sorted(found):
+        row = found[seq]
+        body = row[8]
+        try:
+            if any(v is None for v in row[1:9]):
+                raise TypeError("a required column is empty")
+            codec.decode_event(bytes(body))
+        except (ProtocolError, TypeError, ValueError) as exc:
+            bad.append((seq, str(row[1]), str(exc), bytes(body or b"")))
+            continue
+        if row[1] not in keys:
+            keys.add(row[1])
+            good.append(row[1:])
+    return good, bad

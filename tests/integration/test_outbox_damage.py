@@ -1,0 +1,46 @@
+"""A store's outbox damaged while the agent was down: the agent starts anyway, says so, and the
+hub ends up with every intact sale exactly once (delivered ones are not applied again)."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.integration.procs import AgentProc, HubProc
+from tests.integration.test_pipeline import assert_delivered, start
+from tests.integration.tills import Till
+
+pytestmark = pytest.mark.integration
+
+
+async def test_damaged_rows_are_set_aside_and_the_rest_reach_the_hub_once(tmp_path: Path, http,
+                                                                          procs):
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    await till.sell_many(http, 40)
+    await assert_delivered(http, hub, "S001", till)
+    hub.kill()
+    await till.sell_many(http, 40)  # these wait in the outbox
+    agent.kill()
+    with sqlite3.connect(agent.outbox) as conn:
+        damaged = [r[0].rsplit("/", 1)[1] for r in conn.execute(
+            "SELECT natural_key FROM events WHERE seq IN (55, 70)")]
+        conn.execute("UPDATE events SET body = randomblob(50) WHERE seq IN (55, 70)")
+    assert len(damaged) == 2
+    agent.start()
+    await agent.ready(http)
+    async with http.get(agent.url + "/v1/status") as r:
+        status = await r.json()
+    repair = status["outbox_check"]["last_repair"]
+    assert repair["quarantined"] == 2 and repair["kept"] == 78, repair
+    assert "damaged" in status["headline"]["text"]
+    async with http.get(agent.url + "/metrics") as r:
+        assert "edge_outbox_quarantined_rows 2.0" in await r.text()
+    hub.start()
+    await hub.ready(http)
+    for pos_txn_id in damaged:
+        del till.accepted[pos_txn_id]
+    await assert_delivered(http, hub, "S001", till)

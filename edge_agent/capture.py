@@ -14,7 +14,16 @@ from aiohttp import web
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Conflict, InvalidRequest, OutboxError, OutboxFull
 from edge_agent.outbox import Outbox
-from edge_agent.requests import AdjustmentIn, Body, DayCloseIn, ReturnIn, SaleIn, decode, prepare
+from edge_agent.requests import (
+    AdjustmentIn,
+    Body,
+    DayCloseIn,
+    Prepared,
+    ReturnIn,
+    SaleIn,
+    decode,
+    prepare,
+)
 from edge_agent.status import Throughput
 from runtime.http import Handler, error, json_response
 
@@ -40,6 +49,8 @@ class CaptureApi:
         self.throughput = Throughput()
         self.duplicates = 0
         self.rejected = 0
+        # register -> (seconds its clock is ahead of ours, when we last saw it), when beyond limits
+        self.till_clocks: dict[str, tuple[float, dt.datetime]] = {}
 
     @web.middleware
     async def require_token(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -76,7 +87,8 @@ class CaptureApi:
         raw = await request.read()
         now = dt.datetime.now(dt.UTC)
         try:
-            prepared = prepare(decode(raw, kind), self.config.store_id, self.config.zone, now)
+            prepared = prepare(decode(raw, kind), self.config.store_id, self.config.zone, now,
+                               self.config.api.max_clock_skew_s)
         except InvalidRequest as exc:
             self.rejected += 1
             return error(422, exc.message, exc.field)
@@ -102,7 +114,9 @@ class CaptureApi:
         if self.full_since is not None:
             log.warning("capture works again after a full disk since %s", self.full_since)
             self.full_since = None
-        body = {"event_id": result.event_id, "seq": result.seq, "status": "captured"}
+        body: dict[str, Any] = {"event_id": result.event_id, "seq": result.seq, "status": "captured"}
+        if abs(prepared.clock_skew_s) > self.config.api.max_clock_skew_s:
+            body["warning"] = self._skewed(prepared, now)
         if result.created:
             self.captured += 1
             self.throughput.add()
@@ -110,6 +124,19 @@ class CaptureApi:
             return json_response(body, 201)
         self.duplicates += 1
         return json_response(body, 200)
+
+    def _skewed(self, prepared: Prepared, now: dt.datetime) -> str:
+        register = str(getattr(prepared.event, "register_id", None) or "-")
+        skew = prepared.clock_skew_s
+        last = self.till_clocks.get(register)
+        if last is None or (now - last[1]).total_seconds() > 600:
+            log.warning("till %s: clock is %+.0f s off the store controller's; business days "
+                        "follow the controller's clock", register, skew)
+        self.till_clocks[register] = (skew, now)
+        ahead = "ahead of" if skew > 0 else "behind"
+        return (f"the till's clock is {_duration(abs(skew))} {ahead} the store controller's: "
+                f"business_day {prepared.business_day.isoformat()} was taken from the controller's"
+                " clock; please correct the till's time")
 
     async def transaction(self, request: web.Request) -> web.Response:
         found = await self.outbox.transaction(
@@ -122,6 +149,11 @@ class CaptureApi:
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self.health()
         return json_response(body, status)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _key_field(kind: type[Body]) -> str:

@@ -20,6 +20,8 @@ class ApiConfig(Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8700"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 256 * 1024
     token_file: str | None = None  # when set, tills must send "Authorization: Bearer <token>"
+    # A till whose clock is further than this from the agent's does not choose the business day.
+    max_clock_skew_s: Annotated[float, Meta(ge=0)] = 900.0
 
 
 class MqttConfig(Struct, frozen=True, forbid_unknown_fields=True):

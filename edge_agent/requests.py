@@ -126,6 +126,7 @@ class Prepared(Struct, frozen=True):
     occurred_at: dt.datetime
     business_day: dt.date
     event: Event
+    clock_skew_s: float = 0.0  # occurred_at minus the agent's clock at capture
 
     @property
     def kind(self) -> str:
@@ -180,11 +181,18 @@ def _amounts(value: Body) -> list[tuple[str, Decimal]]:
     return out
 
 
-def prepare(value: Body, store_id: str, zone: zoneinfo.ZoneInfo | None, now: dt.datetime) -> Prepared:
-    """Give a checked body its natural key, event id, business day and protocol event."""
+def prepare(value: Body, store_id: str, zone: zoneinfo.ZoneInfo | None, now: dt.datetime,
+            max_skew_s: float | None = None) -> Prepared:
+    """Give a checked body its natural key, event id, business day and protocol event.
+
+    Without an explicit `business_day`, the day is the store-local date of `occurred_at`, unless
+    the till's clock is more than `max_skew_s` away from the agent's (`now`): then the agent's
+    clock decides, so a till set hours wrong cannot book sales into another day."""
     digest = hashlib.sha256(_canonical.encode(value)).digest()
     occurred = value.occurred_at or now
-    day = value.business_day or (occurred.astimezone(zone) if zone else occurred).date()
+    skew = (occurred - now).total_seconds()
+    dated = now if max_skew_s is not None and abs(skew) > max_skew_s else occurred
+    day = value.business_day or (dated.astimezone(zone) if zone else dated).date()
     event: Event
     if isinstance(value, SaleIn):
         key = f"txn/{value.register_id}/{value.pos_txn_id}"
@@ -242,4 +250,5 @@ def prepare(value: Body, store_id: str, zone: zoneinfo.ZoneInfo | None, now: dt.
         occurred_at=occurred.astimezone(dt.UTC),
         business_day=day,
         event=event,
+        clock_skew_s=skew,
     )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 RECENT = 20
 _WINDOW_S = 15 * 60
 REPAIR_SHOWN_FOR = dt.timedelta(days=7)  # the headline recalls a rebuilt outbox this long
+CLOCK_SHOWN_FOR = dt.timedelta(hours=1)  # and a till with a wrong clock, since its last sale
 
 
 class Throughput:
@@ -92,6 +93,8 @@ async def collect(agent: "Agent") -> dict[str, Any]:
                        "forwarded": fwd.forwarded, "captured": agent.api.captured},
         "disk": disk,
         "outbox_check": _check(agent, damage),
+        "till_clocks": {r: {"skew_s": round(skew), "seen_at": at.isoformat()}
+                        for r, (skew, at) in sorted(agent.api.till_clocks.items())},
         "recent": await outbox.recent(RECENT),
         "today": {"business_day": today.isoformat(), "registers": await outbox.day_by_register(today)},
     }
@@ -148,4 +151,10 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
                         f" — {waiting}. Keep selling: nothing is lost."}
     if backlog:
         return {"level": "info", "text": f"Sending to head office — {waiting}."}
+    recent = sorted(r for r, (_s, at) in agent.api.till_clocks.items()
+                    if dt.datetime.now(dt.UTC) - at < CLOCK_SHOWN_FOR)
+    if recent:
+        return {"level": "warn", "text": f"All sales sent. Set the clock of till {', '.join(recent)}:"
+                                         " it is wrong by more than "
+                                         f"{int(agent.config.api.max_clock_skew_s // 60)} min."}
     return {"level": "ok", "text": "All sales sent to head office"}

@@ -21,6 +21,7 @@ from protocol.messages import Ack, Batch, Control, Envelope, Receipts, StoreStat
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.config import broker_address
+from runtime.secrets import scrub
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Forwarder:
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state:
             return
+        reason = scrub(reason) if reason else reason
         self.state, self.state_since, self.last_error = state, dt.datetime.now(dt.UTC), reason
         if state == "connected":
             log.info("connected to broker %s:%d", self.address.host, self.address.port)

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiosqlite
+import msgspec
 
 from hub import governance, postings
 from hub import posting_payloads as payloads
@@ -28,6 +29,7 @@ from hub.config import HubConfig
 from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
 from runtime.circuit import CircuitBreaker
 from runtime.ratelimit import TokenBucket
+from runtime.secrets import scrub
 from runtime.sqlite_writer import SQLiteWriter
 from runtime.windows import Schedule
 
@@ -196,6 +198,10 @@ class Relay:
     async def _settle(self, claimed: postings.Claimed, digest: str, started: dt.datetime,
                       latency: float, result: Result) -> None:
         now = dt.datetime.now(dt.UTC)
+        # An ERP may echo what it was sent (a token) in its answer: never store or show that.
+        result = msgspec.structs.replace(
+            result, reason=scrub(result.reason) if result.reason else result.reason,
+            answer=scrub(result.answer) if result.answer else result.answer)
         self.counters[result.outcome] += 1
         if digest:
             self.latency_sum += latency

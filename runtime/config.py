@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import msgspec
 
+from runtime import secrets
 from runtime.validation import describe
 
 T = TypeVar("T")
@@ -74,7 +75,7 @@ def read_secret(file: str, *, path: Path | str, key: str) -> str:
         raise ConfigError(path, key, f"cannot read {file} ({exc.strerror})") from exc
     if not secret:
         raise ConfigError(path, key, f"{file} is empty")
-    return secret
+    return secrets.remember(secret)
 
 
 def resolve(base: Path | str, value: str) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from runtime.secrets import scrub
+
 _json = msgspec.json.Encoder()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -16,7 +18,7 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def error(status: int, message: str, field: str | None = None, **extra: Any) -> web.Response:
     """`{"error": message, "field": path}`: what went wrong and where."""
-    body: dict[str, Any] = {"error": message}
+    body: dict[str, Any] = {"error": scrub(message)}
     if field is not None:
         body["field"] = field
     body.update(extra)

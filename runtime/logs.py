@@ -4,6 +4,15 @@ import logging
 import os
 import sys
 
+from runtime.secrets import scrub
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Formats as usual, then removes secrets from the whole line (tracebacks included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
 
 def setup(level: str = "INFO") -> None:
     """Log to stderr; without timestamps under journald, which adds its own."""
@@ -12,7 +21,7 @@ def setup(level: str = "INFO") -> None:
     else:
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
+    handler.setFormatter(ScrubbingFormatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -29,6 +29,7 @@ class FakeErp:
         self.slow_first = 0           # commit, then answer this many requests late
         self.slow_s = 0.0
         self.reject_skus: set[str] = set()
+        self.echo_auth = False        # a careless ERP: rejections quote the Authorization header
         self.reset_first = 0          # commit, then drop the connection, this many times
         self.url = ""
         self._runner: web.AppRunner | None = None
@@ -72,7 +73,8 @@ class FakeErp:
             return answer(409, {"erp_ref": self.docs[key]["erp_ref"]})
         bad = [line["sku"] for line in body["lines"] if line["sku"] in self.reject_skus]
         if bad:
-            return answer(422, {"error": f"unknown product {bad[0]}"})
+            echo = f" (request had {request.headers.get('Authorization')})" if self.echo_auth else ""
+            return answer(422, {"error": f"unknown product {bad[0]}{echo}"})
         gross = Decimal(body["totals"]["gross"])
         if gross != sum((Decimal(t["amount"]) for t in body["tenders"]), Decimal(0)) and body["tenders"]:
             return answer(422, {"error": "unbalanced"})

@@ -11,3 +11,22 @@ def test_timestamps_only_outside_journald(monkeypatch):
     logs.setup("INFO")
     assert "%(asctime)s" not in logging.getLogger().handlers[0].formatter._fmt
     logging.getLogger().handlers[:] = []
+
+
+def test_secrets_are_scrubbed_from_log_lines_and_tracebacks(capsys):
+    import logging
+
+    from runtime import logs, secrets
+
+    secrets.remember("s3cr3t-token-value")
+    logs.setup("DEBUG")
+    log = logging.getLogger("test.secrets")
+    log.info("CONNECT(username=S001, password=hunter2hunter2)")
+    log.info("sent Authorization: Bearer abc.def.ghi")
+    try:
+        raise RuntimeError("ERP said: bad token s3cr3t-token-value")
+    except RuntimeError:
+        log.exception("call failed")
+    err = capsys.readouterr().err
+    assert "hunter2hunter2" not in err and "abc.def.ghi" not in err
+    assert "s3cr3t-token-value" not in err and err.count("[secret]") == 4

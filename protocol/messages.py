@@ -10,10 +10,14 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 from protocol import SCHEMA_VERSION
 
 MAX_BATCH_EVENTS = 1000
+# Additive revisions of this topic root's schema (docs/protocol.md#schema-evolution): any v >= 1
+# decodes; a breaking change gets a new topic root instead of a bigger v.
+Version = Annotated[int, Meta(ge=1)]
 MAX_BATCH_BYTES = 1024 * 1024
 
 StoreId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -113,7 +117,7 @@ class Envelope(msgspec.Struct, frozen=True):
     business_day: dt.date
     captured_at: dt.datetime
     event: Event
-    v: int = SCHEMA_VERSION
+    v: Version = SCHEMA_VERSION
 
     @property
     def kind(self) -> str:
@@ -125,8 +129,8 @@ class Batch(msgspec.Struct, frozen=True):
 
     store_id: StoreId
     stream: str
-    events: list[Envelope]
-    v: int = SCHEMA_VERSION
+    events: Annotated[list[Envelope], Meta(min_length=1, max_length=MAX_BATCH_EVENTS)]
+    v: Version = SCHEMA_VERSION
 
 
 class Ack(msgspec.Struct, frozen=True):

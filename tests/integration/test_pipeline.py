@@ -161,8 +161,16 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     from tests.hub.helpers import sale_envelope
 
     hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"], ["S002"])
+    from protocol.messages import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+
     spoofed = codec.encode(Batch("S002", "st", [sale_envelope(1, store="S002", stream="st")]))
-    payloads = [b"garbage", b"", msgspec.msgpack.encode({"v": 99}), spoofed]
+    good = msgspec.msgpack.decode(codec.encode(Batch("S001", "st", [sale_envelope(1, stream="st")])))
+    wrong_versions = [msgspec.msgpack.encode({**good, "v": v}) for v in (0, "2")]
+    too_many = codec.encode(Batch("S001", "st", [sale_envelope(n, stream="st")
+                                                for n in range(1, MAX_BATCH_EVENTS + 2)]))
+    too_big = b"\x00" * (MAX_BATCH_BYTES + 1)
+    payloads = [b"garbage", b"", msgspec.msgpack.encode({"v": 99}), spoofed, *wrong_versions,
+                too_many, too_big]
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
                               password=hub.passwords["S001"], identifier="S001-test") as client:
         for p in payloads:
@@ -176,7 +184,13 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     await wait_for(quarantined, 20, "the hub to quarantine the bad payloads")
     body = await hub.get(http, "/v1/quarantine")
     assert body["count"] == len(payloads)
-    assert any("differs from topic" in q["reason"] for q in body["recent"])
+    reasons = [q["reason"] for q in body["recent"]]
+    assert any("differs from topic" in r for r in reasons)
+    assert any("exceeds" in r for r in reasons), reasons
+    assert sum("`$.v`" in r for r in reasons) == 2, reasons
+    assert any("length <= 1000" in r for r in reasons), reasons
+    async with http.get(hub.url + "/metrics") as r:
+        assert f"hub_quarantined_total {len(payloads)}.0" in await r.text()
     till = Till(agent.url)
     await till.sell_many(http, 5)
     await assert_delivered(http, hub, "S002", till)

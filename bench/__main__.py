@@ -25,6 +25,8 @@ RUNS = {
     "erp-fake": ["bench.erp_relay", "--erp", "fake"],
     "erp-limit": ["bench.erp_relay", "--erp", "limit"],
     "erp-tryton": ["bench.erp_relay", "--erp", "tryton", "--in-flight", "1"],
+    "partition": ["bench.partition", "--outages", "10,30,60"],
+    "chaos": ["bench.chaos", "--kills", "60"],
 }
 
 
@@ -58,6 +60,17 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     f"drained {r['backlog_at_restart']} in {r['drain_s']} s",
                     f"10-min outage ~{r['drain_10min_outage_s_estimate']} s",
                     f"live p99 {r['live_p99_ms']} ms", "<= 30 s, p99 <= 2 s"))
+    if p := _load("partition"):
+        for part in p["partitions"]:
+            out.append((f"partition: broker down {part['outage_s']:g} s",
+                        f"{part['waiting_at_reconnect']} waiting, drained in {part['drain_s']} s",
+                        "", "", ""))
+        out.append(("partition: exactly once", f"{p['applied']} of {p['sold']} applied, "
+                    f"once each: {p['exactly_once']}, till errors {p['till_errors']}", "", "", ""))
+    if c := _load("chaos"):
+        out.append((f"chaos: {sum((c['kills'] or {}).values())} SIGKILLs",
+                    f"{sum((c['sales_accepted'] or {}).values())} sales, exactly once in hub and "
+                    f"ERP: {c['exactly_once_hub_and_erp']}", f"seed {c['seed']}", "", ""))
     if m := _load("memory"):
         out.append(("agent memory", f"idle {m['agent_idle_rss_mb']} MB, 1M waiting "
                     f"{m['agent_rss_mb_with_events']} MB", "", "", "<= 50 MB"))

@@ -17,7 +17,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.outbox import Outbox, Row
 from protocol import codec
 from protocol.errors import ProtocolError
-from protocol.messages import Ack, Batch, Control, Envelope, Receipts, StoreState
+from protocol.messages import Ack, Batch, Control, Envelope, Receipts, Restream, StoreState
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.config import broker_address
@@ -50,6 +50,7 @@ class Forwarder:
         self.forwarded = 0
         self.resends = 0
         self.reconnects = 0
+        self.restreams = 0
         # What the hub last said of itself: None (never heard: an older hub) means send anyway.
         self.hub_online: bool | None = None
         self.hub_state_since: dt.datetime | None = None
@@ -171,9 +172,12 @@ class Forwarder:
                 # (one small message per sale, behind which new sales wait). Keep them here.
                 self._last_progress = time.monotonic()
             elif room > 0:
+                stream = self.outbox.stream
                 rows = await self.outbox.next_batch(
                     self._next_seq - 1, min(cfg.batch_max_events, room), cfg.batch_max_bytes
                 )
+                if stream != self.outbox.stream:
+                    continue  # restreamed while reading: these seqs are of the old numbering
             if not rows:
                 try:
                     await asyncio.wait_for(self._poke.wait(), cfg.ack_timeout_s / 4)
@@ -253,6 +257,16 @@ class Forwarder:
             await self.outbox.record_receipts(control.items)
             return
         if control.stream != self.outbox.stream:
+            return
+        if isinstance(control, Restream):
+            log.error("the hub holds other events at seq %d and after of stream %s: this outbox "
+                      "went back in time (a restored backup or a lost WAL)", control.from_seq,
+                      control.stream)
+            await self.outbox.restream()
+            self.restreams += 1
+            self._rewind, self._next_seq = 1, 1
+            self._last_progress = time.monotonic()
+            self._poke.set()
             return
         log.info("hub asked for a replay from seq %d", control.from_seq)
         if control.from_seq - 1 > self.outbox.acked_through:

@@ -363,6 +363,29 @@ class Outbox:
                 rows.append(Row(*r))
         return rows
 
+    async def restream(self) -> str:
+        """Move the whole outbox to a new stream, renumbered from seq 1, nothing acked: the hub
+        holds other events than ours at some seqs of the old one (our history went back in
+        time). It drops, by event_id, what it already has of what we resend."""
+        stream = identity.new_stream_id()
+
+        def job(conn: sqlite3.Connection) -> int:
+            first = conn.execute("SELECT MIN(seq) FROM events").fetchone()[0] or 1
+            # Two steps, so no renumbered row meets one not yet moved.
+            conn.execute("UPDATE events SET seq = -seq")
+            conn.execute("UPDATE events SET seq = -seq - ?", (first - 1,))
+            last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+            conn.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'events'", (last,))
+            conn.execute("UPDATE outbox_state SET stream = ?, acked_through = 0, acked_at = NULL",
+                         (stream,))
+            return int(last)
+
+        kept = await self._writer.run(job)
+        log.warning("outbox moved to new stream %s (was %s); its %d events are resent from seq 1",
+                    stream, self.stream, kept)
+        self.stream, self.acked_through, self.pruned_through = stream, 0, 0
+        return stream
+
     async def mark_acked(self, seq: int) -> int:
         """Record that the hub has applied everything through `seq`; returns the new mark."""
 

@@ -33,6 +33,9 @@ class Outcome(msgspec.Struct):
     quarantined: int = 0
     replay_from: int | None = None
     postings: int = 0
+    # The first seq at which the store sent another event than the log holds (its outbox went
+    # back in time): the store must move to a new stream.
+    diverged_from: int | None = None
 
 
 class Sequencer:
@@ -61,6 +64,9 @@ class Sequencer:
         applied = row[0] if row else 0
         out = Outcome(batch.store_id, batch.stream, applied)
         held = self._held.setdefault(key, {})
+        already = [env for env in batch.events if env.seq <= applied]
+        if already:
+            out.diverged_from = _diverged(conn, key, already)
         for env in batch.events:
             if env.seq <= applied or env.seq in held:
                 out.duplicates += 1
@@ -141,6 +147,25 @@ class Sequencer:
         inventory.apply(conn, stock, now)
         days.apply(conn, totals)
         out.postings = postings.on_applied(conn, applied, self.policy, clock)
+
+
+def _diverged(conn: sqlite3.Connection, key: tuple[str, str], envs: list[Envelope]) -> int | None:
+    """The first of `envs` (all at seqs the log has) whose event differs from the log's."""
+    stored: dict[int, str] = {}
+    for i in range(0, len(envs), 500):
+        seqs = [env.seq for env in envs[i:i + 500]]
+        marks = ",".join("?" * len(seqs))
+        stored.update(conn.execute(
+            f"SELECT seq, event_id FROM events WHERE store_id = ? AND stream = ? AND seq IN ({marks})",
+            (*key, *seqs)).fetchall())
+    # A seq the log does not hold was quarantined as poison (or counted as a duplicate by
+    # event_id): nothing to compare it with.
+    differ = [env.seq for env in envs if env.seq in stored and stored[env.seq] != env.event_id]
+    if differ:
+        log.error("store %s stream %s: seq %d carries another event than the log holds; "
+                  "the store's outbox went back in time: asking it to move to a new stream",
+                  key[0], key[1], differ[0])
+    return min(differ) if differ else None
 
 
 def _known_event_ids(conn: sqlite3.Connection, event_ids: list[str]) -> set[str]:

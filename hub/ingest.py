@@ -21,7 +21,16 @@ from hub.config import HubConfig
 from hub.eventlog import Outcome, Sequencer
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
-from protocol.messages import MAX_RECEIPTS, Ack, Batch, HubState, Receipt, Receipts, Replay
+from protocol.messages import (
+    MAX_RECEIPTS,
+    Ack,
+    Batch,
+    HubState,
+    Receipt,
+    Receipts,
+    Replay,
+    Restream,
+)
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.config import broker_address
@@ -205,9 +214,14 @@ class Ingest:
         if out.replay_from is not None:
             self.counters["gaps"] += 1
             self.gaps_by_store[out.store_id] += 1
+        if out.diverged_from is not None:
+            self.counters["diverged"] += 1
         key = (out.store_id, out.stream)
         previous = self._acks.get(key)
-        if previous is None or out.applied_seq >= previous.applied_seq or out.replay_from:
+        if (previous is None or out.applied_seq >= previous.applied_seq or out.replay_from
+                or out.diverged_from is not None):
+            if previous is not None and out.diverged_from is None:
+                out.diverged_from = previous.diverged_from
             self._acks[key] = out
         self._acks_ready.set()
 
@@ -217,6 +231,10 @@ class Ingest:
             self._acks_ready.clear()
             pending, self._acks = self._acks, {}
             for (store_id, stream), out in pending.items():
+                if out.diverged_from is not None:
+                    # Before the ack: the store must not take that ack as covering its events.
+                    await client.publish(self.topics.control(store_id),
+                                         codec.encode(Restream(stream, out.diverged_from)), qos=1)
                 await client.publish(self.topics.ack(store_id),
                                      codec.encode(Ack(stream, out.applied_seq)), qos=1)
                 if out.replay_from is not None:

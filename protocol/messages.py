@@ -164,7 +164,16 @@ class Receipts(msgspec.Struct, frozen=True, tag="receipts", tag_field="type"):
     items: list[Receipt]
 
 
-Control = Replay | Receipts
+class Restream(msgspec.Struct, frozen=True, tag="restream", tag_field="type"):
+    """The hub holds *other* events at some seqs of `stream` than the agent just sent (the
+    agent's outbox went back in time: a restored backup, a lost WAL). The agent moves its whole
+    outbox to a new stream; the hub drops, by event_id, what it already has."""
+
+    stream: str
+    from_seq: int
+
+
+Control = Replay | Receipts | Restream
 MAX_RECEIPTS = 500
 
 

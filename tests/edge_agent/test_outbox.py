@@ -70,3 +70,27 @@ async def test_batches_respect_the_byte_bound(tmp_path):
     rows = await box.next_batch(0, 1000, 2000)
     assert 1 <= len(rows) < 50 and rows[0].seq == 1
     await box.close()
+
+
+async def test_restream_renumbers_from_one_and_keeps_order_and_idempotency(tmp_path):
+    box = Outbox(tmp_path / "outbox.sqlite", "S001")
+    await box.open()
+    for n in range(10):
+        await box.capture(sale(n), NOW)
+    await box.mark_acked(10)
+    assert await box.prune(NOW + dt.timedelta(hours=1)) == 10
+    for n in range(10, 15):
+        await box.capture(sale(n), NOW)  # seqs 11-15, the first 10 pruned
+    old = box.stream
+    new = await box.restream()
+    assert new != old and box.stream == new and box.acked_through == 0
+    rows = await box.next_batch(0, 100, 1 << 20)
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert [r.event_id for r in rows] == [sale(n).event_id for n in range(10, 15)]
+    assert (await box.capture(sale(12), NOW)).seq == 3  # a till's retry: same answer
+    assert (await box.capture(sale(99), NOW)).seq == 6
+    await box.close()
+    again = Outbox(tmp_path / "outbox.sqlite", "S001")
+    await again.open()
+    assert again.stream == new and (await again.stats()).last_seq == 6
+    await again.close()

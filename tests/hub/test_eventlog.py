@@ -87,3 +87,16 @@ def test_a_poison_event_is_quarantined_and_does_not_block_its_stream(tmp_path):
     out = apply(conn, seq, batch([sale_envelope(1), poison, sale_envelope(3)]))
     assert (out.applied_seq, out.applied, out.quarantined) == (3, 2, 1)
     assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1
+
+
+def test_other_events_at_seqs_the_log_holds_mean_the_stream_diverged(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer()
+    apply(conn, seq, batch([sale_envelope(n) for n in range(1, 6)]))
+    # A resend of the same events: plain duplicates.
+    out = apply(conn, seq, batch([sale_envelope(n) for n in range(3, 6)]))
+    assert (out.duplicates, out.diverged_from) == (3, None)
+    # The store went back to seq 3 and sold other things there.
+    out = apply(conn, seq, batch([sale_envelope(3)] + [sale_envelope(n, txn=f"B{n}") for n in (4, 5, 6)]))
+    assert out.diverged_from == 4
+    assert out.applied_seq == 6  # seq 6 is new: applied (a resend in the new stream is a duplicate)

@@ -44,3 +44,38 @@ async def test_damaged_rows_are_set_aside_and_the_rest_reach_the_hub_once(tmp_pa
     for pos_txn_id in damaged:
         del till.accepted[pos_txn_id]
     await assert_delivered(http, hub, "S001", till)
+
+
+async def test_an_outbox_restored_from_a_backup_moves_to_a_new_stream(tmp_path: Path, http,
+                                                                       procs):
+    """The outbox goes back in time (a restored backup; a WAL lost with its committed frames):
+    its next sales reuse seqs the hub already holds for other sales. The hub notices, the agent
+    moves to a new stream, and the new sales are not taken for duplicates."""
+    import shutil
+
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    await till.sell_many(http, 20)
+    await assert_delivered(http, hub, "S001", till)
+    assert agent.stop() == 0
+    backup = tmp_path / "backup"
+    shutil.copytree(agent.outbox.parent, backup)
+    agent.start()
+    await agent.ready(http)
+    await till.sell_many(http, 20)  # seqs 21-40, delivered
+    await assert_delivered(http, hub, "S001", till)
+    agent.kill()
+    shutil.rmtree(agent.outbox.parent)
+    shutil.copytree(backup, agent.outbox.parent)  # back to 20 events, acked through 20
+    agent.start()
+    await agent.ready(http)
+    await till.sell_many(http, 10)  # seqs 21-30 again, but other sales
+    await assert_delivered(http, hub, "S001", till)
+    async with http.get(hub.url + "/metrics") as r:
+        assert "hub_streams_diverged_total 0.0" not in await r.text()
+    stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
+    async with http.get(agent.url + "/healthz") as r:
+        assert stores["S001"]["stream"] == (await r.json())["stream"]

@@ -27,6 +27,7 @@ RUNS = {
     "erp-tryton": ["bench.erp_relay", "--erp", "tryton", "--in-flight", "1"],
     "partition": ["bench.partition", "--outages", "10,30,60"],
     "chaos": ["bench.chaos", "--kills", "60"],
+    "outbox-check": ["bench.outbox_check", "--events", "1000000"],
 }
 
 
@@ -71,6 +72,10 @@ def rows() -> list[tuple[str, str, str, str, str]]:
         out.append((f"chaos: {sum((c['kills'] or {}).values())} SIGKILLs",
                     f"{sum((c['sales_accepted'] or {}).values())} sales, exactly once in hub and "
                     f"ERP: {c['exactly_once_hub_and_erp']}", f"seed {c['seed']}", "", ""))
+    if o := _load("outbox-check"):
+        out.append((f"outbox check at start, {o['events']:,} waiting",
+                    f"{o['check_s']} s of {o['open_with_check_s']} s to open",
+                    f"rebuild after damage {o['rebuild_s']} s", "", ""))
     if m := _load("memory"):
         out.append(("agent memory", f"idle {m['agent_idle_rss_mb']} MB, 1M waiting "
                     f"{m['agent_rss_mb_with_events']} MB", "", "", "<= 50 MB"))

@@ -61,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         from edge_agent.app import Agent
 
         logs.setup(config.log_level)
-        run_until_signal(Agent(config).run())
+        try:
+            run_until_signal(Agent(config).run())
+        except OutboxError as exc:
+            print(f"edge-agent: {exc}", file=sys.stderr)
+            return inspect.EXIT_NO_OUTBOX
         return inspect.EXIT_OK
     try:
         if args.command == "status":

@@ -25,6 +25,7 @@ from typing import Any
 
 from msgspec import Struct
 
+from edge_agent.errors import OutboxError
 from protocol import codec
 from protocol.errors import ProtocolError
 
@@ -132,7 +133,15 @@ def check_and_repair(path: Path, create: Callable[[sqlite3.Connection], None]) -
         return Report(now.isoformat(), [])
     for p in problems:
         log.error("outbox %s is damaged: %s", path, p)
-    return _repair(path, rebuild, create, problems, now)
+    try:
+        return _repair(path, rebuild, create, problems, now)
+    except (OSError, sqlite3.Error) as exc:
+        # Most likely no room for the copy: leave the original as it was, and no half-made files.
+        rebuild.unlink(missing_ok=True)
+        for leftover in path.parent.glob(f"quarantine/outbox-{now.strftime('%Y%m%dT%H%M%S.%fZ')}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        raise OutboxError(f"outbox {path} is damaged and could not be rebuilt now ({exc}); "
+                          "it is untouched: free some disk space, then restart") from exc
 
 
 def _repair(path: Path, rebuild: Path, create: Callable[[sqlite3.Connection], None],

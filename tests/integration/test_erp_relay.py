@@ -26,9 +26,9 @@ async def erp():
     await server.stop()
 
 
-def erp_section(url: str, **more: object) -> str:
+def erp_section(url: str, rate: float = 50, **more: object) -> str:
     options = "".join(f"{k} = {json.dumps(v)}\n" for k, v in more.items())
-    return (f'[erp]\nconnector = "http-json"\nurl = "{url}"\nrate_limit_per_s = 50\n'
+    return (f'[erp]\nconnector = "http-json"\nurl = "{url}"\nrate_limit_per_s = {rate}\n'
             f"retry_initial_s = 0.1\nretry_max_s = 0.5\n{options}")
 
 

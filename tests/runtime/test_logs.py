@@ -13,11 +13,12 @@ def test_timestamps_only_outside_journald(monkeypatch):
     logging.getLogger().handlers[:] = []
 
 
-def test_secrets_are_scrubbed_from_log_lines_and_tracebacks(capsys):
+def test_secrets_are_scrubbed_from_log_lines_and_tracebacks(capsys, monkeypatch):
     import logging
 
     from runtime import logs, secrets
 
+    monkeypatch.setattr(secrets, "_known", set())  # only this test's secret
     secrets.remember("s3cr3t-token-value")
     logs.setup("DEBUG")
     log = logging.getLogger("test.secrets")

@@ -17,7 +17,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# Every benchmark (about 10 minutes), then a table; JSON in bench/results/. Not part of `make test`.
+# Every benchmark (about 12 minutes), then a table; JSON in bench/results/. Not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

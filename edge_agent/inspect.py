@@ -7,6 +7,7 @@ They read the outbox read-only (safe while the agent runs) and ask the running a
 import asyncio
 import datetime as dt
 import json
+import sqlite3
 import urllib.error
 import urllib.request
 from typing import Any
@@ -53,8 +54,13 @@ def status(config: AgentConfig) -> dict[str, Any]:
         age = None
         if oldest:
             age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(oldest)).total_seconds()
+        try:
+            damage = await box.damage()
+        except sqlite3.OperationalError:  # an outbox the agent has not migrated yet
+            damage = None
         return {"store_id": config.store_id, "stream": box.stream, "outbox": str(box.path),
-                **msgspec.to_builtins(stats), "oldest_unsent_age_s": age}
+                **msgspec.to_builtins(stats), "oldest_unsent_age_s": age,
+                "last_repair": msgspec.to_builtins(damage) if damage else None}
 
     facts: dict[str, Any] = asyncio.run(_with_outbox(config, read))
     live = _live(config)
@@ -80,7 +86,15 @@ def render_status(facts: dict[str, Any]) -> str:
         f"captured      {facts['last_seq']} events (stream {facts['stream']})",
         f"acknowledged  through seq {facts['acked_through']} (at {facts['acked_at'] or 'never'})",
         f"outbox        {facts['outbox']}",
+        *_repair_line(facts.get("last_repair")),
     ])
+
+
+def _repair_line(repair: dict[str, Any] | None) -> list[str]:
+    if not repair:
+        return []
+    return [(f"repaired      {repair['repaired_at']}: {repair['kept']} events kept, "
+            f"{repair['quarantined']} damaged set aside; damaged files in {repair['moved_to']}")]
 
 
 def entries(config: AgentConfig, after: int, limit: int, unsent: bool) -> list[dict[str, Any]]:

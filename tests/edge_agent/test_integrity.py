@@ -170,3 +170,25 @@ def test_outbox_check_command_exit_codes(tmp_path):
         conn.execute("UPDATE events SET body = x'01' WHERE seq = 2")
     done = check()
     assert done.returncode == 1 and "row seq 2" in done.stdout
+
+
+def test_edge_agent_status_mentions_the_last_repair(tmp_path):
+    import asyncio
+
+    path = tmp_path / "data" / "outbox.sqlite"
+    path.parent.mkdir()
+    asyncio.run(filled(path, n=5))
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE events SET body = x'01' WHERE seq = 2")
+
+    async def start_once() -> None:  # the agent's start: it repairs
+        box = await reopen(path)
+        await box.close()
+
+    asyncio.run(start_once())
+    (tmp_path / "agent.toml").write_text('store_id = "S001"\ndata_dir = "data"\n')
+    done = subprocess.run([sys.executable, "-m", "edge_agent", "status", "--config",
+                           str(tmp_path / "agent.toml")], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "4 events kept, 1 damaged set aside" in done.stdout

@@ -1,22 +1,21 @@
 """The embedded MQTT broker (amqtt, in the hub's process) with per-user passwords and topic ACLs.
 
-amqtt's anonymous mode deletes persistent sessions on disconnect, so only its file auth is used.
+amqtt's anonymous mode deletes persistent sessions on disconnect, so every client logs in.
 Each store's username is its store id; it may publish only its own events and state and read
-only its own ack and control topics. Known amqtt defects (in-flight messages dropped when a
+only its own ack and control topics (hub.broker_plugins, which re-reads the users file when
+`retail-hub stores` changes it). Known amqtt defects (in-flight messages dropped when a
 subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
 own acks, never on the broker.
 """
 
 import logging
 import ssl
-import warnings
 from typing import Any
 
 from amqtt.broker import Broker
 
 from hub.config import HubConfig
 from hub.credentials import new_password, read_users, set_password, write_secret
-from protocol.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +32,8 @@ def ensure_hub_user(config: HubConfig) -> None:
     log.info("created the hub's broker identity %r", config.broker.username)
 
 
-def acl(users: list[str], hub_user: str, topics: Topics) -> tuple[dict[str, list[str]], ...]:
-    """(subscribe ACL, publish ACL) for amqtt's topic plugin: one entry per store."""
-    everything = [f"{topics.prefix}/#"]
-    subscribe: dict[str, list[str]] = {hub_user: everything}
-    publish: dict[str, list[str]] = {hub_user: everything}
-    for user in users:
-        if user == hub_user:
-            continue
-        subscribe[user] = [topics.ack(user), topics.control(user), topics.hub_state()]
-        publish[user] = [topics.events(user), topics.state(user)]
-    return subscribe, publish
-
-
 def broker_config(config: HubConfig) -> dict[str, Any]:
     host, port = config.broker_listen
-    topics = Topics(config.topic_prefix)
-    users = [u for u in read_users(config.broker.users_file) if "/" not in u and "+" not in u]
-    subscribe, publish = acl(users, config.broker.username, topics)
     listeners: dict[str, Any] = {"default": {"type": "tcp", "bind": f"{host}:{port}"}}
     if config.broker_tls_listen is not None:
         tls_host, tls_port = config.broker_tls_listen
@@ -61,13 +44,9 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     return {
         "listeners": listeners,
         "plugins": {
-            "amqtt.plugins.authentication.FileAuthPlugin": {
-                "password_file": config.broker.users_file
-            },
-            "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": {
-                "acl": subscribe,
-                "publish_acl": publish,
-            },
+            "hub.broker_plugins.StoreAuth": {"users_file": config.broker.users_file},
+            "hub.broker_plugins.StoreAcl": {"topic_prefix": config.topic_prefix,
+                                            "hub_user": config.broker.username},
         },
     }
 
@@ -94,11 +73,8 @@ class EmbeddedBroker:
 
     async def start(self) -> None:
         ensure_hub_user(self.config)
-        with warnings.catch_warnings():
-            # amqtt names its subscribe ACL "acl" and warns about that name itself.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self._broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
-            await self._broker.start()
+        self._broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
+        await self._broker.start()
         log.info("embedded MQTT broker listening on %s", self.config.broker.listen)
         if self.config.broker.tls_listen:
             log.info("embedded MQTT broker serving mqtts on %s", self.config.broker.tls_listen)

@@ -79,3 +79,52 @@ async def test_a_store_cannot_read_or_write_another_stores_topics(hub, http):
         "S001 read another store's traffic"
     quarantine = await hub.get(http, "/v1/quarantine")
     assert quarantine["count"] == 0, "a forged batch for S002 reached the hub"
+
+
+async def test_stores_add_rotate_remove_take_effect_without_a_hub_restart(tmp_path, http, procs):
+    """The embedded broker re-reads its users file: a store provisioned while the hub runs
+    connects at once; a rotated or removed password no longer logs in."""
+    import subprocess
+    import sys
+
+    from tests.integration.procs import AgentProc
+    from tests.integration.test_pipeline import assert_delivered
+    from tests.integration.tills import Till
+
+    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
+    await hub.ready(http)
+
+    def stores(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "hub", "stores", "--config",
+                               str(hub.root / "hub.toml"), *args],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    stores("add", "S042", "--password-file", str(tmp_path / "S042.pw"))
+    hub.passwords["S042"] = (tmp_path / "S042.pw").read_text().strip()
+    agent = start(procs, AgentProc(tmp_path / "S042", "S042", hub))
+    await agent.ready(http)
+    till = Till(agent.url)
+    await till.sell_many(http, 5)
+    await assert_delivered(http, hub, "S042", till)
+
+    async def logs_in(password: str) -> bool:
+        try:
+            async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S042",
+                                      password=password, identifier="S042-probe", timeout=5):
+                return True
+        except aiomqtt.MqttError:
+            return False
+
+    old = hub.passwords["S042"]
+    new = json_field(stores("--json", "rotate", "S042"), "password")
+    assert not await logs_in(old) and await logs_in(new)
+    stores("remove", "S042")
+    assert not await logs_in(new)
+
+
+def json_field(text: str, key: str) -> str:
+    import json
+
+    return str(json.loads(text)[key])

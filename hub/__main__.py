@@ -96,18 +96,21 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
     from hub import provisioning
     from hub.errors import CredentialsError
 
+    applies = ("the running hub applies it at the store's next login" if config.broker.embedded
+               else "this hub uses an external broker: change the store there too "
+                    "(docs/mosquitto.md)")
     try:
         if args.stores_command == "remove":
             provisioning.remove(config, args.store_id)
             result: dict[str, object] = {"store_id": args.store_id, "removed": True}
-            text = f"removed {args.store_id}; restart the hub to apply"
+            text = f"removed {args.store_id}; {applies}"
         else:
             result = provisioning.add(config, args.store_id, args.password_file,
                                       rotate=args.stores_command == "rotate")
             secret = (f"password written to {result['password_file']}" if "password_file" in result
                       else f"password: {result['password']}")
-            text = (f"# {args.stores_command}: {args.store_id} ({secret}); restart the hub to "
-                    f"apply.\n# Agent config for the store:\n{result['agent_config']}")
+            text = (f"# {args.stores_command}: {args.store_id} ({secret}); {applies}.\n"
+                    f"# Agent config for the store:\n{result['agent_config']}")
     except CredentialsError as exc:
         print(f"retail-hub: {exc}", file=sys.stderr)
         return 2

@@ -1,9 +1,9 @@
 """Store credentials for the embedded broker: `retail-hub stores add|rotate|remove`.
 
-A store's MQTT username is its store id; its argon2 hash goes into `broker.users_file`. The
-embedded broker reads that file (and builds the per-store ACL from it) when the hub starts, so
-restart the hub after a change. Events the store has queued are never touched: they live in the
-store's outbox and are sent once it reconnects with the new password.
+A store's MQTT username is its store id; its argon2 hash goes into `broker.users_file`, which
+the running embedded broker re-reads at the next login (hub.broker_plugins). Events the store
+has queued are never touched: they live in the store's outbox and are sent once it reconnects
+with the new password.
 """
 
 from typing import Any

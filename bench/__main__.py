@@ -28,6 +28,7 @@ RUNS = {
     "partition": ["bench.partition", "--outages", "10,30,60"],
     "chaos": ["bench.chaos", "--kills", "60"],
     "outbox-check": ["bench.outbox_check", "--events", "1000000"],
+    "logins": ["bench.logins", "--stores", "200"],
 }
 
 
@@ -76,6 +77,10 @@ def rows() -> list[tuple[str, str, str, str, str]]:
         out.append((f"outbox check at start, {o['events']:,} waiting",
                     f"{o['check_s']} s of {o['open_with_check_s']} s to open",
                     f"rebuild after damage {o['rebuild_s']} s", "", ""))
+    if lg := _load("logins"):
+        out.append((f"embedded broker, {lg['stores']} logins at once",
+                    f"all in {lg['first']['all_connected_s']} s", f"again (remembered) "
+                    f"{lg['again']['all_connected_s']} s", "", ""))
     if m := _load("memory"):
         out.append(("agent memory", f"idle {m['agent_idle_rss_mb']} MB, 1M waiting "
                     f"{m['agent_rss_mb_with_events']} MB", "", "", "<= 50 MB"))

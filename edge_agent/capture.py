@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge_agent import openapi
 from edge_agent.config import AgentConfig
 from edge_agent.errors import Conflict, InvalidRequest, OutboxError, OutboxFull
 from edge_agent.outbox import Outbox
@@ -28,7 +29,7 @@ from edge_agent.status import Throughput
 from runtime.http import Handler, error, json_response
 
 log = logging.getLogger(__name__)
-_OPEN_PATHS = frozenset({"/", "/v1/status", "/metrics", "/healthz"})
+_OPEN_PATHS = frozenset({"/", "/v1/status", "/metrics", "/healthz", "/openapi.json"})
 class CaptureApi:
     """Routes for tills. `on_captured` is called after each new event commits."""
 
@@ -71,6 +72,7 @@ class CaptureApi:
             web.post("/v1/day-close", self._kind(DayCloseIn)),
             web.get("/v1/transactions/{register_id}/{pos_txn_id}", self.transaction),
             web.get("/healthz", self.healthz),
+            web.get("/openapi.json", self.openapi),
         ]
 
     def _kind(self, kind: type[Body]) -> Handler:
@@ -145,6 +147,9 @@ class CaptureApi:
         if found is None:
             return error(404, "no such transaction in this store's outbox")
         return json_response(found)
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return json_response(openapi.document())
 
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self.health()

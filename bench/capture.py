@@ -7,7 +7,6 @@ Usage: python -m bench.capture [--seconds 8] [--clients 64] [--rounds 3] [--rate
 
 import argparse
 import asyncio
-import json
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from runtime.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,9 +136,7 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--rate", type=float, default=500)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "capture.json").write_text(json.dumps(r, indent=2))
+    save("capture", r)
     print(f"capture: agent {r['agent_sales_per_s']} sales/s vs no-op {r['noop_requests_per_s']} req/s"
           f" -> ratio {r['ratio']} (target >= 0.7: {'MET' if r['ratio'] >= 0.7 else 'NOT MET'})")
     print(f"at {r['fixed_rate_per_s']:g}/s: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms"

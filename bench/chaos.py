@@ -6,13 +6,14 @@ Usage: python -m bench.chaos [--kills 60] [--seed N]
 
 import argparse
 import ast
-import json
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench import save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,9 +46,7 @@ if __name__ == "__main__":
     p.add_argument("--kills", type=int, default=60)
     p.add_argument("--seed", type=int)
     r = main(p.parse_args())
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "chaos.json").write_text(json.dumps(r, indent=2))
+    save("chaos", r)
     sold = sum((r["sales_accepted"] or {}).values())
     print(f"chaos: seed {r['seed']}, kills survived {r['kills']}, {sold} sales with a 2xx, "
           f"exactly once in hub and ERP: {r['exactly_once_hub_and_erp']} ({r['seconds']} s)")

@@ -9,7 +9,6 @@ Usage: python -m bench.drain [--events 100000] [--broker embedded|mosquitto]
 import argparse
 import asyncio
 import datetime as dt
-import json
 import shutil
 import sqlite3
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from edge_agent.outbox import Outbox
 from edge_agent.requests import SaleIn, decode, prepare
 from runtime.sqlite_writer import connect
@@ -131,9 +131,7 @@ if __name__ == "__main__":
     p.add_argument("--events", type=int, default=100_000)
     p.add_argument("--broker", choices=["embedded", "mosquitto"], default="embedded")
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"drain-{r['broker']}.json").write_text(json.dumps(r, indent=2))
+    save(f"drain-{r['broker']}", r)
     print(f"drain ({r['broker']}): {r['events']} events in {r['seconds']} s = {r['events_per_s']}/s;"
           f" raw SQLite batches of 100: {r['raw_sqlite_batch100_per_s']}/s -> ratio"
           f" {r['ratio_to_raw']} (target >= 0.5: {'MET' if r['ratio_to_raw'] >= 0.5 else 'NOT MET'});"

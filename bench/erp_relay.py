@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
-import json
 import shutil
 import tempfile
 import time
@@ -24,8 +23,9 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from hub import postings
+from bench import save
 from hub import posting_payloads as payloads
+from hub import postings
 from hub.config import ErpConfig, HubConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
 from hub.relay import Relay
@@ -188,9 +188,7 @@ if __name__ == "__main__":
     a = p.parse_args()
     a.postings = a.postings or {"fake": 2000, "limit": 500, "tryton": 30}[a.erp]
     r = asyncio.run(main(a))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"erp-relay-{r['erp']}.json").write_text(json.dumps(r, indent=2))
+    save(f"erp-relay-{r['erp']}", r)
     calls = r["erp_calls_per_10k_sales"]
     extra = ""
     if r["erp"] == "limit":

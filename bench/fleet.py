@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from bench.capture import pct
 from bench.memory import rss_mb
 from hub.credentials import new_password
@@ -116,9 +117,7 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--workers", type=int, default=4)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fleet.json").write_text(json.dumps(r, indent=2))
+    save("fleet", r)
     # Met: 2,000 sales/s offered, every one applied, and the hub kept up (p99 under a second).
     met = r["sold_per_s"] >= 2000 and r["applied"] == r["sold"] and r["p99_ms"] < 1000
     print(f"fleet: {r['connected']}/{r['stores']} stores connected; sold {r['sold']} "

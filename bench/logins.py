@@ -6,7 +6,6 @@ Usage: python -m bench.logins [--stores 200]
 
 import argparse
 import asyncio
-import json
 import shutil
 import tempfile
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import aiohttp
 import aiomqtt
 
+from bench import save
 from bench.capture import pct
 from tests.integration.procs import HubProc
 
@@ -60,8 +60,6 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--stores", type=int, default=200)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "logins.json").write_text(json.dumps(r, indent=2))
+    save("logins", r)
     print(f"logins: {r['stores']} stores at once: all in {r['first']['all_connected_s']} s "
           f"(p99 {r['first']['p99_s']} s); again {r['again']['all_connected_s']} s")

@@ -7,7 +7,6 @@ the numbers include serving it. (The hub's RSS with 1,000 stores connected comes
 
 import argparse
 import asyncio
-import json
 import shutil
 import sys
 import tempfile
@@ -15,6 +14,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from bench import save
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,9 +79,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=1_000_000)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "memory.json").write_text(json.dumps(r, indent=2))
+    save("memory", r)
     worst = max(r["agent_idle_rss_mb"], r["agent_rss_mb_with_events"])
     print(f"memory: agent RSS idle {r['agent_idle_rss_mb']} MB, with {r['events']} events waiting "
           f"{r['agent_rss_mb_with_events']} MB (target <= 50 MB: "

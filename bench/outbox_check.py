@@ -8,7 +8,6 @@ Usage: python -m bench.outbox_check [--events 1000000]
 
 import argparse
 import asyncio
-import json
 import shutil
 import sqlite3
 import statistics
@@ -16,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import save
 from bench.status_page import fill
 from edge_agent import integrity
 from edge_agent.outbox import Outbox, _migrate
@@ -62,9 +62,7 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--events", type=int, default=1_000_000)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "outbox-check.json").write_text(json.dumps(r, indent=2))
+    save("outbox-check", r)
     print(f"outbox check: {r['events']} events waiting ({r['outbox_mb']} MB): check {r['check_s']} s "
           f"of {r['open_with_check_s']} s to open; rebuild after one damaged row {r['rebuild_s']} s "
           f"({r['rebuild_kept']} kept, {r['rebuild_quarantined']} quarantined)")

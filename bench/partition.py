@@ -8,7 +8,6 @@ till ever refused. Usage: python -m bench.partition [--stores 3] [--outages 10,3
 import argparse
 import asyncio
 import datetime as dt
-import json
 import shutil
 import sqlite3
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from tests.integration.procs import AgentProc, HubProc
 from tests.integration.tills import Till, expected_transactions, hub_transactions
 
@@ -98,9 +98,7 @@ if __name__ == "__main__":
     p.add_argument("--between", type=float, default=10.0, help="seconds of normal selling")
     p.add_argument("--pause", type=float, default=0.01, help="each till's pause between sales")
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "partition.json").write_text(json.dumps(r, indent=2))
+    save("partition", r)
     for part in r["partitions"]:
         print(f"partition: broker down {part['outage_s']:.0f} s, {part['sold_while_down']} sales "
               f"captured meanwhile, {part['waiting_at_reconnect']} waiting at reconnect, "

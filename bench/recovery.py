@@ -11,7 +11,6 @@ Usage: python -m bench.recovery [--stores 50] [--rate 1000] [--outage 60]
 import argparse
 import asyncio
 import datetime as dt
-import json
 import shutil
 import sqlite3
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from bench.capture import pct
 from bench.fleet import finish, go, start_workers
 from hub.credentials import new_password
@@ -80,9 +80,7 @@ if __name__ == "__main__":
     p.add_argument("--outage", type=float, default=60)
     p.add_argument("--after", type=float, default=60)
     r = asyncio.run(main(p.parse_args()))
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recovery.json").write_text(json.dumps(r, indent=2))
+    save("recovery", r)
     met = r["drain_10min_outage_s_estimate"] <= 30 and r["live_p99_ms"] <= 2000
     print(f"recovery: {r['stores']} stores at {r['rate_per_s']} sales/s, hub down {r['outage_s']} s: "
           f"{r['backlog_at_restart']} waiting at restart, drained in {r['drain_s']} s "

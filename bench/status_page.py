@@ -8,7 +8,6 @@ Usage: python -m bench.status_page [--events 1000000]
 import argparse
 import asyncio
 import datetime as dt
-import json
 import statistics
 import tempfile
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import save
 from bench.drain import sale
 from edge_agent.app import Agent
 from edge_agent.outbox import Outbox
@@ -79,8 +79,7 @@ if __name__ == "__main__":
     p.add_argument("--rounds", type=int, default=20)
     p.add_argument("--one-day", action="store_true", help="all events on today (worst case)")
     r = asyncio.run(main(p.parse_args()))
-    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    (ROOT / "bench" / "results" / "status-page.json").write_text(json.dumps(r, indent=2))
+    save("status-page", r)
     print(f"status page with {r['events']} events waiting ({r['spread']}): " + "; ".join(
         f"{k} p50 {v['p50_ms']} ms, max {v['max_ms']} ms" for k, v in r.items()
         if isinstance(v, dict)))

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.procs import AgentProc, HubProc
-from tests.integration.test_pipeline import assert_delivered, start
+from tests.integration.test_pipeline import assert_delivered, hub_and_agents
 from tests.integration.tills import Till
 
 pytestmark = pytest.mark.integration
@@ -15,10 +14,7 @@ pytestmark = pytest.mark.integration
 
 async def test_damaged_rows_are_set_aside_and_the_rest_reach_the_hub_once(tmp_path: Path, http,
                                                                           procs):
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     await till.sell_many(http, 40)
     await assert_delivered(http, hub, "S001", till)
@@ -53,10 +49,7 @@ async def test_an_outbox_restored_from_a_backup_moves_to_a_new_stream(tmp_path: 
     moves to a new stream, and the new sales are not taken for duplicates."""
     import shutil
 
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"])
     till = Till(agent.url)
     await till.sell_many(http, 20)
     await assert_delivered(http, hub, "S001", till)

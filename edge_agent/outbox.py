@@ -23,6 +23,7 @@ from edge_agent.requests import Prepared
 from protocol import codec, identity
 from protocol.messages import Receipt, Return, Sale
 from protocol.money import gross_total
+from runtime.migrations import SchemaTooNew, migrate
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,13 @@ CREATE TABLE integrity_repairs (
     old_stream TEXT
 );
 """
+
+
+# 3: the (kind, seq) index cost every capture ~8 % (bench.capture) to count waiting sales
+# faster; that count now stops at COUNT_CAP instead.
+_SCHEMA_V3 = "DROP INDEX IF EXISTS events_by_kind;"
+_MIGRATIONS = [_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
 class Captured(Struct, frozen=True):
@@ -168,35 +176,14 @@ def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-d
             # SQLite itself refuses to grow past this (SQLITE_FULL), exactly as a full disk would.
             page = conn.execute("PRAGMA page_size").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {max(16, max_bytes // page)}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise OutboxError(f"outbox schema {version} is newer than this agent ({SCHEMA_VERSION})")
-        if version == 0:
-            # executescript() commits first, so the BEGIN goes inside the script.
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
-            conn.execute(
-                "INSERT INTO outbox_state (id, store_id, stream, created_at) VALUES (1, ?, ?, ?)",
-                (store_id, identity.new_stream_id(), _now()),
-            )
-            conn.execute("PRAGMA user_version = 1")
-            conn.execute("COMMIT")
-            version = 1
-        if version == 1:
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V2)
-            conn.execute("PRAGMA user_version = 2")
-            conn.execute("COMMIT")
-            version = 2
-        if version == 2:
-            # 3: the (kind, seq) index cost every capture ~8 % (bench.capture) to count waiting
-            # sales faster; that count now stops at COUNT_CAP instead.
-            conn.executescript("BEGIN IMMEDIATE; DROP INDEX IF EXISTS events_by_kind;")
-            conn.execute("PRAGMA user_version = 3")
-            conn.execute("COMMIT")
-            version = 3
-        if version == 3:
-            conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA_V4)
-            conn.execute("PRAGMA user_version = 4")
-            conn.execute("COMMIT")
+        try:
+            migrate(conn, _MIGRATIONS, "outbox")
+        except SchemaTooNew as exc:
+            raise OutboxError(str(exc)) from exc
+        conn.execute(
+            "INSERT OR IGNORE INTO outbox_state (id, store_id, stream, created_at) VALUES (1, ?, ?, ?)",
+            (store_id, identity.new_stream_id(), _now()),
+        )
         owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
         if owner != store_id:
             raise OutboxError(f"outbox belongs to store {owner!r}, not {store_id!r}")

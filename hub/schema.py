@@ -8,6 +8,8 @@ summary_days), `reconcile` (reconciliations).
 
 import sqlite3
 
+from runtime.migrations import migrate as run_migrations
+
 MIGRATIONS: list[str] = [
     # 1: the core pipeline.
     """
@@ -179,11 +181,4 @@ MIGRATIONS: list[str] = [
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the database forward to the newest schema, one migration per transaction."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > len(MIGRATIONS):
-        raise RuntimeError(f"hub database schema {version} is newer than this hub ({len(MIGRATIONS)})")
-    for number in range(version + 1, len(MIGRATIONS) + 1):
-        # executescript() commits first, so the BEGIN goes inside the script.
-        conn.executescript("BEGIN IMMEDIATE;" + MIGRATIONS[number - 1])
-        conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
+    run_migrations(conn, MIGRATIONS, "hub database")

@@ -14,8 +14,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
-from tests.integration.procs import AgentProc, HubProc
-from tests.integration.test_pipeline import start
+from tests.integration.test_pipeline import hub_and_agents
 from tests.integration.tills import Till, sale
 
 
@@ -47,10 +46,8 @@ def cli(hub, *args):
 
 async def test_sales_reach_the_erp_once_and_a_withheld_sale_is_named(tmp_path, http, procs, erp):
     erp.storm_429, erp.retry_after = 2, "1"
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=erp_section(erp.url)))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
+                                        extra=erp_section(erp.url))
     till = Till(agent.url)
     await till.sell_many(http, 4)
     withheld = sale("R1", 5)  # rung up at the till, never reached the agent
@@ -99,10 +96,8 @@ async def test_sales_reach_the_erp_once_and_a_withheld_sale_is_named(tmp_path, h
 
 async def test_an_erp_refusal_is_dead_lettered_and_retried_by_an_operator(tmp_path, http, procs, erp):
     erp.reject_skus = {"SKU-2"}
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=erp_section(erp.url)))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
+                                        extra=erp_section(erp.url))
     await Till(agent.url).sell_many(http, 3)  # the second sale is of SKU-2
 
     async def settled():

@@ -9,9 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub.schema import migrate
 from runtime.sqlite_writer import connect
 from tests.conftest import wait_for
-from tests.integration.procs import AgentProc, HubProc
+from tests.integration.procs import HubProc
 from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import start
+from tests.integration.test_pipeline import hub_and_agents, start
 from tests.integration.tills import Till
 
 
@@ -52,11 +52,9 @@ async def test_the_dashboard_pages_a_thousand_stores_and_metrics_parse(tmp_path,
 
 async def test_health_degrades_while_the_erp_circuit_is_open(tmp_path, http, procs, erp):  # noqa: F811
     erp.outage_until = time.monotonic() + 3600
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=erp_section(
-        erp.url, breaker_failures=1, breaker_open_s=60)))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
+                                        extra=erp_section(
+        erp.url, breaker_failures=1, breaker_open_s=60))
     await Till(agent.url).sell_many(http, 1)
 
     async def degraded():
@@ -68,10 +66,8 @@ async def test_health_degrades_while_the_erp_circuit_is_open(tmp_path, http, pro
 
 
 async def test_the_store_hears_which_erp_document_its_sale_became(tmp_path, http, procs, erp):  # noqa: F811
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=erp_section(erp.url)))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
+                                        extra=erp_section(erp.url))
     await Till(agent.url).sell_many(http, 2)
 
     async def receipts():

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import wait_for
 from tests.integration.procs import REPO, AgentProc, HubProc
 from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import start
+from tests.integration.test_pipeline import hub_and_agents, start
 from tests.integration.tills import Till
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,10 +71,8 @@ async def test_store_page_while_head_office_is_down_then_back(tmp_path, http, pr
 async def test_dashboard_retries_a_dead_letter_with_the_admin_token(tmp_path, http, procs, browser,
                                                                     erp):  # noqa: F811
     erp.reject_skus = {"SKU-2"}
-    hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=erp_section(erp.url)))
-    await hub.ready(http)
-    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
-    await agent.ready(http)
+    hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
+                                        extra=erp_section(erp.url))
     await Till(agent.url).sell_many(http, 3)
     page = await browser.new_page(viewport={"width": 1200, "height": 1000})
     await page.goto(hub.url + "/")

@@ -22,9 +22,10 @@ def start(procs: list, proc):  # type: ignore[no-untyped-def]
 
 
 async def hub_and_agents(tmp_path: Path, http: aiohttp.ClientSession, procs: list,
-                         stores: list[str], agents: list[str] | None = None):
-    """A running hub (embedded broker) that knows `stores`, and running agents for `agents`."""
-    hub = start(procs, HubProc(tmp_path / "hub", stores))
+                         stores: list[str], agents: list[str] | None = None, extra: str = ""):
+    """A running hub (embedded broker) that knows `stores`, and running agents for `agents`;
+    `extra`: more TOML sections for the hub (HubProc)."""
+    hub = start(procs, HubProc(tmp_path / "hub", stores, extra=extra))
     await hub.ready(http)
     running = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in (agents or stores)]
     for agent in running:

@@ -28,6 +28,7 @@ from msgspec import Struct
 from edge_agent.errors import OutboxError
 from protocol import codec
 from protocol.errors import ProtocolError
+from runtime.sqlite_writer import connect
 
 log = logging.getLogger(__name__)
 
@@ -133,20 +134,23 @@ def check_and_repair(path: Path, create: Callable[[sqlite3.Connection], None]) -
         return Report(now.isoformat(), [])
     for p in problems:
         log.error("outbox %s is damaged: %s", path, p)
+    quarantine = path.parent / "quarantine" / f"outbox-{now.strftime('%Y%m%dT%H%M%S.%fZ')}"
     try:
-        return _repair(path, rebuild, create, problems, now)
+        return _repair(path, rebuild, quarantine, create, problems, now)
     except (OSError, sqlite3.Error) as exc:
         # Most likely no room for the copy: leave the original as it was, and no half-made files.
-        rebuild.unlink(missing_ok=True)
-        for leftover in path.parent.glob(f"quarantine/outbox-{now.strftime('%Y%m%dT%H%M%S.%fZ')}"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        # Once the originals have moved into the quarantine, keep everything: the next start
+        # finishes the rename of the complete rebuild.
+        if path.exists():
+            rebuild.unlink(missing_ok=True)
+            shutil.rmtree(quarantine, ignore_errors=True)
         raise OutboxError(f"outbox {path} is damaged and could not be rebuilt now ({exc}); "
                           "it is untouched: free some disk space, then restart") from exc
 
 
-def _repair(path: Path, rebuild: Path, create: Callable[[sqlite3.Connection], None],
-            problems: list[str], now: dt.datetime) -> Report:
-    quarantine = path.parent / "quarantine" / f"outbox-{now.strftime('%Y%m%dT%H%M%S.%fZ')}"
+def _repair(path: Path, rebuild: Path, quarantine: Path,
+            create: Callable[[sqlite3.Connection], None], problems: list[str],
+            now: dt.datetime) -> Report:
     quarantine.mkdir(parents=True)
     # Copies for salvage: the originals stay untouched until the rebuild is complete.
     names = [path.name, f"{path.name}-wal", f"{path.name}-shm"]
@@ -155,13 +159,9 @@ def _repair(path: Path, rebuild: Path, create: Callable[[sqlite3.Connection], No
             shutil.copy2(path.parent / name, quarantine / f"salvage-{name}")
     old_stream, good, bad = _salvage(quarantine / f"salvage-{path.name}")
     for name in names:
-        with_wal = quarantine / f"salvage-{name}"
-        if with_wal.exists():
-            with_wal.unlink()
-    conn = sqlite3.connect(rebuild, isolation_level=None)
+        (quarantine / f"salvage-{name}").unlink(missing_ok=True)
+    conn = connect(rebuild)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
         create(conn)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(

@@ -11,7 +11,7 @@ import sys
 from edge_agent import __version__, inspect
 from edge_agent.config import load_config
 from edge_agent.errors import OutboxError
-from runtime import logs
+from runtime import clock, logs
 from runtime.config import ConfigError, render
 from runtime.service import run_until_signal
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
         logs.setup(config.log_level)
         try:
-            run_until_signal(Agent(config).run())
+            run_until_signal(Agent(config, clock.from_environment()).run())
         except OutboxError as exc:
             print(f"edge-agent: {exc}", file=sys.stderr)
             return inspect.EXIT_NO_OUTBOX

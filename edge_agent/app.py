@@ -15,6 +15,7 @@ from edge_agent.config import AgentConfig
 from edge_agent.forwarder import Forwarder
 from edge_agent.outbox import Outbox
 from runtime import metrics, systemd
+from runtime.clock import SYSTEM, Clock
 from runtime.http import bound_port, json_errors, json_response
 
 log = logging.getLogger(__name__)
@@ -23,12 +24,13 @@ log = logging.getLogger(__name__)
 class Agent:
     """One store's agent. `run()` serves until cancelled, then closes everything cleanly."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.outbox = Outbox(config.outbox_path, config.store_id,
-                             config.outbox.max_size_mb * 1024 * 1024 or None)
-        self.forwarder = Forwarder(config, self.outbox, __version__)
-        self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health)
+                             config.outbox.max_size_mb * 1024 * 1024 or None, clock)
+        self.forwarder = Forwarder(config, self.outbox, __version__, clock)
+        self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health, clock)
         self.version = __version__
         self.bound_port: int | None = None
         self.started = asyncio.Event()
@@ -57,7 +59,7 @@ class Agent:
         }
         reason = None
         health = self.config.health
-        down_s = (dt.datetime.now(dt.UTC) - self.forwarder.state_since).total_seconds()
+        down_s = (self.clock.now() - self.forwarder.state_since).total_seconds()
         free = shutil.disk_usage(self.config.outbox_path.parent).free
         if self.api.full_since is not None:
             reason = (f"disk full since {self.api.full_since.isoformat()}: new sales "
@@ -89,7 +91,7 @@ class Agent:
     async def metrics(self, request: web.Request) -> web.Response:
         stats = await self.outbox.stats()
         oldest = stats.oldest_unsent_at
-        age = ((dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(oldest)).total_seconds()
+        age = ((self.clock.now() - dt.datetime.fromisoformat(oldest)).total_seconds()
                if oldest else 0.0)
         fwd = self.forwarder
         damage = await self.outbox.damage()
@@ -128,7 +130,7 @@ class Agent:
 
     async def prune(self) -> None:
         hours = self.config.outbox.retention_hours
-        await self.outbox.prune(dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours))
+        await self.outbox.prune(self.clock.now() - dt.timedelta(hours=hours))
 
     async def run(self) -> None:
         await self.outbox.open()

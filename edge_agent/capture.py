@@ -26,6 +26,7 @@ from edge_agent.requests import (
     prepare,
 )
 from edge_agent.status import Throughput
+from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, error, json_response
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class CaptureApi:
         outbox: Outbox,
         on_captured: Callable[[], None],
         health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config = config
+        self.clock = clock
         self.outbox = outbox
         self.on_captured = on_captured
         self.health = health
@@ -87,7 +90,7 @@ class CaptureApi:
             self.rejected += 1
             return error(415, "Content-Type must be application/json", "Content-Type")
         raw = await request.read()
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         try:
             prepared = prepare(decode(raw, kind), self.config.store_id, self.config.zone, now,
                                self.config.api.max_clock_skew_s)

@@ -20,6 +20,7 @@ from protocol.errors import ProtocolError
 from protocol.messages import Ack, Batch, Control, Envelope, Receipts, Restream, StoreState
 from protocol.topics import Topics
 from runtime.backoff import Backoff
+from runtime.clock import SYSTEM, Clock
 from runtime.config import broker_address
 from runtime.secrets import scrub
 
@@ -31,8 +32,10 @@ def _utc(text: str) -> dt.datetime:
 
 
 class Forwarder:
-    def __init__(self, config: AgentConfig, outbox: Outbox, version: str) -> None:
+    def __init__(self, config: AgentConfig, outbox: Outbox, version: str,
+                 clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.outbox = outbox
         self.version = version
         self.topics = Topics(config.mqtt.topic_prefix)
@@ -44,7 +47,7 @@ class Forwarder:
         self._rewind: int | None = None
         self._last_progress = time.monotonic()
         self.state = "starting"
-        self.state_since = dt.datetime.now(dt.UTC)
+        self.state_since = self.clock.now()
         self.last_error: str | None = None
         self.last_ack_at: dt.datetime | None = None
         self.forwarded = 0
@@ -63,7 +66,7 @@ class Forwarder:
         if state == self.state:
             return
         reason = scrub(reason) if reason else reason
-        self.state, self.state_since, self.last_error = state, dt.datetime.now(dt.UTC), reason
+        self.state, self.state_since, self.last_error = state, self.clock.now(), reason
         if state == "connected":
             log.info("connected to broker %s:%d", self.address.host, self.address.port)
         else:
@@ -135,7 +138,7 @@ class Forwarder:
         state = StoreState(
             store_id=self.config.store_id,
             online=online,
-            at=dt.datetime.now(dt.UTC),
+            at=self.clock.now(),
             stream=self.outbox.stream,
             version=self.version,
             backlog=stats.backlog,
@@ -234,7 +237,7 @@ class Forwarder:
         if state.online == self.hub_online:
             return
         self.hub_online = state.online
-        self.hub_state_since = dt.datetime.now(dt.UTC)
+        self.hub_state_since = self.clock.now()
         if state.online:
             log.info("head office is online: sending what waits")
             self._last_progress = time.monotonic()  # no resend for the time it was away
@@ -249,7 +252,7 @@ class Forwarder:
         if through > self.outbox.acked_through:
             await self.outbox.mark_acked(through)
             self._last_progress = time.monotonic()
-            self.last_ack_at = dt.datetime.now(dt.UTC)
+            self.last_ack_at = self.clock.now()
             self._poke.set()
 
     async def _on_control(self, control: Control) -> None:

@@ -18,6 +18,7 @@ from edge_agent import integrity
 from edge_agent.config import AgentConfig
 from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox
+from runtime import clock
 
 EXIT_OK, EXIT_DAMAGED, EXIT_CONFIG, EXIT_NO_OUTBOX, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 
@@ -53,7 +54,7 @@ def status(config: AgentConfig) -> dict[str, Any]:
         oldest = stats.oldest_unsent_at
         age = None
         if oldest:
-            age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(oldest)).total_seconds()
+            age = (clock.from_environment().now() - dt.datetime.fromisoformat(oldest)).total_seconds()
         try:
             damage = await box.damage()
         except sqlite3.OperationalError:  # an outbox the agent has not migrated yet

@@ -117,9 +117,9 @@ def inspect(path: Path) -> list[str]:
     return problems
 
 
-def check_and_repair(path: Path, create: Callable[[sqlite3.Connection], None]) -> Report:
+def check_and_repair(path: Path, create: Callable[[sqlite3.Connection], None],
+                     now: dt.datetime) -> Report:
     """Check the outbox at `path`; rebuild it with `create` (the schema setup) when damaged."""
-    now = dt.datetime.now(dt.UTC)
     rebuild = path.with_name(path.name + ".rebuild")
     if rebuild.exists():
         if path.exists():

@@ -23,6 +23,7 @@ from edge_agent.requests import Prepared
 from protocol import codec, identity
 from protocol.messages import Receipt, Return, Sale
 from protocol.money import gross_total
+from runtime.clock import SYSTEM, Clock
 from runtime.migrations import SchemaTooNew, migrate
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
@@ -166,11 +167,7 @@ def _money(e4: int) -> str:
     return str(cents if cents == value else value.normalize())
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat()
-
-
-def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-def]
+def _migrate(store_id: str, max_bytes: int | None, clock: Clock):  # type: ignore[no-untyped-def]
     def setup(conn: sqlite3.Connection) -> None:
         if max_bytes:
             # SQLite itself refuses to grow past this (SQLITE_FULL), exactly as a full disk would.
@@ -182,7 +179,7 @@ def _migrate(store_id: str, max_bytes: int | None):  # type: ignore[no-untyped-d
             raise OutboxError(str(exc)) from exc
         conn.execute(
             "INSERT OR IGNORE INTO outbox_state (id, store_id, stream, created_at) VALUES (1, ?, ?, ?)",
-            (store_id, identity.new_stream_id(), _now()),
+            (store_id, identity.new_stream_id(), clock.now().isoformat()),
         )
         owner = conn.execute("SELECT store_id FROM outbox_state").fetchone()[0]
         if owner != store_id:
@@ -198,20 +195,26 @@ def _is_full(exc: sqlite3.Error) -> bool:
 class Outbox:
     """enqueue (capture), next batch, mark acked, stats: the interface the agent relies on."""
 
-    def __init__(self, path: Path | str, store_id: str, max_bytes: int | None = None) -> None:
+    def __init__(self, path: Path | str, store_id: str, max_bytes: int | None = None,
+                 clock: Clock = SYSTEM) -> None:
         self.path = Path(path)
+        self._clock = clock
         self.store_id = store_id
         self.stream = ""
         self.acked_through = 0
         self.pruned_through = 0  # events up to here were pruned (they were acked long ago)
-        self._setup = _migrate(store_id, max_bytes)
+        self._setup = _migrate(store_id, max_bytes, clock)
         self._writer = SQLiteWriter(self.path, self._setup, name="outbox-writer")
         self._reader: aiosqlite.Connection | None = None
         self.check: integrity.Report | None = None  # what the check at this start found
 
+    def _now(self) -> str:
+        return self._clock.now().isoformat()
+
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.check = await asyncio.to_thread(integrity.check_and_repair, self.path, self._setup)
+        self.check = await asyncio.to_thread(integrity.check_and_repair, self.path,
+                                               self._setup, self._clock.now())
         await self._writer.start()
         self._reader = await open_reader(self.path)
         async with self._reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
@@ -379,7 +382,7 @@ class Outbox:
         def job(conn: sqlite3.Connection) -> int:
             conn.execute(
                 "UPDATE outbox_state SET acked_through = ?, acked_at = ? WHERE acked_through < ?",
-                (seq, _now(), seq),
+                (seq, self._now(), seq),
             )
             return int(conn.execute("SELECT acked_through FROM outbox_state").fetchone()[0])
 
@@ -435,7 +438,7 @@ class Outbox:
 
     async def record_receipts(self, receipts: list[Receipt]) -> None:
         """Keep what the hub says the ERP made of our transactions (a later word replaces)."""
-        now = _now()
+        now = self._now()
         rows = [(r.event_id, r.posting_id, r.state, r.erp_ref, now) for r in receipts]
 
         def job(conn: sqlite3.Connection) -> None:

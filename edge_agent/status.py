@@ -60,7 +60,7 @@ def _ago(seconds: float) -> str:
 async def collect(agent: "Agent") -> dict[str, Any]:
     config, outbox, fwd = agent.config, agent.outbox, agent.forwarder
     zone: dt.tzinfo = config.zone or dt.UTC
-    now = dt.datetime.now(dt.UTC)
+    now = agent.clock.now()
     stats = await outbox.stats()
     oldest = _parse(stats.oldest_unsent_at)
     oldest_age = (now - oldest).total_seconds() if oldest else None
@@ -76,7 +76,7 @@ async def collect(agent: "Agent") -> dict[str, Any]:
     damage = await outbox.damage()
     headline = _headline(agent, connected, fwd.state_since, zone, sales_waiting, stats.backlog,
                          oldest_age, disk, damage)
-    today = dt.datetime.now(zone).date()
+    today = now.astimezone(zone).date()
     return {
         "store_id": config.store_id,
         "version": agent.version,
@@ -130,7 +130,7 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
     if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
         return {"level": "error", "text": "Disk almost full: call support. Sales are still recorded."}
     repaired = _parse(damage.repaired_at) if damage else None
-    if damage and repaired and dt.datetime.now(dt.UTC) - repaired < REPAIR_SHOWN_FOR:
+    if damage and repaired and agent.clock.now() - repaired < REPAIR_SHOWN_FOR:
         return {"level": "warn",
                 "text": f"Sales records were damaged and repaired on "
                         f"{repaired.astimezone(zone):%Y-%m-%d %H:%M}: "
@@ -152,7 +152,7 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
     if backlog:
         return {"level": "info", "text": f"Sending to head office — {waiting}."}
     recent = sorted(r for r, (_s, at) in agent.api.till_clocks.items()
-                    if dt.datetime.now(dt.UTC) - at < CLOCK_SHOWN_FOR)
+                    if agent.clock.now() - at < CLOCK_SHOWN_FOR)
     if recent:
         return {"level": "warn", "text": f"All sales sent. Set the clock of till {', '.join(recent)}:"
                                          " it is wrong by more than "

@@ -12,7 +12,7 @@ import sys
 
 from hub import __version__, postings_cli
 from hub.config import HubConfig, load_config
-from runtime import logs
+from runtime import clock, logs
 from runtime.config import ConfigError, render
 from runtime.service import run_until_signal
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from hub.app import Hub
 
     logs.setup(config.log_level)
-    run_until_signal(Hub(config).run())
+    run_until_signal(Hub(config, clock.from_environment()).run())
     return 0
 
 

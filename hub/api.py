@@ -11,6 +11,7 @@ from aiohttp import web
 
 from hub import days, fleet, inventory, postings, quarantine, reconcile
 from hub.config import MappingConfig
+from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter
 
@@ -21,8 +22,10 @@ if TYPE_CHECKING:
 class HubApi:
     def __init__(self, reader: Callable[[], aiosqlite.Connection],
                  health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-                 writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig) -> None:
+                 writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig,
+                 clock: Clock = SYSTEM) -> None:
         self._reader = reader
+        self._clock = clock
         self._health = health
         self._writer = writer
         self._relay = relay
@@ -109,7 +112,7 @@ class HubApi:
         if not isinstance(actor, str) or len(actor) > 200:
             return error(422, "actor must be a name of at most 200 characters", "actor")
         pid = request.match_info["posting_id"]
-        now = dt.datetime.now(dt.UTC)
+        now = self._clock.now()
         if action == "retry":
             job = functools.partial(postings.retry, pid=pid, actor=actor, now=now)
         else:

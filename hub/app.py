@@ -23,6 +23,7 @@ from hub.relay import Relay
 from hub.schema import migrate
 from protocol.messages import Receipt
 from runtime import metrics, systemd
+from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, bound_port, error, json_errors
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
@@ -32,8 +33,9 @@ log = logging.getLogger(__name__)
 class Hub:
     """The hub. `run()` serves until cancelled, then closes everything cleanly."""
 
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.writer = SQLiteWriter(config.db_path, migrate, name="hub-writer")
         self.broker = EmbeddedBroker(config) if config.broker.embedded else None
         if self.broker is not None:
@@ -42,12 +44,13 @@ class Hub:
             url = f"mqtt://{host}:{port}"
         else:
             url = config.broker.url
-        self.ingest = Ingest(config, self.writer, url)
+        self.ingest = Ingest(config, self.writer, url, clock)
         self._reader: aiosqlite.Connection | None = None
         connector = make_connector(config)
-        self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts)
+        self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts, clock=clock)
                       if connector else None)
-        self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping)
+        self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping,
+                           clock)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
@@ -71,7 +74,7 @@ class Hub:
             if ingest.disconnected_at is None:
                 reason = "hub is starting: not yet connected to the MQTT broker"
             else:
-                down = (dt.datetime.now(dt.UTC) - ingest.disconnected_at).total_seconds()
+                down = (self.clock.now() - ingest.disconnected_at).total_seconds()
                 if down > health.broker_down_s:
                     reason = (f"hub has not been connected to the MQTT broker for {down:.0f} s "
                               f"(health.broker_down_s = {health.broker_down_s:g})")
@@ -88,11 +91,12 @@ class Hub:
     async def dashboard(self, request: web.Request) -> web.Response:
         relay = self.relay.status() if self.relay else {"connector": "none"}
         try:
+            now = self.clock.now()
             data = await dashboard.gather(self.reader(), dict(request.query),
-                                          dict(self.ingest.gaps_by_store), relay)
+                                          dict(self.ingest.gaps_by_store), relay, now)
         except ValueError:
             return error(422, "page must be a whole number", "page")
-        return web.Response(text=dashboard.render(data, dt.datetime.now(dt.UTC),
+        return web.Response(text=dashboard.render(data, now,
                                                   self._admin_token is not None),
                             content_type="text/html")
 
@@ -100,7 +104,7 @@ class Hub:
         reader = self.reader()
         c = self.ingest.counters
         stores = await fleet.stores(reader)
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         families = [
             metrics.counter("hub_events_applied", "store events applied", c["events_applied"]),
             metrics.counter("hub_duplicates_dropped", "events received again and dropped",
@@ -166,7 +170,7 @@ class Hub:
     async def sweep_summaries(self) -> None:
         """Release daily summaries whose cutoff has passed (and late sales of released days)."""
         released = await self.writer.run(functools.partial(
-            postings.sweep, policy=self.config.postings, now=dt.datetime.now(dt.UTC)))
+            postings.sweep, policy=self.config.postings, now=self.clock.now()))
         if released:
             log.info("released %d daily summary postings", released)
             if self.relay:
@@ -175,11 +179,11 @@ class Hub:
     async def reconcile_yesterday(self) -> None:
         """The scheduled check of yesterday's business days; a mismatch is logged as a WARNING."""
         zone = zoneinfo.ZoneInfo(self.config.reconcile.timezone)
-        day = dt.datetime.now(zone).date() - dt.timedelta(days=1)
+        day = self.clock.now().astimezone(zone).date() - dt.timedelta(days=1)
         result = await reconcile.run(self.reader(), self.relay.connector if self.relay else None,
                                      self.config.erp.mapping, day)
         await self.writer.run(functools.partial(reconcile.save, result=result,
-                                                now=dt.datetime.now(dt.UTC)))
+                                                now=self.clock.now()))
         for rep in result["stores"]:
             if rep["status"] == "mismatched":
                 log.warning("reconciliation %s %s: mismatched (%s)", rep["store_id"], day,

@@ -57,7 +57,7 @@ def _ago(iso: str | None, now: dt.datetime) -> str:
 
 
 async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict[str, int],
-                 relay: dict[str, Any]) -> dict[str, Any]:
+                 relay: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     state = query.get("stores", "all")
     online = {"online": True, "offline": False}.get(state)
     page = max(1, int(query.get("page", "1") or 1))
@@ -67,7 +67,7 @@ async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict
         row["gaps"] = gaps.get(row["store_id"], 0)
     async with reader.execute(
             "SELECT COUNT(*) FROM postings WHERE state = 'posted' AND posted_at >= ?",
-            (postings.stamp(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)),)) as cur:
+            (postings.stamp(now - dt.timedelta(minutes=5)),)) as cur:
         posted_5min = (await cur.fetchone() or (0,))[0]
     async with reader.execute(
             "SELECT store_id, business_day, status, checked_at FROM reconciliations"

@@ -19,6 +19,7 @@ from hub import days, fleet, inventory, postings, quarantine
 from hub.config import PostingsConfig
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
+from runtime.clock import SYSTEM, Clock
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,16 @@ class Sequencer:
     """Holds out-of-order events between batches. Touched only by the writer thread."""
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
-                 policy: PostingsConfig | None = None) -> None:
+                 policy: PostingsConfig | None = None, clock: Clock = SYSTEM) -> None:
         self.policy = policy or PostingsConfig()
+        self.clock = clock
         self.max_held_events = max_held_events
         self.replay_min_interval_s = replay_min_interval_s
         self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
 
     def apply(self, conn: sqlite3.Connection, batch: Batch, topic: str) -> Outcome:
-        clock = dt.datetime.now(dt.UTC)
+        clock = self.clock.now()
         now = postings.stamp(clock)
         key = (batch.store_id, batch.stream)
         row = conn.execute(

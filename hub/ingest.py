@@ -33,6 +33,7 @@ from protocol.messages import (
 )
 from protocol.topics import Topics
 from runtime.backoff import Backoff
+from runtime.clock import SYSTEM, Clock
 from runtime.config import broker_address
 from runtime.sqlite_writer import SQLiteWriter
 
@@ -55,15 +56,18 @@ def check_batch(batch: Batch, topic_store: str) -> None:
 
 
 class Ingest:
-    def __init__(self, config: HubConfig, writer: SQLiteWriter, broker_url: str) -> None:
+    def __init__(self, config: HubConfig, writer: SQLiteWriter, broker_url: str,
+                 clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.writer = writer
         self.topics = Topics(config.topic_prefix)
         address = broker_address(broker_url, path=config.source, key="broker.url")
         self.host, self.port = address.host, address.port
         self._tls = config.broker_client_tls() if address.tls else None
         self.sequencer = Sequencer(config.ingest.max_held_events,
-                                   config.ingest.replay_min_interval_s, config.postings)
+                                   config.ingest.replay_min_interval_s, config.postings,
+                                   clock)
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
@@ -103,7 +107,7 @@ class Ingest:
                                 self.host, self.port, group.exceptions[0])
                     announced = True
             if self.connected:
-                self.disconnected_at = dt.datetime.now(dt.UTC)
+                self.disconnected_at = self.clock.now()
             self.connected = False
             self._client = None
             await asyncio.sleep(backoff.next_delay())
@@ -130,7 +134,7 @@ class Ingest:
             raise
 
     async def _announce(self, client: aiomqtt.Client, *, online: bool) -> None:
-        state = HubState(online=online, at=dt.datetime.now(dt.UTC), version=__version__)
+        state = HubState(online=online, at=self.clock.now(), version=__version__)
         await client.publish(self.topics.hub_state(), codec.encode_state(state), qos=1, retain=True)
 
     async def handle(self, topic: str, payload: bytes) -> None:
@@ -149,7 +153,7 @@ class Ingest:
                 state = codec.decode_state(payload)
                 if state.store_id != store_id:
                     raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
-                now = dt.datetime.now(dt.UTC).isoformat()
+                now = self.clock.now().isoformat()
                 done = self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
                 done.add_done_callback(_log_state_failure)
         except ProtocolError as exc:
@@ -158,7 +162,7 @@ class Ingest:
     async def _quarantine(self, topic: str, store_id: str | None, reason: str, payload: bytes) -> None:
         self.counters["quarantined"] += 1
         log.warning("quarantined a message on %s: %s", topic, reason)
-        now = dt.datetime.now(dt.UTC).isoformat()
+        now = self.clock.now().isoformat()
         await self.writer.run(
             lambda conn: quarantine.add(conn, topic, store_id, reason, payload, now)
         )

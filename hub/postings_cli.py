@@ -16,6 +16,7 @@ from typing import Any
 
 from hub import postings, reconcile
 from hub.config import HubConfig
+from runtime import clock
 from runtime.sqlite_writer import connect, open_reader
 
 EXIT_MISMATCH = 1
@@ -109,7 +110,7 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def _act(config: HubConfig, args: argparse.Namespace) -> int:
-    now = dt.datetime.now(dt.UTC)
+    now = clock.from_environment().now()
     edited = None
     if args.postings_command == "resubmit" and args.payload_file:
         try:

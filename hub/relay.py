@@ -28,6 +28,7 @@ from hub import posting_payloads as payloads
 from hub.config import HubConfig
 from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
 from runtime.circuit import CircuitBreaker
+from runtime.clock import SYSTEM, Clock
 from runtime.ratelimit import TokenBucket
 from runtime.secrets import scrub
 from runtime.sqlite_writer import SQLiteWriter
@@ -41,8 +42,10 @@ class Relay:
     def __init__(self, config: HubConfig, writer: SQLiteWriter,
                  reader: Callable[[], aiosqlite.Connection], connector: Connector,
                  poll_s: float = 0.5,
-                 on_settled: Callable[[str, str, str | None], Awaitable[None]] | None = None) -> None:
+                 on_settled: Callable[[str, str, str | None], Awaitable[None]] | None = None,
+                 clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock
         self.erp = config.erp
         self.writer = writer
         self.reader = reader
@@ -68,7 +71,7 @@ class Relay:
         self._wake.set()
 
     def status(self) -> dict[str, Any]:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         window = self.schedule.closed_now(now)
         change = self._window_change(now)
         return {
@@ -119,7 +122,7 @@ class Relay:
             if free <= 0:
                 await self._sleep(self.poll_s)
                 continue
-            now = dt.datetime.now(dt.UTC)
+            now = self.clock.now()
             ids = await postings.due(self.reader(), now, free)
             claimed = await self.writer.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
             if not claimed:
@@ -139,7 +142,7 @@ class Relay:
 
     def _blocked_for(self) -> float:
         """Seconds to wait before sending anything (maintenance window, Retry-After, open circuit)."""
-        window = self.schedule.closed_now(dt.datetime.now(dt.UTC))
+        window = self.schedule.closed_now(self.clock.now())
         reason, wait = None, 0.0
         if window is not None:
             reason, wait = f"maintenance window {window.text}", 30.0
@@ -176,17 +179,17 @@ class Relay:
                         payload.kind, payload.store_id, payload.business_day, exc)
             await self.writer.run(functools.partial(
                 postings.finish, pid=claimed.posting_id, state="exception",
-                now=dt.datetime.now(dt.UTC), reason=str(exc)))
+                now=self.clock.now(), reason=str(exc)))
             await self._tell(claimed.posting_id, "exception", None)
             return
         except ErpUnavailable as exc:
-            await self._settle(claimed, "", dt.datetime.now(dt.UTC), 0.0, Result(
+            await self._settle(claimed, "", self.clock.now(), 0.0, Result(
                 "retry", reason=f"cannot check the posting against the ERP: {exc}", failure=True))
             return
         await self.bucket.acquire()
         body = payloads.encode(mapped)
         digest = hashlib.sha256(body.encode()).hexdigest()
-        started, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
+        started, t0 = self.clock.now(), time.perf_counter()
         try:
             result = await self.connector.post(mapped)
         except Exception as exc:
@@ -197,7 +200,7 @@ class Relay:
 
     async def _settle(self, claimed: postings.Claimed, digest: str, started: dt.datetime,
                       latency: float, result: Result) -> None:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock.now()
         # An ERP may echo what it was sent (a token) in its answer: never store or show that.
         result = msgspec.structs.replace(
             result, reason=scrub(result.reason) if result.reason else result.reason,

@@ -7,26 +7,34 @@ import pytest
 
 from edge_agent.app import Agent
 from edge_agent.config import load_config
+from runtime.clock import Clock, OffsetClock
 from runtime.net import free_port
 
+# The instant every in-process test agent's clock reads at start (noon in Berlin); it ticks on.
+STARTS_AT = "2026-11-23T11:00:00+00:00"
 
-def agent_config(root: Path, extra: str = ""):
-    """An agent on a free port whose broker is unreachable (a closed port): the store is offline."""
+
+def agent_config(root: Path, extra: str = "", api_extra: str = ""):
+    """An agent on a free port whose broker is unreachable (a closed port): the store is offline.
+    `extra` is appended to the file; `api_extra` goes into its [api] table."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "agent.toml").write_text(
         f'store_id = "S001"\ndata_dir = "data"\ntimezone = "Europe/Berlin"\n'
-        f'[api]\nlisten = "127.0.0.1:0"\n[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\n{extra}'
+        f'[api]\nlisten = "127.0.0.1:0"\n{api_extra}[mqtt]\nurl = "mqtt://127.0.0.1:{free_port()}"\n{extra}'
     )
     return load_config(root / "agent.toml")
 
 
 @pytest.fixture
 async def running_agent(tmp_path):
-    """Factory: start an in-process agent; yields (agent, base_url)."""
+    """Factory: start an in-process agent; yields (agent, base_url). Its clock starts at
+    STARTS_AT whatever the day (pass `clock` for another)."""
     tasks = []
 
-    async def start(root: Path | None = None, extra: str = ""):
-        agent = Agent(agent_config(root or tmp_path, extra))
+    async def start(root: Path | None = None, extra: str = "", clock: Clock | None = None,
+                    api_extra: str = ""):
+        agent = Agent(agent_config(root or tmp_path, extra, api_extra),
+                      clock or OffsetClock.starting_at(STARTS_AT))
         task = asyncio.create_task(agent.run())
         tasks.append(task)
         started = asyncio.create_task(agent.started.wait())

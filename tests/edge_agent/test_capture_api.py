@@ -197,29 +197,13 @@ async def test_tills_on_another_host_need_the_shared_token(running_agent, http, 
     root = tmp_path / "secured"
     root.mkdir()
     (root / "till-token").write_text("t0ken-for-tills\n")
-    from tests.edge_agent.conftest import agent_config
-
-    agent_config(root)  # writes agent.toml; add the token key to its [api] table
-    text = (root / "agent.toml").read_text().replace('[api]\n', '[api]\ntoken_file = "till-token"\n')
-    (root / "agent.toml").write_text(text)
-    from edge_agent.app import Agent
-    from edge_agent.config import load_config
-
-    agent = Agent(load_config(root / "agent.toml"))
-    task = asyncio.create_task(agent.run())
-    try:
-        await asyncio.wait_for(agent.started.wait(), 10)
-        url = f"http://127.0.0.1:{agent.bound_port}"
-        status, body = await post(http, url, SALE)
-        assert status == 401 and body["field"] == "Authorization"
-        assert "t0ken" not in json.dumps(body)
-        status, _ = await post(http, url, SALE, headers={"Authorization": "Bearer wrong"})
-        assert status == 401
-        status, _ = await post(http, url, SALE, headers={"Authorization": "Bearer t0ken-for-tills"})
-        assert status == 201
-        async with http.get(url + "/healthz") as r:
-            assert r.status == 200 and "t0ken" not in await r.text()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    _agent, url = await running_agent(root=root, api_extra='token_file = "till-token"\n')
+    status, body = await post(http, url, SALE)
+    assert status == 401 and body["field"] == "Authorization"
+    assert "t0ken" not in json.dumps(body)
+    status, _ = await post(http, url, SALE, headers={"Authorization": "Bearer wrong"})
+    assert status == 401
+    status, _ = await post(http, url, SALE, headers={"Authorization": "Bearer t0ken-for-tills"})
+    assert status == 201
+    async with http.get(url + "/healthz") as r:
+        assert r.status == 200 and "t0ken" not in await r.text()

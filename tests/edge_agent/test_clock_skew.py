@@ -41,14 +41,14 @@ def test_an_explicit_business_day_is_always_kept():
 
 
 async def test_the_answer_and_status_name_the_till_with_a_wrong_clock(running_agent, http):
-    _agent, url = await running_agent()
-    off = dt.datetime.now(dt.UTC) + dt.timedelta(hours=5, minutes=2, seconds=30)
+    agent, url = await running_agent()
+    off = agent.clock.now() + dt.timedelta(hours=5, minutes=2, seconds=30)
     async with http.post(url + "/v1/sales", data=body(off),
                          headers={"Content-Type": "application/json"}) as r:
         answer = await r.json()
     assert r.status == 201
     assert "5 h 2 min ahead" in answer["warning"]
-    today = dt.datetime.now(BERLIN).date().isoformat()  # the test agent's zone is Berlin
+    today = agent.clock.now().astimezone(BERLIN).date().isoformat()  # the test agent's zone is Berlin
     assert f"business_day {today}" in answer["warning"]
     async with http.get(url + "/v1/status") as r:
         status = await r.json()

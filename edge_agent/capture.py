@@ -139,16 +139,18 @@ class CaptureApi:
                         "follow the controller's clock", register, skew)
         self.till_clocks[register] = (skew, now)
         ahead = "ahead of" if skew > 0 else "behind"
-        return (f"the till's clock is {_duration(abs(skew))} {ahead} the store controller's: "
-                f"business_day {prepared.business_day.isoformat()} was taken from the controller's"
-                " clock; please correct the till's time")
+        off = f"the till's clock is {_duration(abs(skew))} {ahead} the store controller's"
+        if not prepared.day_from_controller:  # the till gave business_day (or occurred_at) itself
+            return f"{off}; please correct the till's time"
+        return (f"{off}: business_day {prepared.business_day.isoformat()} was taken from the"
+                " controller's clock; please correct the till's time")
 
     async def transaction(self, request: web.Request) -> web.Response:
         found = await self.outbox.transaction(
             request.match_info["register_id"], request.match_info["pos_txn_id"]
         )
         if found is None:
-            return error(404, "no such transaction in this store's outbox")
+            return error(404, "no such transaction in this store's outbox", "pos_txn_id")
         return json_response(found)
 
     async def openapi(self, request: web.Request) -> web.Response:

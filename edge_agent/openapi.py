@@ -11,10 +11,12 @@ from typing import Any
 import msgspec
 
 from edge_agent import __version__
-from edge_agent.requests import AdjustmentIn, DayCloseIn, ReturnIn, SaleIn
+from edge_agent.requests import AdjustmentIn, Amount, DayCloseIn, ReturnIn, SaleIn
+from protocol import rules
 
-_AMOUNT = {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,4})?$",
-           "description": "decimal string (a JSON number is read exactly too)",
+_AMOUNT = {"type": "string", "pattern": rules.AMOUNT_PATTERN,
+           "description": "decimal string: ASCII digits, an optional point, at most 4 decimals,"
+                          " less than 10^12 (a JSON number so written is read exactly too)",
            "examples": ["12.00"]}
 _INSTANT = {"type": "string", "format": "date-time",
             "description": "RFC 3339 with an explicit offset", "examples": ["2026-11-23T10:15:00+01:00"]}
@@ -56,6 +58,12 @@ def _fix(node: Any, name: str | None = None) -> Any:
     return fixed
 
 
+def _amount_schema(kind: type) -> dict[str, Any]:
+    if kind is Amount:
+        return dict(_AMOUNT)
+    raise NotImplementedError(kind)
+
+
 def _capture(name: str, summary: str, key: str) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
@@ -78,7 +86,8 @@ def _capture(name: str, summary: str, key: str) -> dict[str, Any]:
 @functools.cache
 def document() -> dict[str, Any]:
     _, components = msgspec.json.schema_components(
-        [SaleIn, ReturnIn, AdjustmentIn, DayCloseIn], ref_template="#/components/schemas/{name}")
+        [SaleIn, ReturnIn, AdjustmentIn, DayCloseIn], ref_template="#/components/schemas/{name}",
+        schema_hook=_amount_schema)
     schemas = {name: _fix(schema) for name, schema in components.items()}
     schemas["Error"] = _ERROR
     return {

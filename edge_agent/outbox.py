@@ -17,19 +17,19 @@ import aiosqlite
 import msgspec
 from msgspec import Struct
 
-from edge_agent import integrity
+from edge_agent import integrity, keys
 from edge_agent.errors import Conflict, OutboxError, OutboxFull
 from edge_agent.requests import Prepared
 from protocol import codec, identity
 from protocol.messages import Receipt, Return, Sale
 from protocol.money import gross_total
 from runtime.clock import SYSTEM, Clock
-from runtime.migrations import SchemaTooNew, migrate
+from runtime.migrations import SchemaTooNew, Step, migrate
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 COUNT_CAP = 100_000
 _SCHEMA = """
 CREATE TABLE outbox_state (
@@ -97,7 +97,9 @@ CREATE TABLE integrity_repairs (
 # 3: the (kind, seq) index cost every capture ~8 % (bench.capture) to count waiting sales
 # faster; that count now stops at COUNT_CAP instead.
 _SCHEMA_V3 = "DROP INDEX IF EXISTS events_by_kind;"
-_MIGRATIONS = [_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4]
+# 5: unambiguous keys (ids holding `/` made `txn/R/1/coll` two transactions' key) and digests of
+# a capture's meaning rather than its bytes (edge_agent.keys).
+_MIGRATIONS: list[Step] = [_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, keys.rekey]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -412,7 +414,7 @@ class Outbox:
         async with self.reader.execute(
             "SELECT event_id, seq, kind, captured_at, business_day FROM events"
             " WHERE natural_key = ?",
-            (f"txn/{register_id}/{pos_txn_id}",),
+            (keys.transaction_key(register_id, pos_txn_id),),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
@@ -468,7 +470,8 @@ class Outbox:
         for seq, kind, key, captured_at, gross, erp_state, erp_ref in rows:
             parts = key.split("/")
             state = erp_state or ("at_head_office" if seq <= self.acked_through else "waiting")
-            out.append({"seq": seq, "kind": kind, "reference": "/".join(parts[1:]),
+            out.append({"seq": seq, "kind": kind,
+                        "reference": "/".join(keys.unquote(p) for p in parts[1:]),
                         "captured_at": captured_at, "gross": gross, "state": state,
                         "erp_ref": erp_ref})
         return out

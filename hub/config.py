@@ -55,6 +55,10 @@ class HealthConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
     max_held_events: Annotated[int, Meta(ge=0)] = 20000
+    # A store can invent streams and gaps: bound what it, and all stores, can make the hub hold.
+    max_held_events_per_store: Annotated[int, Meta(ge=0)] = 20000
+    max_held_events_total: Annotated[int, Meta(ge=0)] = 100000
+    max_new_streams_per_day: Annotated[int, Meta(ge=1)] = 4
     replay_min_interval_s: Positive = 2.0
     max_pending_batches: Annotated[int, Meta(ge=1)] = 256
 

@@ -15,8 +15,8 @@ from collections import Counter
 
 import msgspec
 
-from hub import days, fleet, inventory, postings, quarantine
-from hub.config import PostingsConfig
+from hub import admission, days, fleet, inventory, postings, quarantine
+from hub.config import IngestConfig, PostingsConfig
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock
@@ -43,10 +43,15 @@ class Sequencer:
     """Holds out-of-order events between batches. Touched only by the writer thread."""
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
-                 policy: PostingsConfig | None = None, clock: Clock = SYSTEM) -> None:
+                 policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
+                 limits: IngestConfig | None = None) -> None:
         self.policy = policy or PostingsConfig()
         self.clock = clock
         self.max_held_events = max_held_events
+        limits = limits or IngestConfig()
+        self.room = admission.HeldRoom(max_held_events, limits.max_held_events_per_store,
+                                       limits.max_held_events_total)
+        self.max_new_streams = limits.max_new_streams_per_day
         self.replay_min_interval_s = replay_min_interval_s
         self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
@@ -59,6 +64,12 @@ class Sequencer:
             "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?", key
         ).fetchone()
         if row is None:
+            refused = admission.new_stream_refusal(conn, batch.store_id, batch.stream, clock,
+                                                   self.max_new_streams)
+            if refused:
+                log.warning("%s", refused)
+                quarantine.add(conn, topic, batch.store_id, refused, codec.encode(batch), now)
+                return Outcome(batch.store_id, batch.stream, 0, quarantined=1)
             conn.execute(
                 "INSERT INTO streams (store_id, stream, first_seen) VALUES (?, ?, ?)", (*key, now)
             )
@@ -69,11 +80,15 @@ class Sequencer:
         already = [env for env in batch.events if env.seq <= applied]
         if already:
             out.diverged_from = _diverged(conn, key, already)
+        store_held = sum(len(h) for (store, _), h in self._held.items() if store == key[0])
+        total_held = sum(len(h) for h in self._held.values())
         for env in batch.events:
             if env.seq <= applied or env.seq in held:
                 out.duplicates += 1
-            elif len(held) < self.max_held_events or env.seq <= applied + self.max_held_events:
+            elif self.room.admits(env.seq, applied, len(held), store_held, total_held):
                 held[env.seq] = env
+                store_held += 1
+                total_held += 1
         ready: list[Envelope] = []
         while applied + 1 in held:
             applied += 1
@@ -113,6 +128,11 @@ class Sequencer:
                     (env.store_id, env.stream, env.seq, env.event_id, now),
                 )
                 out.duplicates += 1
+                continue
+            refused = admission.refusal(env)
+            if refused:
+                quarantine.add(conn, topic, env.store_id, refused, codec.encode_envelope(env), now)
+                out.quarantined += 1
                 continue
             try:
                 changes = inventory.deltas(env)

@@ -2,7 +2,8 @@
 
     ProtocolError
     ├── TopicError        a topic string that is not one of ours, or a bad store id
-    └── PayloadError      bytes that do not decode into the expected message
+    ├── PayloadError      bytes that do not decode into the expected message
+    └── InvalidEvent      an event that breaks the shared rules (protocol.rules)
 """
 
 
@@ -25,3 +26,12 @@ class PayloadError(ProtocolError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidEvent(ProtocolError):
+    """An event that breaks the shared rules (protocol.rules): `field` says where."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.message = message
+        self.field = field

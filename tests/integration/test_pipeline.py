@@ -195,3 +195,33 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     till = Till(agent.url)
     await till.sell_many(http, 5)
     await assert_delivered(http, hub, "S002", till)
+
+
+async def test_events_the_capture_api_would_refuse_are_quarantined_not_applied(
+        tmp_path, http, procs):
+    import aiomqtt
+
+    from protocol import codec
+    from protocol.messages import Batch
+    from tests.hub.admission_cases import bad_events
+    from tests.hub.helpers import NOW, sale_envelope
+
+    hub, _ = await hub_and_agents(tmp_path, http, procs, ["S001"], [])
+    bad = bad_events(start_seq=2)
+    events = [sale_envelope(1), *bad, sale_envelope(len(bad) + 2)]
+    async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
+                              password=hub.passwords["S001"], identifier="S001-test") as client:
+        await client.publish("retail/v1/stores/S001/events",
+                             codec.encode(Batch("S001", "st-1", events)), qos=1)
+
+    async def applied() -> bool:
+        stores = (await hub.get(http, "/v1/stores"))["stores"]
+        return any(s["store_id"] == "S001" and s["applied_seq"] == len(events) for s in stores)
+
+    await wait_for(applied, 20, "the hub to get through the batch")
+    body = await hub.get(http, "/v1/quarantine")
+    assert body["count"] == len(bad), body
+    day = await hub.get(http, f"/v1/stores/S001/days/{NOW.date().isoformat()}")
+    assert (day["sales_count"], day["net_total"], day["gross_total"]) == (2, "4.00", "5.00")
+    stock = await hub.get(http, "/v1/inventory/SKU-1")
+    assert stock["on_hand"] == -2

@@ -1,0 +1,50 @@
+"""What the hub lets in from a store: each event must keep the shared rules (protocol.rules, the
+capture API's own), and a store may not make the hub hold unbounded memory by inventing streams
+or sending far-ahead events. What is refused is quarantined with its reason, never applied."""
+
+import datetime as dt
+import sqlite3
+
+from protocol import rules
+from protocol.errors import InvalidEvent
+from protocol.messages import MAX_BATCH_EVENTS, Envelope
+
+NEW_STREAM_WINDOW = dt.timedelta(hours=24)
+
+
+def refusal(env: Envelope) -> str | None:
+    """Why the hub must not apply this event (what the capture API would have refused), or None."""
+    try:
+        rules.check_envelope(env)
+    except InvalidEvent as exc:
+        return f"seq {env.seq}: refused by the event rules: {exc}"
+    return None
+
+
+def new_stream_refusal(conn: sqlite3.Connection, store_id: str, stream: str, now: dt.datetime,
+                       limit: int) -> str | None:
+    """A store gets a new stream when its outbox is created, rebuilt or moved (restream): a few
+    a day. Beyond `limit` new streams in 24 h, another one is refused until the window moves on."""
+    since = (now - NEW_STREAM_WINDOW).astimezone(dt.UTC).isoformat(timespec="microseconds")
+    started = conn.execute("SELECT COUNT(*) FROM streams WHERE store_id = ? AND first_seen > ?",
+                           (store_id, since)).fetchone()[0]
+    if started < limit:
+        return None
+    return (f"store {store_id} started {started} streams in 24 h (ingest.max_new_streams_per_day"
+            f" = {limit}); new stream {stream!r} refused")
+
+
+class HeldRoom:
+    """How many out-of-order events one stream may still hold: within its own, its store's and
+    the hub's limits. Events in the next MAX_BATCH_EVENTS seqs after the applied one are always
+    held, so a stream can always make progress whatever the others hold."""
+
+    def __init__(self, per_stream: int, per_store: int, total: int) -> None:
+        self.per_stream, self.per_store, self.total = per_stream, per_store, total
+
+    def admits(self, seq: int, applied: int, stream_held: int, store_held: int,
+               total_held: int) -> bool:
+        if seq <= applied + MAX_BATCH_EVENTS:
+            return True
+        return (stream_held < self.per_stream and store_held < self.per_store
+                and total_held < self.total)

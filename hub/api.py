@@ -132,10 +132,13 @@ class HubApi:
     async def reconciliation(self, request: web.Request) -> web.Response:
         day = _date(request.query.get("day", ""))
         if day is None:
-            return error(422, "day is required, as YYYY-MM-DD", "day")
+            return error(422, "day is required, as a date YYYY-MM-DD (e.g. 2026-11-23)", "day")
         connector = self._relay.connector if self._relay else None
-        return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
-                                                 request.query.get("store_id")))
+        try:
+            return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
+                                                     request.query.get("store_id")))
+        except reconcile.UnknownStore as exc:
+            return error(422, str(exc), "store_id")
 
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self._health()

@@ -21,7 +21,17 @@ from runtime.sqlite_writer import connect, open_reader
 
 EXIT_MISMATCH = 1
 EXIT_NO_DATABASE = 3
-EXIT_REFUSED = 4
+EXIT_REFUSED = 4  # also: `reconcile --store` of a store the hub does not know
+
+
+def business_day(text: str) -> dt.date:
+    """argparse type for --day: a usage error (exit 2) that names the option and the format."""
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not a date: {text!r} (write it as YYYY-MM-DD, e.g. 2026-11-23)")
 
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -31,7 +41,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     listing = actions.add_parser("list", help="postings, newest last")
     listing.add_argument("--state", choices=postings.STATES)
     listing.add_argument("--store", help="only this store")
-    listing.add_argument("--day", type=dt.date.fromisoformat, help="only this business day")
+    listing.add_argument("--day", type=business_day, help="only this business day (YYYY-MM-DD)")
     listing.add_argument("--limit", type=int, default=100)
     show = actions.add_parser("show", help="one posting with its attempts and audit trail")
     show.add_argument("posting_id")
@@ -48,7 +58,7 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
                                 help="the corrected posting as JSON (from `postings show --json`)")
     rec = sub.add_parser("reconcile", help="compare store day-close, hub and ERP totals")
     rec.add_argument("--config", required=True, help="path to the hub's TOML config")
-    rec.add_argument("--day", required=True, type=dt.date.fromisoformat, help="business day")
+    rec.add_argument("--day", required=True, type=business_day, help="business day (YYYY-MM-DD)")
     rec.add_argument("--store", help="only this store")
     rec.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -150,6 +160,9 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
         if connector is not None:
             await connector.start()
         result = await reconcile.run(reader, connector, config.erp.mapping, args.day, args.store)
+    except reconcile.UnknownStore as exc:
+        print(f"retail-hub reconcile: --store: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         if connector is not None:
             await connector.close()

@@ -81,10 +81,17 @@ class HubApi:
         except ValueError:
             return error(422, "limit must be a whole number from 1 to 1000", "limit")
         reader = self._reader()
+        store_id = q.get("store_id")
+        try:
+            rows, next_cursor = await postings.page(reader, state=state, store_id=store_id,
+                                                    business_day=day, limit=limit,
+                                                    cursor=q.get("cursor") or None)
+        except ValueError as exc:
+            return error(422, str(exc), "cursor")
         return json_response({
-            "counts": await postings.counts(reader),
-            "postings": await postings.listing(reader, state=state, store_id=q.get("store_id"),
-                                               business_day=day, limit=limit),
+            "counts": await postings.counts(reader, store_id=store_id, business_day=day),
+            "postings": rows,
+            "next_cursor": next_cursor,
         })
 
     async def posting(self, request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ every ERP call carries. States: pending → posting → posted | exception | dea
 `dead` go back to pending only by an operator's retry or resubmit, which the audit trail records.
 """
 
+import base64
 import datetime as dt
 import json
 import sqlite3
@@ -272,21 +273,68 @@ async def due(reader: aiosqlite.Connection, now: dt.datetime, limit: int) -> lis
 async def listing(reader: aiosqlite.Connection, *, state: str | None = None,
                   store_id: str | None = None, business_day: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
-    where, args = [], []
-    for column, value in (("state", state), ("store_id", store_id), ("business_day", business_day)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
+    """The newest `limit` postings that match (see `page` for the ones after them)."""
+    return (await page(reader, state=state, store_id=store_id, business_day=business_day,
+                       limit=limit))[0]
+
+
+async def page(reader: aiosqlite.Connection, *, state: str | None = None,
+               store_id: str | None = None, business_day: str | None = None,
+               limit: int = 100, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of postings, newest first, and the cursor of the next page (None at the end).
+
+    The cursor names the last posting shown, so a page never repeats or skips one while new
+    postings arrive. Raises ValueError for a cursor this function did not make.
+    """
+    where, args = _filters(state=state, store_id=store_id, business_day=business_day)
+    if cursor is not None:
+        created_at, pid = _decode_cursor(cursor)
+        where.append("(created_at < ? OR (created_at = ? AND posting_id < ?))")
+        args += [created_at, created_at, pid]
     sql = f"SELECT {_COLUMNS} FROM postings"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    async with reader.execute(sql + " ORDER BY created_at, posting_id LIMIT ?", (*args, limit)) as cur:
+    async with reader.execute(sql + " ORDER BY created_at DESC, posting_id DESC LIMIT ?",
+                              (*args, limit + 1)) as cur:
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], _encode_cursor(last["created_at"], last["posting_id"])
 
 
-async def counts(reader: aiosqlite.Connection) -> dict[str, int]:
-    async with reader.execute("SELECT state, COUNT(*) FROM postings GROUP BY state") as cur:
+def _filters(**columns: str | None) -> tuple[list[str], list[str]]:
+    where, args = [], []
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return where, args
+
+
+def _encode_cursor(created_at: str, pid: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at}|{pid}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, pid = text.split("|")
+        dt.datetime.fromisoformat(created_at)
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
+        raise ValueError("not a cursor this hub gave out (use next_cursor as it came)") from exc
+    return created_at, pid
+
+
+async def counts(reader: aiosqlite.Connection, *, store_id: str | None = None,
+                 business_day: str | None = None) -> dict[str, int]:
+    """Postings per state, of one store and/or business day when given."""
+    where, args = _filters(store_id=store_id, business_day=business_day)
+    sql = "SELECT state, COUNT(*) FROM postings"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    async with reader.execute(sql + " GROUP BY state", args) as cur:
         found: dict[str, int] = {row[0]: row[1] for row in await cur.fetchall()}
     return {state: int(found.get(state, 0)) for state in STATES}
 

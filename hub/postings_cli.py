@@ -38,11 +38,12 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     p = sub.add_parser("postings", help="list, show, retry or resubmit ERP postings")
     _common(p, argparse.SUPPRESS)
     actions = p.add_subparsers(dest="postings_command", required=True)
-    listing = actions.add_parser("list", help="postings, newest last")
+    listing = actions.add_parser("list", help="postings, newest first")
     listing.add_argument("--state", choices=postings.STATES)
     listing.add_argument("--store", help="only this store")
     listing.add_argument("--day", type=business_day, help="only this business day (YYYY-MM-DD)")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--limit", type=_limit, default=100, help="at most this many (1-1000)")
+    listing.add_argument("--cursor", help="the next page: the cursor the previous page printed")
     show = actions.add_parser("show", help="one posting with its attempts and audit trail")
     show.add_argument("posting_id")
     for action in (listing, show):
@@ -61,6 +62,12 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     rec.add_argument("--day", required=True, type=business_day, help="business day (YYYY-MM-DD)")
     rec.add_argument("--store", help="only this store")
     rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _limit(text: str) -> int:
+    if text.isdigit() and 1 <= int(text) <= 1000:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"not a whole number from 1 to 1000: {text!r}")
 
 
 def _common(parser: argparse.ArgumentParser, default: object) -> None:
@@ -98,15 +105,23 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
                 return EXIT_REFUSED
             print(json.dumps(found, indent=2))
             return 0
-        rows = await postings.listing(reader, state=args.state, store_id=args.store,
-                                      business_day=args.day.isoformat() if args.day else None,
-                                      limit=args.limit)
+        try:
+            rows, next_cursor = await postings.page(
+                reader, state=args.state, store_id=args.store,
+                business_day=args.day.isoformat() if args.day else None, limit=args.limit,
+                cursor=args.cursor)
+        except ValueError as exc:
+            print(f"retail-hub postings list: --cursor: {exc}", file=sys.stderr)
+            return 2
     finally:
         await reader.close()
     if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
     else:
         print(_table(rows))
+    if next_cursor is not None:
+        # On stderr, so that --json output stays one JSON document.
+        print(f"more: --cursor {next_cursor}", file=sys.stderr)
     return 0
 
 

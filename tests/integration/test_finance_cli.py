@@ -1,6 +1,7 @@
 """`retail-hub reconcile` and `retail-hub postings` as a new user meets them: real processes on a
 real hub database (no hub running), checking exit codes and what is printed."""
 
+import json
 import subprocess
 import sys
 
@@ -45,3 +46,21 @@ def test_a_bad_day_is_a_usage_error_naming_the_option(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "argument --day: not a date" in done.stderr and "YYYY-MM-DD" in done.stderr
         assert "fromisoformat" not in done.stderr
+
+
+def test_postings_list_is_newest_first_and_pages_with_a_cursor(tmp_path):
+    config = hub_with_sales(tmp_path, count=5)
+    first = hub(config, "postings", "list", "--limit", "3")
+    assert first.returncode == 0, first.stderr
+    shown = [line.split()[0] for line in first.stdout.splitlines()[1:]]
+    assert len(shown) == 3
+    (more,) = [line for line in first.stderr.splitlines() if line.startswith("more: --cursor ")]
+    rest = hub(config, "postings", "list", "--limit", "3", "--cursor", more.split()[-1])
+    assert rest.returncode == 0 and "more:" not in rest.stderr
+    shown += [line.split()[0] for line in rest.stdout.splitlines()[1:]]
+    everything = hub(config, "postings", "list", "--json")
+    rows = json.loads(everything.stdout)
+    assert shown == [r["posting_id"] for r in rows] and len(set(shown)) == 5
+    assert [r["created_at"] for r in rows] == sorted((r["created_at"] for r in rows), reverse=True)
+    bad = hub(config, "postings", "list", "--limit", "0")
+    assert bad.returncode == 2 and "--limit" in bad.stderr

@@ -10,7 +10,7 @@ import aiosqlite
 from aiohttp import web
 
 from hub import days, fleet, inventory, postings, quarantine, reconcile
-from hub.config import MappingConfig
+from hub.config import MappingConfig, PostingsConfig
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter
@@ -23,13 +23,14 @@ class HubApi:
     def __init__(self, reader: Callable[[], aiosqlite.Connection],
                  health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
                  writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, policy: PostingsConfig | None = None) -> None:
         self._reader = reader
         self._clock = clock
         self._health = health
         self._writer = writer
         self._relay = relay
         self._mapping = mapping
+        self._policy = policy or PostingsConfig()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -127,7 +128,8 @@ class HubApi:
             if edited is not None and not isinstance(edited, dict):
                 return error(422, "payload must be a JSON object (the whole posting)", "payload")
             job = functools.partial(postings.resubmit, pid=pid, actor=actor, now=now,
-                                    edited=json.dumps(edited) if edited is not None else None)
+                                    edited=json.dumps(edited) if edited is not None else None,
+                                    policy=self._policy, mapping=self._mapping)
         try:
             result = await self._writer.run(job)
         except postings.PostingError as exc:

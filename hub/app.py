@@ -50,7 +50,7 @@ class Hub:
         self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts, clock=clock)
                       if connector else None)
         self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping,
-                           clock)
+                           clock, config.postings)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()

@@ -19,10 +19,13 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from hub import governance
 from hub import posting_payloads as payloads
-from hub.config import PostingsConfig
+from hub.config import MappingConfig, PostingsConfig
+from hub.erp.base import Catalog
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
+from runtime import validation
 
 STATES = ("pending", "posting", "posted", "exception", "dead")
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
@@ -217,18 +220,19 @@ def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime) -> d
 
 
 def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
-             edited: str | None = None) -> dict[str, Any]:
-    """Send again after a correction: a new payload, or none when the mapping was fixed."""
+             edited: str | None = None, policy: PostingsConfig | None = None,
+             mapping: MappingConfig | None = None) -> dict[str, Any]:
+    """Send again after a correction: a new payload, or none when the mapping was fixed.
+
+    An edited payload must pass what governance checks before sending (balance, open day, and
+    the config's mapping tables; the ERP's own records are checked when it is sent): otherwise
+    PostingError 422 naming the field, e.g. `payload.tenders`, and nothing changes.
+    """
     state, before = _operable(conn, pid)
     after = before
     if edited is not None:
-        try:
-            payload = payloads.decode(edited)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise PostingError(f"payload is not a posting: {exc}", "payload", 422) from exc
-        if payload.posting_id != pid:
-            raise PostingError("payload.posting_id cannot change (it is the idempotency key)",
-                               "payload.posting_id", 422)
+        payload = _checked(edited, pid, json.loads(before)["kind"], policy or PostingsConfig(),
+                           mapping or MappingConfig())
         after = payloads.encode(payload)
         conn.execute("UPDATE postings SET payload = ?, currency = ? WHERE posting_id = ?",
                      (after, payload.currency, pid))
@@ -237,6 +241,30 @@ def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
            {"state": state, "payload": json.loads(before)},
            {"state": "pending", "payload": json.loads(after)})
     return {"posting_id": pid, "state": "pending", "edited": after != before}
+
+
+def _checked(edited: str, pid: str, kind: str, policy: PostingsConfig,
+             mapping: MappingConfig) -> payloads.Payload:
+    try:
+        payload = payloads.decode(edited)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        message, field = validation.describe(exc)
+        where = "payload" if field == "$" else f"payload.{field}"
+        raise PostingError(f"payload is not a posting: {message}", where, 422) from exc
+    if payload.posting_id != pid:
+        raise PostingError("payload.posting_id cannot change (it is the idempotency key)",
+                           "payload.posting_id", 422)
+    if payload.kind != kind:
+        raise PostingError(f"payload.kind cannot change (the posting is a {kind})",
+                           "payload.kind", 422)
+    try:
+        governance.check(payload, rounding=policy.rounding, closed_through=policy.closed_through,
+                         erp_closed=False)
+        governance.to_erp(payload, mapping, Catalog())
+    except governance.Rejected as exc:
+        where = "payload" if exc.field == "$" else f"payload.{exc.field}"
+        raise PostingError(str(exc), where, 422) from exc
+    return payload
 
 
 def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:

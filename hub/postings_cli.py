@@ -153,7 +153,8 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
             if args.postings_command == "retry":
                 result = postings.retry(conn, args.posting_id, args.actor, now)
             else:
-                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited)
+                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited,
+                                           config.postings, config.erp.mapping)
         except postings.PostingError as exc:
             conn.execute("ROLLBACK")
             print(f"retail-hub: {exc}", file=sys.stderr)

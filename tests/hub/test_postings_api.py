@@ -2,6 +2,7 @@
 POST .../resubmit with an edited payload and an actor."""
 
 import datetime as dt
+from decimal import Decimal
 
 import aiohttp
 
@@ -53,3 +54,56 @@ async def test_every_posting_is_reachable_newest_first_through_the_cursor(tmp_pa
         assert status == 422 and body["field"] == "cursor"
         status, body = await get(http, url + "/v1/postings", limit="1001")
         assert status == 422 and body["field"] == "limit"
+
+
+def held_as_exception(path) -> str:
+    """One sale whose posting governance held: its tenders (9.00) do not balance 10.00."""
+    import msgspec
+
+    from protocol.messages import Sale, SaleLine, Tender
+
+    conn = database(path)
+    unbalanced = Sale("R1", "000900", "EUR", True, [SaleLine("SKU-1", 1, Decimal("10.00"))],
+                      [Tender("cash", Decimal("9.00"))])
+    env = msgspec.structs.replace(sale_envelope(900, txn="000900"), event=unbalanced)
+    pid = postings.posting_id("sale", env.event_id)
+    conn.execute("BEGIN IMMEDIATE")
+    postings.on_applied(conn, [env], PostingsConfig(), NOW)
+    postings.finish(conn, pid, "exception", NOW, reason="tenders do not balance")
+    conn.execute("COMMIT")
+    conn.close()
+    return pid
+
+
+async def test_resubmit_takes_an_edited_payload_checks_it_like_governance_and_audits_the_actor(tmp_path):
+    pid = held_as_exception(tmp_path / "hub.sqlite")
+    async with api_server(tmp_path / "hub.sqlite") as url, aiohttp.ClientSession() as http:
+        _, shown = await get(http, f"{url}/v1/postings/{pid}")
+        payload = shown["payload"]
+        action = f"{url}/v1/postings/{pid}/resubmit"
+
+        async def resubmit(edited):
+            async with http.post(action, json={"payload": edited, "actor": "anna@finance"}) as r:
+                return r.status, await r.json()
+
+        status, body = await resubmit({**payload, "lines": [{**payload["lines"][0], "sku": 5}]})
+        assert (status, body["field"]) == (422, "payload.lines[0].sku"), body
+        status, body = await resubmit({**payload, "totals": {**payload["totals"], "gross": "x"}})
+        assert (status, body["field"]) == (422, "payload.totals.gross"), body
+        status, body = await resubmit(payload)  # still unbalanced: governance would hold it again
+        assert (status, body["field"]) == (422, "payload.tenders"), body
+        assert "off by -1.00 EUR" in body["error"]
+        status, body = await resubmit({**payload, "kind": "return"})
+        assert (status, body["field"]) == (422, "payload.kind"), body
+        _, shown = await get(http, f"{url}/v1/postings/{pid}")
+        assert shown["state"] == "exception" and shown["audit"] == []  # refusals change nothing
+
+        fixed = {**payload, "tenders": [{"method": "cash", "amount": "10.00"}]}
+        status, body = await resubmit(fixed)
+        assert status == 200 and body == {"posting_id": pid, "state": "pending", "edited": True}
+        _, shown = await get(http, f"{url}/v1/postings/{pid}")
+    assert shown["state"] == "pending" and shown["payload"]["tenders"] == fixed["tenders"]
+    (audit,) = shown["audit"]
+    assert (audit["actor"], audit["action"]) == ("anna@finance", "resubmit")
+    assert audit["before"]["payload"]["tenders"][0]["amount"] == "9.00"
+    assert audit["after"]["payload"]["tenders"][0]["amount"] == "10.00"

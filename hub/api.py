@@ -121,15 +121,16 @@ class HubApi:
             return error(422, "actor must be a name of at most 200 characters", "actor")
         pid = request.match_info["posting_id"]
         now = self._clock.now()
+        to = "pending" if self._relay is not None else "kept"
         if action == "retry":
-            job = functools.partial(postings.retry, pid=pid, actor=actor, now=now)
+            job = functools.partial(postings.retry, pid=pid, actor=actor, now=now, to=to)
         else:
             edited = body.get("payload")
             if edited is not None and not isinstance(edited, dict):
                 return error(422, "payload must be a JSON object (the whole posting)", "payload")
             job = functools.partial(postings.resubmit, pid=pid, actor=actor, now=now,
                                     edited=json.dumps(edited) if edited is not None else None,
-                                    policy=self._policy, mapping=self._mapping)
+                                    policy=self._policy, mapping=self._mapping, to=to)
         try:
             result = await self._writer.run(job)
         except postings.PostingError as exc:

@@ -170,7 +170,8 @@ class Hub:
     async def sweep_summaries(self) -> None:
         """Release daily summaries whose cutoff has passed (and late sales of released days)."""
         released = await self.writer.run(functools.partial(
-            postings.sweep, policy=self.config.postings, now=self.clock.now()))
+            postings.sweep, policy=self.config.postings, now=self.clock.now(),
+            state=postings.waiting_state(self.config.erp.connector)))
         if released:
             log.info("released %d daily summary postings", released)
             if self.relay:
@@ -209,6 +210,11 @@ class Hub:
     async def run(self) -> None:
         Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
         await self.writer.start()
+        if self.relay is None:
+            kept = await self.writer.run(functools.partial(postings.keep_waiting,
+                                                           now=self.clock.now()))
+            if kept:
+                log.info("no ERP connector: %d postings that waited for one are kept", kept)
         self._reader = await open_reader(self.config.db_path)
         runner: web.AppRunner | None = None
         scheduler = self._schedule()

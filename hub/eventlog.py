@@ -43,8 +43,10 @@ class Sequencer:
     """Holds out-of-order events between batches. Touched only by the writer thread."""
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
-                 policy: PostingsConfig | None = None, clock: Clock = SYSTEM) -> None:
+                 policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
+                 posting_state: str = "pending") -> None:
         self.policy = policy or PostingsConfig()
+        self.posting_state = posting_state  # `kept` when the hub has no ERP connector
         self.clock = clock
         self.max_held_events = max_held_events
         self.replay_min_interval_s = replay_min_interval_s
@@ -148,7 +150,7 @@ class Sequencer:
         )
         inventory.apply(conn, stock, now)
         days.apply(conn, totals)
-        out.postings = postings.on_applied(conn, applied, self.policy, clock)
+        out.postings = postings.on_applied(conn, applied, self.policy, clock, self.posting_state)
 
 
 def _diverged(conn: sqlite3.Connection, key: tuple[str, str], envs: list[Envelope]) -> int | None:

@@ -5,6 +5,8 @@ none is made twice. A posting of one transaction names its event in `postings.ev
 summary's events are listed in `posting_sources`. Its `posting_id` is derived from its sources and is also the idempotency key
 every ERP call carries. States: pending → posting → posted | exception | dead; `exception` and
 `dead` go back to pending only by an operator's retry or resubmit, which the audit trail records.
+Without an ERP connector a posting is `kept` instead of pending: stored, not waiting for anything;
+when a connector is configured, the relay makes kept postings pending at its start.
 """
 
 import base64
@@ -27,7 +29,7 @@ from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
 from runtime import validation
 
-STATES = ("pending", "posting", "posted", "exception", "dead")
+STATES = ("pending", "kept", "posting", "posted", "exception", "dead")
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
 PRIORITY = {"daily_summary": 0, "sale": 0, "return": 0, "inventory_adjustment": 1}
 _NAMESPACE = uuid.UUID("5b0e3c0e-7c1a-4c55-9d2a-0d6f1c1e9a11")
@@ -51,13 +53,18 @@ def posting_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
 
 
+def waiting_state(connector: str) -> str:
+    """The state of a posting not yet sent: `pending` for a relay to send, `kept` without one."""
+    return "kept" if connector == "none" else "pending"
+
+
 def summary_kinds(policy: PostingsConfig) -> set[str]:
     return ({"sale"} if policy.sales == "daily_summary" else set()) | (
         {"return"} if policy.returns == "daily_summary" else set())
 
 
 def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
-               now: dt.datetime) -> int:
+               now: dt.datetime, state: str = "pending") -> int:
     """Create the postings that newly applied events call for; runs in the applying transaction."""
     summarised: dict[tuple[str, str], int] = defaultdict(int)
     closes: list[tuple[str, dt.date]] = []
@@ -77,7 +84,7 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
             pid = posting_id(env.kind, env.event_id)
             made.append((payloads.for_adjustment(pid, env), env.event_id))
     # One executemany: a batch of 500 sales is one statement, not 500.
-    _insert_many(conn, made, now)
+    _insert_many(conn, made, now, state)
     created = len(made)
     for (store, day_text), count in summarised.items():
         conn.execute(
@@ -86,12 +93,12 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
             (store, day_text, count))
     if summary_kinds(policy):
         for store, day in closes:
-            created += release_summary(conn, store, day, policy, now)
+            created += release_summary(conn, store, day, policy, now, state)
     return created
 
 
 def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
-                    policy: PostingsConfig, now: dt.datetime) -> int:
+                    policy: PostingsConfig, now: dt.datetime, state: str = "pending") -> int:
     """Post one store-day's not yet summarised sales (and returns): one posting per currency.
 
     Events that arrive after a day was released go into a later part of the same day.
@@ -115,7 +122,8 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
         part += 1
     for currency, envs in sorted(by_currency.items()):
         pid = posting_id("daily_summary", store_id, day.isoformat(), currency, str(part))
-        _insert_many(conn, [(payloads.daily_summary(pid, store_id, day, currency, envs), None)], now)
+        _insert_many(conn, [(payloads.daily_summary(pid, store_id, day, currency, envs), None)],
+                     now, state)
         _link_many(conn, [(pid, env) for env in envs])
     conn.execute(
         "INSERT INTO summary_days (store_id, business_day, pending, released_at, parts)"
@@ -125,7 +133,8 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
     return len(by_currency)
 
 
-def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) -> int:
+def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
+          state: str = "pending") -> int:
     """Release the summaries whose cutoff has passed, and late events of released days."""
     if not summary_kinds(policy):
         return 0
@@ -137,18 +146,19 @@ def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) ->
     due = conn.execute(
         "SELECT store_id, business_day FROM summary_days WHERE pending > 0"
         " AND (released_at IS NOT NULL OR business_day <= ?)", (last_due.isoformat(),)).fetchall()
-    return sum(release_summary(conn, store, dt.date.fromisoformat(day), policy, now)
+    return sum(release_summary(conn, store, dt.date.fromisoformat(day), policy, now, state)
                for store, day in due)
 
 
 def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, str | None]],
-                 now: dt.datetime) -> None:
+                 now: dt.datetime, state: str) -> None:
+    assert state in ("pending", "kept")
     at = stamp(now)
     conn.executemany(
         "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency, state,"
         " priority, payload, next_attempt_at, created_at, updated_at, event_id)"
-        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency,
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency, state,
           PRIORITY.get(p.kind, 1), payloads.encode(p), at, at, at, event_id)
          for p, event_id in made])
 
@@ -173,6 +183,18 @@ class Claimed(msgspec.Struct, frozen=True):
 def reset_in_flight(conn: sqlite3.Connection) -> int:
     """After a crash, postings caught mid-send go back to pending (their key makes that safe)."""
     return conn.execute("UPDATE postings SET state = 'pending' WHERE state = 'posting'").rowcount
+
+
+def release_kept(conn: sqlite3.Connection, now: dt.datetime) -> int:
+    """A connector is configured now: postings kept without one become pending, due at once."""
+    return conn.execute("UPDATE postings SET state = 'pending', next_attempt_at = ?, updated_at = ?"
+                        " WHERE state = 'kept'", (stamp(now), stamp(now))).rowcount
+
+
+def keep_waiting(conn: sqlite3.Connection, now: dt.datetime) -> int:
+    """No connector (any more): postings waiting for one are kept, not pending forever."""
+    return conn.execute("UPDATE postings SET state = 'kept', updated_at = ?"
+                        " WHERE state IN ('pending', 'posting')", (stamp(now),)).rowcount
 
 
 def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Claimed]:
@@ -211,17 +233,18 @@ def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt
 
 # --- operators' actions (CLI and API), each kept in the audit trail ---
 
-def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Send a dead or exception posting again, unchanged."""
+def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
+          to: str = "pending") -> dict[str, Any]:
+    """Send a dead or exception posting again, unchanged (`to` is `kept` without a connector)."""
     row = _operable(conn, pid)
-    finish(conn, pid, "pending", now)
-    _audit(conn, pid, actor, "retry", now, {"state": row[0]}, {"state": "pending"})
-    return {"posting_id": pid, "state": "pending"}
+    finish(conn, pid, to, now)
+    _audit(conn, pid, actor, "retry", now, {"state": row[0]}, {"state": to})
+    return {"posting_id": pid, "state": to}
 
 
 def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
              edited: str | None = None, policy: PostingsConfig | None = None,
-             mapping: MappingConfig | None = None) -> dict[str, Any]:
+             mapping: MappingConfig | None = None, to: str = "pending") -> dict[str, Any]:
     """Send again after a correction: a new payload, or none when the mapping was fixed.
 
     An edited payload must pass what governance checks before sending (balance, open day, and
@@ -236,11 +259,11 @@ def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
         after = payloads.encode(payload)
         conn.execute("UPDATE postings SET payload = ?, currency = ? WHERE posting_id = ?",
                      (after, payload.currency, pid))
-    finish(conn, pid, "pending", now)
+    finish(conn, pid, to, now)
     _audit(conn, pid, actor, "resubmit", now,
            {"state": state, "payload": json.loads(before)},
-           {"state": "pending", "payload": json.loads(after)})
-    return {"posting_id": pid, "state": "pending", "edited": after != before}
+           {"state": to, "payload": json.loads(after)})
+    return {"posting_id": pid, "state": to, "edited": after != before}
 
 
 def _checked(edited: str, pid: str, kind: str, policy: PostingsConfig,

@@ -146,15 +146,16 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
             return EXIT_REFUSED
         if isinstance(body, dict) and "payload" in body and "posting_id" in body.get("payload", {}):
             edited = json.dumps(body["payload"])  # the whole `postings show --json` output
+    to = postings.waiting_state(config.erp.connector)
     conn = connect(config.db_path)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if args.postings_command == "retry":
-                result = postings.retry(conn, args.posting_id, args.actor, now)
+                result = postings.retry(conn, args.posting_id, args.actor, now, to)
             else:
                 result = postings.resubmit(conn, args.posting_id, args.actor, now, edited,
-                                           config.postings, config.erp.mapping)
+                                           config.postings, config.erp.mapping, to)
         except postings.PostingError as exc:
             conn.execute("ROLLBACK")
             print(f"retail-hub: {exc}", file=sys.stderr)
@@ -163,7 +164,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
     finally:
         conn.close()
     print(json.dumps(result) if getattr(args, "json", False) else
-          f"{args.posting_id}: {args.postings_command} queued (state pending)")
+          f"{args.posting_id}: {args.postings_command} queued (state {result['state']})")
     return 0
 
 

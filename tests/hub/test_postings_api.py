@@ -100,9 +100,10 @@ async def test_resubmit_takes_an_edited_payload_checks_it_like_governance_and_au
 
         fixed = {**payload, "tenders": [{"method": "cash", "amount": "10.00"}]}
         status, body = await resubmit(fixed)
-        assert status == 200 and body == {"posting_id": pid, "state": "pending", "edited": True}
+        # This API has no relay (connector none): the corrected posting is kept, not pending.
+        assert status == 200 and body == {"posting_id": pid, "state": "kept", "edited": True}
         _, shown = await get(http, f"{url}/v1/postings/{pid}")
-    assert shown["state"] == "pending" and shown["payload"]["tenders"] == fixed["tenders"]
+    assert shown["state"] == "kept" and shown["payload"]["tenders"] == fixed["tenders"]
     (audit,) = shown["audit"]
     assert (audit["actor"], audit["action"]) == ("anna@finance", "resubmit")
     assert audit["before"]["payload"]["tenders"][0]["amount"] == "9.00"

@@ -13,7 +13,7 @@ import aiosqlite
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub import __version__, dashboard, fleet, postings, reconcile
+from hub import __version__, dashboard, fleet, postings, provisioning, reconcile
 from hub.api import HubApi
 from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
@@ -210,6 +210,9 @@ class Hub:
     async def run(self) -> None:
         Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
         await self.writer.start()
+        if self.broker is not None:
+            await self.writer.run(functools.partial(fleet.provisioned,
+                                                    store_ids=provisioning.store_ids(self.config)))
         if self.relay is None:
             kept = await self.writer.run(functools.partial(postings.keep_waiting,
                                                            now=self.clock.now()))

@@ -3,7 +3,8 @@
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
 a mismatch); 2 config error (names the file and key); 3 no hub database at the configured
-data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception).
+data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception,
+reconciling a store the hub does not know). argparse's usage errors (a bad --day) also exit 2.
 """
 
 import argparse

@@ -10,7 +10,7 @@ import aiosqlite
 from aiohttp import web
 
 from hub import days, fleet, inventory, postings, quarantine, reconcile
-from hub.config import MappingConfig
+from hub.config import MappingConfig, PostingsConfig
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter
@@ -23,13 +23,14 @@ class HubApi:
     def __init__(self, reader: Callable[[], aiosqlite.Connection],
                  health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
                  writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, policy: PostingsConfig | None = None) -> None:
         self._reader = reader
         self._clock = clock
         self._health = health
         self._writer = writer
         self._relay = relay
         self._mapping = mapping
+        self._policy = policy or PostingsConfig()
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -81,10 +82,17 @@ class HubApi:
         except ValueError:
             return error(422, "limit must be a whole number from 1 to 1000", "limit")
         reader = self._reader()
+        store_id = q.get("store_id")
+        try:
+            rows, next_cursor = await postings.page(reader, state=state, store_id=store_id,
+                                                    business_day=day, limit=limit,
+                                                    cursor=q.get("cursor") or None)
+        except ValueError as exc:
+            return error(422, str(exc), "cursor")
         return json_response({
-            "counts": await postings.counts(reader),
-            "postings": await postings.listing(reader, state=state, store_id=q.get("store_id"),
-                                               business_day=day, limit=limit),
+            "counts": await postings.counts(reader, store_id=store_id, business_day=day),
+            "postings": rows,
+            "next_cursor": next_cursor,
         })
 
     async def posting(self, request: web.Request) -> web.Response:
@@ -113,14 +121,16 @@ class HubApi:
             return error(422, "actor must be a name of at most 200 characters", "actor")
         pid = request.match_info["posting_id"]
         now = self._clock.now()
+        to = "pending" if self._relay is not None else "kept"
         if action == "retry":
-            job = functools.partial(postings.retry, pid=pid, actor=actor, now=now)
+            job = functools.partial(postings.retry, pid=pid, actor=actor, now=now, to=to)
         else:
             edited = body.get("payload")
             if edited is not None and not isinstance(edited, dict):
                 return error(422, "payload must be a JSON object (the whole posting)", "payload")
             job = functools.partial(postings.resubmit, pid=pid, actor=actor, now=now,
-                                    edited=json.dumps(edited) if edited is not None else None)
+                                    edited=json.dumps(edited) if edited is not None else None,
+                                    policy=self._policy, mapping=self._mapping, to=to)
         try:
             result = await self._writer.run(job)
         except postings.PostingError as exc:
@@ -132,10 +142,13 @@ class HubApi:
     async def reconciliation(self, request: web.Request) -> web.Response:
         day = _date(request.query.get("day", ""))
         if day is None:
-            return error(422, "day is required, as YYYY-MM-DD", "day")
+            return error(422, "day is required, as a date YYYY-MM-DD (e.g. 2026-11-23)", "day")
         connector = self._relay.connector if self._relay else None
-        return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
-                                                 request.query.get("store_id")))
+        try:
+            return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
+                                                     request.query.get("store_id")))
+        except reconcile.UnknownStore as exc:
+            return error(422, str(exc), "store_id")
 
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self._health()

@@ -13,7 +13,7 @@ import aiosqlite
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub import __version__, dashboard, fleet, postings, reconcile
+from hub import __version__, dashboard, fleet, postings, provisioning, reconcile
 from hub.api import HubApi
 from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
@@ -50,7 +50,7 @@ class Hub:
         self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts, clock=clock)
                       if connector else None)
         self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping,
-                           clock)
+                           clock, config.postings)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
@@ -170,7 +170,8 @@ class Hub:
     async def sweep_summaries(self) -> None:
         """Release daily summaries whose cutoff has passed (and late sales of released days)."""
         released = await self.writer.run(functools.partial(
-            postings.sweep, policy=self.config.postings, now=self.clock.now()))
+            postings.sweep, policy=self.config.postings, now=self.clock.now(),
+            state=postings.waiting_state(self.config.erp.connector)))
         if released:
             log.info("released %d daily summary postings", released)
             if self.relay:
@@ -209,6 +210,14 @@ class Hub:
     async def run(self) -> None:
         Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
         await self.writer.start()
+        if self.broker is not None:
+            await self.writer.run(functools.partial(fleet.provisioned,
+                                                    store_ids=provisioning.store_ids(self.config)))
+        if self.relay is None:
+            kept = await self.writer.run(functools.partial(postings.keep_waiting,
+                                                           now=self.clock.now()))
+            if kept:
+                log.info("no ERP connector: %d postings that waited for one are kept", kept)
         self._reader = await open_reader(self.config.db_path)
         runner: web.AppRunner | None = None
         scheduler = self._schedule()

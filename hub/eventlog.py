@@ -44,8 +44,9 @@ class Sequencer:
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
                  policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
-                 limits: IngestConfig | None = None) -> None:
+                 limits: IngestConfig | None = None, posting_state: str = "pending") -> None:
         self.policy = policy or PostingsConfig()
+        self.posting_state = posting_state  # `kept` when the hub has no ERP connector
         self.clock = clock
         self.max_held_events = max_held_events
         limits = limits or IngestConfig()
@@ -168,7 +169,7 @@ class Sequencer:
         )
         inventory.apply(conn, stock, now)
         days.apply(conn, totals)
-        out.postings = postings.on_applied(conn, applied, self.policy, clock)
+        out.postings = postings.on_applied(conn, applied, self.policy, clock, self.posting_state)
 
 
 def _diverged(conn: sqlite3.Connection, key: tuple[str, str], envs: list[Envelope]) -> int | None:

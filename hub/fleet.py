@@ -1,4 +1,8 @@
-"""The fleet: each store's online state (from its retained state message), last seen, stream."""
+"""The fleet: each store's online state (from its retained state message), last seen, stream.
+
+A provisioned store that never connected has a row with no `last_seen` (`never_connected`), so it
+is listed beside the others; removing its credentials removes that row (`provisioned`).
+"""
 
 import asyncio
 import sqlite3
@@ -35,6 +39,16 @@ def record_state(conn: sqlite3.Connection, state: StoreState, now: str) -> None:
     )
 
 
+def provisioned(conn: sqlite3.Connection, store_ids: list[str]) -> None:
+    """Make the never-connected rows match the provisioned stores (the broker's users file)."""
+    conn.executemany("INSERT OR IGNORE INTO stores (store_id, online) VALUES (?, 0)",
+                     [(s,) for s in store_ids])
+    keep = set(store_ids)
+    gone = [(r[0],) for r in conn.execute("SELECT store_id FROM stores WHERE last_seen IS NULL")
+            if r[0] not in keep]
+    conn.executemany("DELETE FROM stores WHERE store_id = ? AND last_seen IS NULL", gone)
+
+
 async def stores(reader: aiosqlite.Connection) -> list[dict[str, Any]]:
     async with reader.execute(
         "SELECT s.store_id, s.online, s.last_seen, s.stream, s.version, s.backlog,"
@@ -48,6 +62,7 @@ async def stores(reader: aiosqlite.Connection) -> list[dict[str, Any]]:
         {
             "store_id": r[0], "online": bool(r[1]), "last_seen": r[2], "stream": r[3],
             "version": r[4], "backlog": r[5], "applied_seq": r[6], "events": r[7],
+            "never_connected": r[2] is None,
         }
         for r in rows
     ]
@@ -70,7 +85,7 @@ def render_stores(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'STORE':12}  {'ONLINE':6}  {'APPLIED':>8}  {'EVENTS':>8}  {'BACKLOG':>7}  LAST SEEN"]
     lines += [f"{r['store_id']:12}  {'yes' if r['online'] else 'no':6}  {r['applied_seq']:>8}  "
               f"{r['events']:>8}  {r['backlog'] if r['backlog'] is not None else '-':>7}  "
-              f"{r['last_seen'] or '-'}" for r in rows]
+              f"{r['last_seen'] or 'never connected'}" for r in rows]
     return "\n".join(lines)
 
 
@@ -94,7 +109,8 @@ async def page(reader: aiosqlite.Connection, *, online: bool | None, query: str,
         rows = await cur.fetchall()
     return int(total), [
         {"store_id": r[0], "online": bool(r[1]), "last_seen": r[2], "backlog": r[3],
-         "version": r[4], "last_applied_at": r[5], "quarantined": r[6]}
+         "version": r[4], "last_applied_at": r[5], "quarantined": r[6],
+         "never_connected": r[2] is None}
         for r in rows
     ]
 

@@ -21,7 +21,12 @@ _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,
 
 
 class Rejected(Exception):
-    """The posting breaks a rule; the message is for a finance user."""
+    """The posting breaks a rule; the message is for a finance user, `field` names the part of
+    the posting at fault (a path such as `lines[0].sku`)."""
+
+    def __init__(self, message: str, field: str = "$") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def rounding_step(currency: str, overrides: dict[str, Decimal]) -> Decimal:
@@ -36,45 +41,50 @@ def check(payload: Payload, *, rounding: dict[str, Decimal], closed_through: dt.
     """Raise Rejected unless the posting balances and its business day is open."""
     day = payload.business_day
     if closed_through is not None and day <= closed_through:
-        raise Rejected(f"business day {day} is closed for posting (closed through {closed_through})")
+        raise Rejected(f"business day {day} is closed for posting (closed through {closed_through})",
+                       "business_day")
     if erp_closed:
-        raise Rejected(f"business day {day} is in a closed period in the ERP")
+        raise Rejected(f"business day {day} is in a closed period in the ERP", "business_day")
     if payload.kind == "inventory_adjustment":
         return
     if payload.currency is None:
-        raise Rejected("the posting has no currency")
+        raise Rejected("the posting has no currency", "currency")
     cur = payload.currency
     totals = payload.totals
     net = sum((line.net for line in payload.lines), Decimal(0))
     tax = sum((line.tax for line in payload.lines), Decimal(0))
     if net != totals.net or tax != totals.tax or totals.net + totals.tax != totals.gross:
         raise Rejected(f"lines (net {net}, tax {tax}) do not add up to the totals "
-                       f"(net {totals.net}, tax {totals.tax}, gross {totals.gross} {cur})")
+                       f"(net {totals.net}, tax {totals.tax}, gross {totals.gross} {cur})", "totals")
     paid = sum((t.amount for t in payload.tenders), Decimal(0))
     step = rounding_step(cur, rounding)
     if abs(paid - totals.gross) * 2 > step:
         raise Rejected(f"tenders ({paid} {cur}) do not balance the total ({totals.gross} {cur}): "
-                       f"off by {paid - totals.gross} {cur}")
+                       f"off by {paid - totals.gross} {cur}", "tenders")
 
 
 def to_erp(payload: Payload, mapping: MappingConfig, catalog: Catalog) -> Payload:
     """The posting in the ERP's names; Rejected names the first thing that has no mapping."""
-    store = _map("store", payload.store_id, mapping.stores, catalog.stores)
-    lines = [msgspec.structs.replace(line, sku=_map("SKU", line.sku, mapping.skus, catalog.skus))
-             for line in payload.lines]
-    tenders = [PostingTender(_map("tender method", t.method, mapping.tenders, catalog.tenders),
-                             t.amount) for t in payload.tenders]
+    store = _map("store", payload.store_id, mapping.stores, catalog.stores, "store_id")
+    lines = [msgspec.structs.replace(line, sku=_map("SKU", line.sku, mapping.skus, catalog.skus,
+                                                    f"lines[{i}].sku"))
+             for i, line in enumerate(payload.lines)]
+    tenders = [PostingTender(_map("tender method", t.method, mapping.tenders, catalog.tenders,
+                                  f"tenders[{i}].method"), t.amount)
+               for i, t in enumerate(payload.tenders)]
     return msgspec.structs.replace(payload, store_id=store, lines=lines, tenders=tenders)
 
 
-def _map(what: str, name: str, table: dict[str, str], known: frozenset[str] | None) -> str:
+def _map(what: str, name: str, table: dict[str, str], known: frozenset[str] | None,
+         field: str) -> str:
     erp_name = table.get(name, name)
     if known is not None:
         if erp_name not in known:
             via = f" (mapped to {erp_name!r})" if erp_name != name else ""
             raise Rejected(f"{what} {name!r}{via} is not known to the ERP; add it to the ERP or "
-                           f"map it under [erp.mapping]")
+                           f"map it under [erp.mapping]", field)
     elif table and name not in table:
-        raise Rejected(f"{what} {name!r} is not mapped to the ERP; add it under [erp.mapping]")
+        raise Rejected(f"{what} {name!r} is not mapped to the ERP; add it under [erp.mapping]",
+                       field)
     return erp_name
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 import aiomqtt
 
-from hub import __version__, fleet, quarantine
+from hub import __version__, fleet, postings, quarantine
 from hub.config import HubConfig
 from hub.eventlog import Outcome, Sequencer
 from protocol import codec
@@ -67,7 +67,8 @@ class Ingest:
         self._tls = config.broker_client_tls() if address.tls else None
         self.sequencer = Sequencer(config.ingest.max_held_events,
                                    config.ingest.replay_min_interval_s, config.postings,
-                                   clock, limits=config.ingest)
+                                   clock, limits=config.ingest,
+                                   posting_state=postings.waiting_state(config.erp.connector))
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()

@@ -5,8 +5,11 @@ none is made twice. A posting of one transaction names its event in `postings.ev
 summary's events are listed in `posting_sources`. Its `posting_id` is derived from its sources and is also the idempotency key
 every ERP call carries. States: pending → posting → posted | exception | dead; `exception` and
 `dead` go back to pending only by an operator's retry or resubmit, which the audit trail records.
+Without an ERP connector a posting is `kept` instead of pending: stored, not waiting for anything;
+when a connector is configured, the relay makes kept postings pending at its start.
 """
 
+import base64
 import datetime as dt
 import json
 import sqlite3
@@ -18,12 +21,15 @@ from typing import Any
 import aiosqlite
 import msgspec
 
+from hub import governance
 from hub import posting_payloads as payloads
-from hub.config import PostingsConfig
+from hub.config import MappingConfig, PostingsConfig
+from hub.erp.base import Catalog
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
+from runtime import validation
 
-STATES = ("pending", "posting", "posted", "exception", "dead")
+STATES = ("pending", "kept", "posting", "posted", "exception", "dead")
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
 PRIORITY = {"daily_summary": 0, "sale": 0, "return": 0, "inventory_adjustment": 1}
 _NAMESPACE = uuid.UUID("5b0e3c0e-7c1a-4c55-9d2a-0d6f1c1e9a11")
@@ -47,13 +53,18 @@ def posting_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
 
 
+def waiting_state(connector: str) -> str:
+    """The state of a posting not yet sent: `pending` for a relay to send, `kept` without one."""
+    return "kept" if connector == "none" else "pending"
+
+
 def summary_kinds(policy: PostingsConfig) -> set[str]:
     return ({"sale"} if policy.sales == "daily_summary" else set()) | (
         {"return"} if policy.returns == "daily_summary" else set())
 
 
 def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
-               now: dt.datetime) -> int:
+               now: dt.datetime, state: str = "pending") -> int:
     """Create the postings that newly applied events call for; runs in the applying transaction."""
     summarised: dict[tuple[str, str], int] = defaultdict(int)
     closes: list[tuple[str, dt.date]] = []
@@ -73,7 +84,7 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
             pid = posting_id(env.kind, env.event_id)
             made.append((payloads.for_adjustment(pid, env), env.event_id))
     # One executemany: a batch of 500 sales is one statement, not 500.
-    _insert_many(conn, made, now)
+    _insert_many(conn, made, now, state)
     created = len(made)
     for (store, day_text), count in summarised.items():
         conn.execute(
@@ -82,12 +93,12 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
             (store, day_text, count))
     if summary_kinds(policy):
         for store, day in closes:
-            created += release_summary(conn, store, day, policy, now)
+            created += release_summary(conn, store, day, policy, now, state)
     return created
 
 
 def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
-                    policy: PostingsConfig, now: dt.datetime) -> int:
+                    policy: PostingsConfig, now: dt.datetime, state: str = "pending") -> int:
     """Post one store-day's not yet summarised sales (and returns): one posting per currency.
 
     Events that arrive after a day was released go into a later part of the same day.
@@ -111,7 +122,8 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
         part += 1
     for currency, envs in sorted(by_currency.items()):
         pid = posting_id("daily_summary", store_id, day.isoformat(), currency, str(part))
-        _insert_many(conn, [(payloads.daily_summary(pid, store_id, day, currency, envs), None)], now)
+        _insert_many(conn, [(payloads.daily_summary(pid, store_id, day, currency, envs), None)],
+                     now, state)
         _link_many(conn, [(pid, env) for env in envs])
     conn.execute(
         "INSERT INTO summary_days (store_id, business_day, pending, released_at, parts)"
@@ -121,7 +133,8 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
     return len(by_currency)
 
 
-def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) -> int:
+def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
+          state: str = "pending") -> int:
     """Release the summaries whose cutoff has passed, and late events of released days."""
     if not summary_kinds(policy):
         return 0
@@ -133,18 +146,19 @@ def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime) ->
     due = conn.execute(
         "SELECT store_id, business_day FROM summary_days WHERE pending > 0"
         " AND (released_at IS NOT NULL OR business_day <= ?)", (last_due.isoformat(),)).fetchall()
-    return sum(release_summary(conn, store, dt.date.fromisoformat(day), policy, now)
+    return sum(release_summary(conn, store, dt.date.fromisoformat(day), policy, now, state)
                for store, day in due)
 
 
 def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, str | None]],
-                 now: dt.datetime) -> None:
+                 now: dt.datetime, state: str) -> None:
+    assert state in ("pending", "kept")
     at = stamp(now)
     conn.executemany(
         "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency, state,"
         " priority, payload, next_attempt_at, created_at, updated_at, event_id)"
-        " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
-        [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency,
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency, state,
           PRIORITY.get(p.kind, 1), payloads.encode(p), at, at, at, event_id)
          for p, event_id in made])
 
@@ -169,6 +183,18 @@ class Claimed(msgspec.Struct, frozen=True):
 def reset_in_flight(conn: sqlite3.Connection) -> int:
     """After a crash, postings caught mid-send go back to pending (their key makes that safe)."""
     return conn.execute("UPDATE postings SET state = 'pending' WHERE state = 'posting'").rowcount
+
+
+def release_kept(conn: sqlite3.Connection, now: dt.datetime) -> int:
+    """A connector is configured now: postings kept without one become pending, due at once."""
+    return conn.execute("UPDATE postings SET state = 'pending', next_attempt_at = ?, updated_at = ?"
+                        " WHERE state = 'kept'", (stamp(now), stamp(now))).rowcount
+
+
+def keep_waiting(conn: sqlite3.Connection, now: dt.datetime) -> int:
+    """No connector (any more): postings waiting for one are kept, not pending forever."""
+    return conn.execute("UPDATE postings SET state = 'kept', updated_at = ?"
+                        " WHERE state IN ('pending', 'posting')", (stamp(now),)).rowcount
 
 
 def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Claimed]:
@@ -207,35 +233,61 @@ def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt
 
 # --- operators' actions (CLI and API), each kept in the audit trail ---
 
-def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime) -> dict[str, Any]:
-    """Send a dead or exception posting again, unchanged."""
+def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
+          to: str = "pending") -> dict[str, Any]:
+    """Send a dead or exception posting again, unchanged (`to` is `kept` without a connector)."""
     row = _operable(conn, pid)
-    finish(conn, pid, "pending", now)
-    _audit(conn, pid, actor, "retry", now, {"state": row[0]}, {"state": "pending"})
-    return {"posting_id": pid, "state": "pending"}
+    finish(conn, pid, to, now)
+    _audit(conn, pid, actor, "retry", now, {"state": row[0]}, {"state": to})
+    return {"posting_id": pid, "state": to}
 
 
 def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
-             edited: str | None = None) -> dict[str, Any]:
-    """Send again after a correction: a new payload, or none when the mapping was fixed."""
+             edited: str | None = None, policy: PostingsConfig | None = None,
+             mapping: MappingConfig | None = None, to: str = "pending") -> dict[str, Any]:
+    """Send again after a correction: a new payload, or none when the mapping was fixed.
+
+    An edited payload must pass what governance checks before sending (balance, open day, and
+    the config's mapping tables; the ERP's own records are checked when it is sent): otherwise
+    PostingError 422 naming the field, e.g. `payload.tenders`, and nothing changes.
+    """
     state, before = _operable(conn, pid)
     after = before
     if edited is not None:
-        try:
-            payload = payloads.decode(edited)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise PostingError(f"payload is not a posting: {exc}", "payload", 422) from exc
-        if payload.posting_id != pid:
-            raise PostingError("payload.posting_id cannot change (it is the idempotency key)",
-                               "payload.posting_id", 422)
+        payload = _checked(edited, pid, json.loads(before)["kind"], policy or PostingsConfig(),
+                           mapping or MappingConfig())
         after = payloads.encode(payload)
         conn.execute("UPDATE postings SET payload = ?, currency = ? WHERE posting_id = ?",
                      (after, payload.currency, pid))
-    finish(conn, pid, "pending", now)
+    finish(conn, pid, to, now)
     _audit(conn, pid, actor, "resubmit", now,
            {"state": state, "payload": json.loads(before)},
-           {"state": "pending", "payload": json.loads(after)})
-    return {"posting_id": pid, "state": "pending", "edited": after != before}
+           {"state": to, "payload": json.loads(after)})
+    return {"posting_id": pid, "state": to, "edited": after != before}
+
+
+def _checked(edited: str, pid: str, kind: str, policy: PostingsConfig,
+             mapping: MappingConfig) -> payloads.Payload:
+    try:
+        payload = payloads.decode(edited)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        message, field = validation.describe(exc)
+        where = "payload" if field == "$" else f"payload.{field}"
+        raise PostingError(f"payload is not a posting: {message}", where, 422) from exc
+    if payload.posting_id != pid:
+        raise PostingError("payload.posting_id cannot change (it is the idempotency key)",
+                           "payload.posting_id", 422)
+    if payload.kind != kind:
+        raise PostingError(f"payload.kind cannot change (the posting is a {kind})",
+                           "payload.kind", 422)
+    try:
+        governance.check(payload, rounding=policy.rounding, closed_through=policy.closed_through,
+                         erp_closed=False)
+        governance.to_erp(payload, mapping, Catalog())
+    except governance.Rejected as exc:
+        where = "payload" if exc.field == "$" else f"payload.{exc.field}"
+        raise PostingError(str(exc), where, 422) from exc
+    return payload
 
 
 def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:
@@ -272,21 +324,68 @@ async def due(reader: aiosqlite.Connection, now: dt.datetime, limit: int) -> lis
 async def listing(reader: aiosqlite.Connection, *, state: str | None = None,
                   store_id: str | None = None, business_day: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
-    where, args = [], []
-    for column, value in (("state", state), ("store_id", store_id), ("business_day", business_day)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
+    """The newest `limit` postings that match (see `page` for the ones after them)."""
+    return (await page(reader, state=state, store_id=store_id, business_day=business_day,
+                       limit=limit))[0]
+
+
+async def page(reader: aiosqlite.Connection, *, state: str | None = None,
+               store_id: str | None = None, business_day: str | None = None,
+               limit: int = 100, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of postings, newest first, and the cursor of the next page (None at the end).
+
+    The cursor names the last posting shown, so a page never repeats or skips one while new
+    postings arrive. Raises ValueError for a cursor this function did not make.
+    """
+    where, args = _filters(state=state, store_id=store_id, business_day=business_day)
+    if cursor is not None:
+        created_at, pid = _decode_cursor(cursor)
+        where.append("(created_at < ? OR (created_at = ? AND posting_id < ?))")
+        args += [created_at, created_at, pid]
     sql = f"SELECT {_COLUMNS} FROM postings"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    async with reader.execute(sql + " ORDER BY created_at, posting_id LIMIT ?", (*args, limit)) as cur:
+    async with reader.execute(sql + " ORDER BY created_at DESC, posting_id DESC LIMIT ?",
+                              (*args, limit + 1)) as cur:
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], _encode_cursor(last["created_at"], last["posting_id"])
 
 
-async def counts(reader: aiosqlite.Connection) -> dict[str, int]:
-    async with reader.execute("SELECT state, COUNT(*) FROM postings GROUP BY state") as cur:
+def _filters(**columns: str | None) -> tuple[list[str], list[str]]:
+    where, args = [], []
+    for column, value in columns.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            args.append(value)
+    return where, args
+
+
+def _encode_cursor(created_at: str, pid: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at}|{pid}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, pid = text.split("|")
+        dt.datetime.fromisoformat(created_at)
+    except (ValueError, UnicodeDecodeError) as exc:  # binascii.Error is a ValueError
+        raise ValueError("not a cursor this hub gave out (use next_cursor as it came)") from exc
+    return created_at, pid
+
+
+async def counts(reader: aiosqlite.Connection, *, store_id: str | None = None,
+                 business_day: str | None = None) -> dict[str, int]:
+    """Postings per state, of one store and/or business day when given."""
+    where, args = _filters(store_id=store_id, business_day=business_day)
+    sql = "SELECT state, COUNT(*) FROM postings"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    async with reader.execute(sql + " GROUP BY state", args) as cur:
         found: dict[str, int] = {row[0]: row[1] for row in await cur.fetchall()}
     return {state: int(found.get(state, 0)) for state in STATES}
 

@@ -21,18 +21,29 @@ from runtime.sqlite_writer import connect, open_reader
 
 EXIT_MISMATCH = 1
 EXIT_NO_DATABASE = 3
-EXIT_REFUSED = 4
+EXIT_REFUSED = 4  # also: `reconcile --store` of a store the hub does not know
+
+
+def business_day(text: str) -> dt.date:
+    """argparse type for --day: a usage error (exit 2) that names the option and the format."""
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"not a date: {text!r} (write it as YYYY-MM-DD, e.g. 2026-11-23)")
 
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = sub.add_parser("postings", help="list, show, retry or resubmit ERP postings")
     _common(p, argparse.SUPPRESS)
     actions = p.add_subparsers(dest="postings_command", required=True)
-    listing = actions.add_parser("list", help="postings, newest last")
+    listing = actions.add_parser("list", help="postings, newest first")
     listing.add_argument("--state", choices=postings.STATES)
     listing.add_argument("--store", help="only this store")
-    listing.add_argument("--day", type=dt.date.fromisoformat, help="only this business day")
-    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--day", type=business_day, help="only this business day (YYYY-MM-DD)")
+    listing.add_argument("--limit", type=_limit, default=100, help="at most this many (1-1000)")
+    listing.add_argument("--cursor", help="the next page: the cursor the previous page printed")
     show = actions.add_parser("show", help="one posting with its attempts and audit trail")
     show.add_argument("posting_id")
     for action in (listing, show):
@@ -48,9 +59,15 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
                                 help="the corrected posting as JSON (from `postings show --json`)")
     rec = sub.add_parser("reconcile", help="compare store day-close, hub and ERP totals")
     rec.add_argument("--config", required=True, help="path to the hub's TOML config")
-    rec.add_argument("--day", required=True, type=dt.date.fromisoformat, help="business day")
+    rec.add_argument("--day", required=True, type=business_day, help="business day (YYYY-MM-DD)")
     rec.add_argument("--store", help="only this store")
     rec.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _limit(text: str) -> int:
+    if text.isdigit() and 1 <= int(text) <= 1000:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"not a whole number from 1 to 1000: {text!r}")
 
 
 def _common(parser: argparse.ArgumentParser, default: object) -> None:
@@ -88,15 +105,23 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
                 return EXIT_REFUSED
             print(json.dumps(found, indent=2))
             return 0
-        rows = await postings.listing(reader, state=args.state, store_id=args.store,
-                                      business_day=args.day.isoformat() if args.day else None,
-                                      limit=args.limit)
+        try:
+            rows, next_cursor = await postings.page(
+                reader, state=args.state, store_id=args.store,
+                business_day=args.day.isoformat() if args.day else None, limit=args.limit,
+                cursor=args.cursor)
+        except ValueError as exc:
+            print(f"retail-hub postings list: --cursor: {exc}", file=sys.stderr)
+            return 2
     finally:
         await reader.close()
     if getattr(args, "json", False):
         print(json.dumps(rows, indent=2))
     else:
         print(_table(rows))
+    if next_cursor is not None:
+        # On stderr, so that --json output stays one JSON document.
+        print(f"more: --cursor {next_cursor}", file=sys.stderr)
     return 0
 
 
@@ -121,14 +146,16 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
             return EXIT_REFUSED
         if isinstance(body, dict) and "payload" in body and "posting_id" in body.get("payload", {}):
             edited = json.dumps(body["payload"])  # the whole `postings show --json` output
+    to = postings.waiting_state(config.erp.connector)
     conn = connect(config.db_path)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if args.postings_command == "retry":
-                result = postings.retry(conn, args.posting_id, args.actor, now)
+                result = postings.retry(conn, args.posting_id, args.actor, now, to)
             else:
-                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited)
+                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited,
+                                           config.postings, config.erp.mapping, to)
         except postings.PostingError as exc:
             conn.execute("ROLLBACK")
             print(f"retail-hub: {exc}", file=sys.stderr)
@@ -137,7 +164,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
     finally:
         conn.close()
     print(json.dumps(result) if getattr(args, "json", False) else
-          f"{args.posting_id}: {args.postings_command} queued (state pending)")
+          f"{args.posting_id}: {args.postings_command} queued (state {result['state']})")
     return 0
 
 
@@ -150,6 +177,9 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
         if connector is not None:
             await connector.start()
         result = await reconcile.run(reader, connector, config.erp.mapping, args.day, args.store)
+    except reconcile.UnknownStore as exc:
+        print(f"retail-hub reconcile: --store: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         if connector is not None:
             await connector.close()

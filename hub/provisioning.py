@@ -8,11 +8,13 @@ with the new password.
 
 from typing import Any
 
+from hub import fleet
 from hub.config import HubConfig
 from hub.credentials import new_password, read_users, set_password, write_secret, write_users
 from hub.errors import CredentialsError
 from protocol.errors import TopicError
 from protocol.topics import check_store_id
+from runtime.sqlite_writer import connect
 
 
 def _check(config: HubConfig, store_id: str) -> None:
@@ -22,6 +24,33 @@ def _check(config: HubConfig, store_id: str) -> None:
         raise CredentialsError(config.broker.users_file, exc.reason) from exc
     if store_id == config.broker.username:
         raise CredentialsError(config.broker.users_file, f"{store_id!r} is the hub's own identity")
+
+
+def store_ids(config: HubConfig) -> list[str]:
+    """The stores the users file knows (not the hub's own identity, not other names)."""
+    ids = []
+    for name in read_users(config.broker.users_file):
+        try:
+            check_store_id(name)
+        except TopicError:
+            continue
+        if name != config.broker.username:
+            ids.append(name)
+    return sorted(ids)
+
+
+def record(config: HubConfig) -> None:
+    """Show provisioned stores that never connected in the hub database (if there is one yet;
+    the hub also does this at start)."""
+    if not config.broker.embedded or not config.db_path.exists():
+        return
+    conn = connect(config.db_path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        fleet.provisioned(conn, store_ids(config))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def add(config: HubConfig, store_id: str, password_file: str | None, *, rotate: bool) -> dict[str, Any]:
@@ -35,6 +64,7 @@ def add(config: HubConfig, store_id: str, password_file: str | None, *, rotate: 
         raise CredentialsError(config.broker.users_file, f"no store {store_id} to rotate")
     password = new_password()
     set_password(config.broker.users_file, store_id, password)
+    record(config)
     result: dict[str, Any] = {"store_id": store_id, "users_file": config.broker.users_file,
                               "agent_config": agent_config(config, store_id)}
     if password_file:
@@ -51,6 +81,7 @@ def remove(config: HubConfig, store_id: str) -> None:
         raise CredentialsError(config.broker.users_file, f"no store {store_id} to remove")
     del users[store_id]
     write_users(config.broker.users_file, users)
+    record(config)
 
 
 def agent_config(config: HubConfig, store_id: str) -> str:

@@ -25,6 +25,22 @@ _MAX_LEADS = 50
 _MAX_JUMP = 100
 
 
+class UnknownStore(Exception):
+    """A reconciliation was asked for a store the hub has never heard of nor provisioned."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"unknown store {store_id!r}: the hub has no such store")
+        self.store_id = store_id
+
+
+async def known_store(reader: aiosqlite.Connection, store_id: str) -> bool:
+    async with reader.execute(
+        "SELECT 1 FROM stores WHERE store_id = ? UNION ALL SELECT 1 FROM streams WHERE store_id = ?"
+        " UNION ALL SELECT 1 FROM postings WHERE store_id = ? LIMIT 1",
+        (store_id, store_id, store_id)) as cur:
+        return await cur.fetchone() is not None
+
+
 async def stores_of_day(reader: aiosqlite.Connection, day: dt.date) -> list[str]:
     d = day.isoformat()
     async with reader.execute(
@@ -64,8 +80,12 @@ async def report(reader: aiosqlite.Connection, connector: Connector | None,
                                                              hub_side["gross_total"]):
         differences.append({"field": "gross_total", "hub": hub_side["gross_total"],
                             "erp": erp_side["gross_total"]})
-    mismatched = bool(differences or missing_in_erp or extra_in_erp)
-    status = "mismatched" if mismatched else ("incomplete" if close is None else "matched")
+    # Without the store's day-close the day is not over: the ERP is naturally behind the hub
+    # (summaries not released, postings on their way), so that is not a mismatch yet.
+    if close is None:
+        status = "incomplete"
+    else:
+        status = "mismatched" if differences or missing_in_erp or extra_in_erp else "matched"
     out: dict[str, Any] = {
         "store_id": store_id, "business_day": day.isoformat(), "status": status,
         "currency": hub["currency"], "store": store_side, "hub": hub_side, "erp": erp_side,
@@ -157,7 +177,10 @@ async def _hub_leads(reader: aiosqlite.Connection, store_id: str, day: dt.date,
 
 async def run(reader: aiosqlite.Connection, connector: Connector | None, mapping: MappingConfig,
               day: dt.date, store_id: str | None = None) -> dict[str, Any]:
-    stores = [store_id] if store_id else await stores_of_day(reader, day)
+    """Raises UnknownStore when `store_id` names a store the hub does not know."""
+    if store_id is not None and not await known_store(reader, store_id):
+        raise UnknownStore(store_id)
+    stores = [store_id] if store_id is not None else await stores_of_day(reader, day)
     reports = [await report(reader, connector, mapping, s, day) for s in stores]
     statuses = [r["status"] for r in reports]
     return {"business_day": day.isoformat(), "matched": statuses.count("matched"),

@@ -100,6 +100,11 @@ class Relay:
             resumed = await self.writer.run(postings.reset_in_flight)
             if resumed:
                 log.info("ERP relay: %d postings were mid-send at the last stop; sending again", resumed)
+            released = await self.writer.run(functools.partial(postings.release_kept,
+                                                                now=self.clock.now()))
+            if released:
+                log.info("ERP relay: %d postings kept while there was no connector are now "
+                         "pending", released)
             log.info("ERP relay started (%s, %.1f/s, %d in flight)", self.connector.name,
                      self.erp.rate_limit_per_s, self.erp.max_in_flight)
             await self._loop()

@@ -38,7 +38,7 @@ def test_per_transaction_postings_are_created_with_their_events_once(tmp_path):
     envs = [sale_envelope(i) for i in range(1, 4)]
     apply(conn, seq, batch(envs))
     apply(conn, seq, batch(envs))  # a redelivery makes no second posting
-    found = rows(conn, "SELECT kind, state, payload FROM postings ORDER BY created_at")
+    found = rows(conn, "SELECT kind, state, payload FROM postings ORDER BY created_at, rowid")
     assert [(k, s) for k, s, _ in found] == [("sale", "pending")] * 3
     payload = msgspec.json.decode(found[0][2])
     assert payload["source"] == [{"register_id": "R1", "pos_txn_id": "000001"}]

@@ -1,0 +1,57 @@
+"""Reconciliation's verdicts: a day without the store's day-close is incomplete, never mismatched;
+an unknown store is an error naming it, not an empty 'incomplete'."""
+
+import aiohttp
+import pytest
+
+from hub import reconcile
+from hub.config import MappingConfig
+from hub.eventlog import Sequencer
+from runtime.sqlite_writer import open_reader
+from tests.hub.api_server import api_server, get
+from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
+
+
+def mid_day(path):
+    """Three sales applied, their postings not yet in the ERP, no day-close yet."""
+    conn = database(path)
+    apply(conn, Sequencer(), batch([sale_envelope(i) for i in range(1, 4)]))
+    conn.close()
+
+
+async def test_a_day_without_a_day_close_is_incomplete_even_when_the_erp_is_behind(tmp_path):
+    mid_day(tmp_path / "hub.sqlite")
+    reader = await open_reader(tmp_path / "hub.sqlite")
+    try:
+        result = await reconcile.run(reader, None, MappingConfig(), NOW.date())
+    finally:
+        await reader.close()
+    (rep,) = result["stores"]
+    assert rep["store"] is None and rep["hub"]["gross_total"] == "7.50"
+    assert rep["erp"]["gross_total"] == "0"  # nothing posted yet: the ERP is behind, not wrong
+    assert rep["status"] == "incomplete"
+    assert (result["matched"], result["mismatched"], result["incomplete"]) == (0, 0, 1)
+
+
+async def test_an_unknown_store_is_an_error_naming_it(tmp_path):
+    mid_day(tmp_path / "hub.sqlite")
+    reader = await open_reader(tmp_path / "hub.sqlite")
+    try:
+        with pytest.raises(reconcile.UnknownStore, match="NOPE"):
+            await reconcile.run(reader, None, MappingConfig(), NOW.date(), "NOPE")
+        known = await reconcile.run(reader, None, MappingConfig(), NOW.date(), "S001")
+    finally:
+        await reader.close()
+    assert known["incomplete"] == 1
+
+
+async def test_the_http_answers_name_the_field(tmp_path):
+    mid_day(tmp_path / "hub.sqlite")
+    async with api_server(tmp_path / "hub.sqlite") as url, aiohttp.ClientSession() as http:
+        status, body = await get(http, url + "/v1/reconciliation", day=NOW.date().isoformat(),
+                                 store_id="NOPE")
+        assert status == 422 and body["field"] == "store_id" and "NOPE" in body["error"]
+        status, body = await get(http, url + "/v1/reconciliation", day="2026-13-45")
+        assert status == 422 and body["field"] == "day"
+        status, body = await get(http, url + "/v1/reconciliation", day=NOW.date().isoformat())
+        assert status == 200 and body["stores"][0]["status"] == "incomplete"

@@ -159,9 +159,12 @@ class Forwarder:
             self._poke.clear()
             acked = self.outbox.acked_through
             if self._rewind is not None:
-                self._next_seq, self._rewind = max(acked + 1, self._rewind), None
-            self._next_seq = max(self._next_seq, acked + 1)
-            outstanding = self._next_seq - 1 - acked
+                # Below our acks too: a hub restored from an older backup lost events it had
+                # acknowledged, and gets them back from here while the outbox still holds them.
+                self._next_seq, self._rewind = self._rewind, None
+            else:
+                self._next_seq = max(self._next_seq, acked + 1)
+            outstanding = max(0, self._next_seq - 1 - acked)
             if outstanding and time.monotonic() - self._last_progress > cfg.ack_timeout_s:
                 log.warning("no ack from the hub for %.0f s; resending from seq %d",
                             cfg.ack_timeout_s, acked + 1)

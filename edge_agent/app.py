@@ -17,6 +17,7 @@ from edge_agent.outbox import Outbox
 from runtime import metrics, systemd
 from runtime.clock import SYSTEM, Clock
 from runtime.http import bound_port, json_errors, json_response
+from runtime.service import CannotListen, lock_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,14 @@ class Agent:
         await self.outbox.prune(self.clock.now() - dt.timedelta(hours=hours))
 
     async def run(self) -> None:
+        """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
+        lock = lock_data_dir(self.config.data_dir, "edge-agent")
+        try:
+            await self._serve()
+        finally:
+            lock.close()
+
+    async def _serve(self) -> None:
         await self.outbox.open()
         self._acked_at_start = self.outbox.acked_through
         app = web.Application(
@@ -147,7 +156,11 @@ class Agent:
         try:
             host, port = self.config.listen
             site = web.TCPSite(runner, host, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise CannotListen(self.config.api.listen, "api.listen", self.config.source,
+                                   exc) from exc
             self.bound_port = bound_port(site, port)
             log.info("store %s capture API on http://%s:%s", self.config.store_id, host,
                      self.bound_port)

@@ -9,7 +9,16 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.topics import DEFAULT_PREFIX
-from runtime.config import ConfigError, broker_address, load, parse_listen, read_secret, resolve
+from runtime.config import (
+    ConfigError,
+    DataDir,
+    broker_address,
+    data_dir,
+    load,
+    parse_listen,
+    read_secret,
+    resolve,
+)
 from runtime.tls import client_context
 
 StoreId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -63,7 +72,7 @@ class HealthConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
     store_id: StoreId
-    data_dir: str
+    data_dir: DataDir
     timezone: str | None = None
     log_level: str = "INFO"
     api: ApiConfig = ApiConfig()
@@ -109,7 +118,7 @@ def load_config(path: Path | str) -> AgentConfig:
     """Read and check the agent config; relative paths are taken from the file's folder."""
     cfg = load(path, AgentConfig)
     src = str(path)
-    cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir))
+    cfg = msgspec.structs.replace(cfg, source=src, data_dir=data_dir(cfg.data_dir, path=src))
     mqtt = cfg.mqtt
     files = {key: resolve(src, getattr(mqtt, key))
              for key in ("password_file", "ca_file", "cert_file", "key_file") if getattr(mqtt, key)}

@@ -10,8 +10,10 @@ import asyncio
 import datetime as dt
 import logging
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 import msgspec
@@ -26,6 +28,8 @@ from protocol.money import gross_total
 from runtime.clock import SYSTEM, Clock
 from runtime.migrations import SchemaTooNew, Step, migrate
 from runtime.sqlite_writer import SQLiteWriter, open_reader
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +213,7 @@ class Outbox:
         self._writer = SQLiteWriter(self.path, self._setup, name="outbox-writer")
         self._reader: aiosqlite.Connection | None = None
         self.check: integrity.Report | None = None  # what the check at this start found
+        self._ack_unrecorded = False  # the disk was full when the hub's last ack came
 
     def _now(self) -> str:
         return self._clock.now().isoformat()
@@ -372,14 +377,19 @@ class Outbox:
                          (stream,))
             return int(last)
 
-        kept = await self._writer.run(job)
+        kept = await self._write(job)
         log.warning("outbox moved to new stream %s (was %s); its %d events are resent from seq 1",
                     stream, self.stream, kept)
         self.stream, self.acked_through, self.pruned_through = stream, 0, 0
         return stream
 
     async def mark_acked(self, seq: int) -> int:
-        """Record that the hub has applied everything through `seq`; returns the new mark."""
+        """Record that the hub has applied everything through `seq`; returns the new mark.
+
+        On a full disk the mark is kept in memory only and written with the next ack once there
+        is room: forwarding goes on, and a restart meanwhile merely resends what the hub then
+        drops as duplicates. A full disk must never stop the agent (tills would hear
+        "connection refused" instead of 507)."""
 
         def job(conn: sqlite3.Connection) -> int:
             conn.execute(
@@ -388,8 +398,28 @@ class Outbox:
             )
             return int(conn.execute("SELECT acked_through FROM outbox_state").fetchone()[0])
 
-        self.acked_through = await self._writer.run(job)
+        try:
+            self.acked_through = await self._write(job)
+        except OutboxFull:
+            if not self._ack_unrecorded:
+                log.warning("disk full: the hub's ack through seq %d is kept in memory until "
+                            "there is room to write it down", seq)
+            self._ack_unrecorded = True
+            self.acked_through = max(self.acked_through, seq)
+            return self.acked_through
+        if self._ack_unrecorded:
+            log.info("the hub's ack is written down again (through seq %d)", self.acked_through)
+            self._ack_unrecorded = False
         return self.acked_through
+
+    async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a write job; a full disk is OutboxFull, so callers can carry on without it."""
+        try:
+            return await self._writer.run(job)
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise OutboxFull("the store controller's disk is full") from exc
+            raise
 
     async def last_seq(self) -> int:
         async with self.reader.execute(
@@ -448,7 +478,10 @@ class Outbox:
                 "INSERT OR REPLACE INTO receipts (event_id, posting_id, state, erp_ref, received_at)"
                 " VALUES (?, ?, ?, ?, ?)", rows)
 
-        await self._writer.run(job)
+        try:
+            await self._write(job)
+        except OutboxFull:  # what the ERP made of them only informs the status page
+            log.warning("disk full: %d receipts from the hub not kept", len(rows))
 
     async def count_unsent(self, kind: str) -> int:
         """Events of `kind` waiting, counted up to COUNT_CAP (then the page says "100000+")."""

@@ -1,10 +1,11 @@
-"""Command line: `retail-hub run|check-config|stores|postings|reconcile --config FILE`,
+"""Command line: `retail-hub run|check-config|stores|postings|reconcile [--config FILE] [--json]`,
 `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
 a mismatch); 2 config error (names the file and key); 3 no hub database at the configured
 data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception,
-reconciling a store the hub does not know). argparse's usage errors (a bad --day) also exit 2.
+reconciling a store the hub does not know); 5 `run`: another hub holds the data_dir; 6 `run`: an
+address from the config cannot be listened on (README.md has the table). Usage errors exit 2.
 """
 
 import argparse
@@ -14,31 +15,36 @@ import sys
 from hub import __version__, postings_cli
 from hub.config import HubConfig, load_config
 from runtime import clock, logs
+from runtime.cli import config_path, global_options, wants_json
 from runtime.config import ConfigError, render
-from runtime.service import run_until_signal
+from runtime.service import StartupError, run_until_signal
+
+DEFAULT_CONFIG = "/etc/retail-hub/hub.toml"
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="retail-hub", description="Retail store-edge sync hub")
     p.add_argument("--version", action="version", version=f"retail-hub {__version__}")
+    global_options(p, DEFAULT_CONFIG)
     sub = p.add_subparsers(dest="command", required=True)
     for name, text in (("run", "run the hub"), ("check-config", "validate and print config")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", required=True, help="path to the hub's TOML config")
+        global_options(cmd, DEFAULT_CONFIG, json_flag=name == "check-config")
     stores = sub.add_parser("stores", help="list, add, rotate or remove stores")
-    stores.add_argument("--config", required=True, help="path to the hub's TOML config")
-    stores.add_argument("--json", action="store_true", help="machine-readable output")
+    global_options(stores, DEFAULT_CONFIG)
     actions = stores.add_subparsers(dest="stores_command")
-    actions.add_parser("list", help="every store the hub knows (the default)")
+    global_options(actions.add_parser("list", help="every store the hub knows (the default)"),
+                   DEFAULT_CONFIG)
     for name, text in (("add", "create a store's broker credentials"),
                        ("rotate", "give a store a new password"),
                        ("remove", "revoke a store's credentials")):
         action = actions.add_parser(name, help=text)
+        global_options(action, DEFAULT_CONFIG)
         action.add_argument("store_id")
         if name != "remove":
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
-    postings_cli.add_parsers(sub)
+    postings_cli.add_parsers(sub, DEFAULT_CONFIG)
     demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
     demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
     demo.add_argument("--rate", type=float, default=20.0,
@@ -62,16 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                     api_port=args.api_port, erp=not args.no_erp)
         run_until_signal(demo.run())
         return 1 if demo.ok is False else 0
-    if getattr(args, "config", None) is None:
-        print(f"retail-hub {args.command}: --config FILE is required", file=sys.stderr)
-        return 2
     try:
-        config = load_config(args.config)
+        config = load_config(config_path(args, DEFAULT_CONFIG))
     except ConfigError as exc:
         print(f"retail-hub: config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
-        sys.stdout.write(render(config))
+        sys.stdout.write(render(config, as_json=wants_json(args)))
         return 0
     if args.command in ("postings", "reconcile"):
         return postings_cli.run(config, args)
@@ -84,12 +87,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
             return 3
         rows = list_stores_now(config.db_path)
-        print(json.dumps(rows, indent=2) if args.json else render_stores(rows))
+        print(json.dumps(rows, indent=2) if wants_json(args) else render_stores(rows))
         return 0
     from hub.app import Hub
 
     logs.setup(config.log_level)
-    run_until_signal(Hub(config, clock.from_environment()).run())
+    try:
+        run_until_signal(Hub(config, clock.from_environment()).run())
+    except ConfigError as exc:  # a secret file changed since the check at start
+        print(f"retail-hub: config error: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"retail-hub: {exc}", file=sys.stderr)
+        return exc.exit_code
     return 0
 
 
@@ -115,7 +125,7 @@ def _provision(config: HubConfig, args: argparse.Namespace) -> int:
     except CredentialsError as exc:
         print(f"retail-hub: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2) if args.json else text)
+    print(json.dumps(result, indent=2) if wants_json(args) else text)
     return 0
 
 

@@ -6,7 +6,6 @@ import functools
 import hmac
 import logging
 import zoneinfo
-from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -25,6 +24,7 @@ from protocol.messages import Receipt
 from runtime import metrics, systemd
 from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, bound_port, error, json_errors
+from runtime.service import CannotListen, lock_data_dir
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,14 @@ class Hub:
         return scheduler
 
     async def run(self) -> None:
-        Path(self.config.data_dir).mkdir(parents=True, exist_ok=True)
+        """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
+        lock = lock_data_dir(self.config.data_dir, "retail-hub")
+        try:
+            await self._serve()
+        finally:
+            lock.close()
+
+    async def _serve(self) -> None:
         await self.writer.start()
         if self.broker is not None:
             await self.writer.run(functools.partial(fleet.provisioned,
@@ -231,7 +238,11 @@ class Hub:
             await runner.setup()
             host, port = self.config.api_listen
             site = web.TCPSite(runner, host, port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                raise CannotListen(self.config.api.listen, "api.listen", self.config.source,
+                                   exc) from exc
             self.bound_port = bound_port(site, port)
             log.info("hub API on http://%s:%d", host, self.bound_port)
             scheduler.start()

@@ -9,13 +9,16 @@ own acks, never on the broker.
 """
 
 import logging
+import socket
 import ssl
 from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.errors import BrokerError
 
 from hub.config import HubConfig
 from hub.credentials import new_password, read_users, set_password, write_secret
+from runtime.service import CannotListen
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,38 @@ class EmbeddedBroker:
         self.config = config
         self._broker: Broker | None = None
 
+    def _listeners(self) -> list[tuple[str, tuple[str, int]]]:
+        found = [("broker.listen", self.config.broker_listen)]
+        if self.config.broker_tls_listen is not None:
+            found.append(("broker.tls_listen", self.config.broker_tls_listen))
+        return found
+
+    def _check_addresses(self) -> None:
+        """Bind each address once ourselves, as asyncio will: amqtt's own failure is four stacked
+        tracebacks and a broker that cannot be shut down; ours is one line naming the key."""
+        for key, (host, port) in self._listeners():
+            try:
+                infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                           flags=socket.AI_PASSIVE)
+                for family, kind, proto, _name, address in infos:
+                    with socket.socket(family, kind, proto) as probe:
+                        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                        probe.bind(address)
+            except OSError as exc:
+                raise CannotListen(f"{host}:{port}", key, self.config.source, exc) from exc
+
     async def start(self) -> None:
         ensure_hub_user(self.config)
-        self._broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
-        await self._broker.start()
+        self._check_addresses()
+        broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
+        try:
+            await broker.start()
+        except BrokerError as exc:  # taken between our check and amqtt's bind
+            if isinstance(exc.__cause__, OSError):
+                raise CannotListen(self.config.broker.listen, "broker.listen or broker.tls_listen",
+                                   self.config.source, exc.__cause__) from exc
+            raise
+        self._broker = broker  # only a started broker is ever shut down
         log.info("embedded MQTT broker listening on %s", self.config.broker.listen)
         if self.config.broker.tls_listen:
             log.info("embedded MQTT broker serving mqtts on %s", self.config.broker.tls_listen)

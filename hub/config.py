@@ -11,7 +11,16 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.topics import DEFAULT_PREFIX
-from runtime.config import ConfigError, broker_address, load, parse_listen, read_secret, resolve
+from runtime.config import (
+    ConfigError,
+    DataDir,
+    broker_address,
+    data_dir,
+    load,
+    parse_listen,
+    read_secret,
+    resolve,
+)
 from runtime.tls import client_context, server_context
 
 Positive = Annotated[float, Meta(gt=0)]
@@ -54,10 +63,10 @@ class HealthConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
-    max_held_events: Annotated[int, Meta(ge=0)] = 20000
+    max_held_events: Annotated[int, Meta(ge=1)] = 20000
     # A store can invent streams and gaps: bound what it, and all stores, can make the hub hold.
-    max_held_events_per_store: Annotated[int, Meta(ge=0)] = 20000
-    max_held_events_total: Annotated[int, Meta(ge=0)] = 100000
+    max_held_events_per_store: Annotated[int, Meta(ge=1)] = 20000
+    max_held_events_total: Annotated[int, Meta(ge=1)] = 100000
     max_new_streams_per_day: Annotated[int, Meta(ge=1)] = 4
     replay_min_interval_s: Positive = 2.0
     max_pending_batches: Annotated[int, Meta(ge=1)] = 256
@@ -114,7 +123,7 @@ class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
-    data_dir: str
+    data_dir: DataDir
     topic_prefix: str = DEFAULT_PREFIX
     log_level: str = "INFO"
     broker: BrokerConfig = BrokerConfig()
@@ -195,8 +204,8 @@ def load_config(path: Path | str) -> HubConfig:
     api = cfg.api
     if api.admin_token_file:
         api = msgspec.structs.replace(api, admin_token_file=resolve(src, api.admin_token_file))
-    cfg = msgspec.structs.replace(cfg, source=src, data_dir=resolve(src, cfg.data_dir), broker=broker,
-                                  api=api)
+    cfg = msgspec.structs.replace(cfg, source=src, data_dir=data_dir(cfg.data_dir, path=src),
+                                  broker=broker, api=api)
     cfg.api_listen  # noqa: B018 - validates api.listen
     if cfg.broker.embedded:
         cfg.broker_listen  # noqa: B018
@@ -212,9 +221,27 @@ def load_config(path: Path | str) -> HubConfig:
         password_file=resolve(src, erp.password_file) if erp.password_file else None,
     ))
     _check_erp(src, cfg)
+    _check_files(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
     return cfg
+
+
+def _check_files(src: str, cfg: HubConfig) -> None:
+    """Read every secret and the users file now, so `check-config` finds what `run` would."""
+    from hub.credentials import read_users
+    from hub.errors import CredentialsError
+
+    cfg.admin_token()
+    for key in ("token_file", "password_file"):
+        cfg.erp_secret(key)
+    if not cfg.broker.embedded or cfg.hub_password_path.exists():
+        cfg.hub_password()  # with the embedded broker it is generated at the first start
+    if cfg.broker.embedded:
+        try:
+            read_users(cfg.broker.users_file)
+        except CredentialsError as exc:
+            raise ConfigError(src, "broker.users_file", str(exc)) from exc
 
 
 def _check_erp(src: str, cfg: HubConfig) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from hub import postings, reconcile
 from hub.config import HubConfig
 from runtime import clock
+from runtime.cli import global_options, wants_json
 from runtime.sqlite_writer import connect, open_reader
 
 EXIT_MISMATCH = 1
@@ -34,9 +35,10 @@ def business_day(text: str) -> dt.date:
     raise argparse.ArgumentTypeError(f"not a date: {text!r} (write it as YYYY-MM-DD, e.g. 2026-11-23)")
 
 
-def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
+                default_config: str) -> None:
     p = sub.add_parser("postings", help="list, show, retry or resubmit ERP postings")
-    _common(p, argparse.SUPPRESS)
+    global_options(p, default_config)
     actions = p.add_subparsers(dest="postings_command", required=True)
     listing = actions.add_parser("list", help="postings, newest first")
     listing.add_argument("--state", choices=postings.STATES)
@@ -47,34 +49,26 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> N
     show = actions.add_parser("show", help="one posting with its attempts and audit trail")
     show.add_argument("posting_id")
     for action in (listing, show):
-        _common(action, argparse.SUPPRESS)
+        global_options(action, default_config)
     for name, text in (("retry", "send a dead or exception posting again, unchanged"),
                        ("resubmit", "send a corrected posting again (audited)")):
         action = actions.add_parser(name, help=text)
-        _common(action, argparse.SUPPRESS)
+        global_options(action, default_config)
         action.add_argument("posting_id")
         action.add_argument("--actor", default=_whoami(), help="who does this (for the audit trail)")
         if name == "resubmit":
             action.add_argument("--payload-file", type=Path,
                                 help="the corrected posting as JSON (from `postings show --json`)")
     rec = sub.add_parser("reconcile", help="compare store day-close, hub and ERP totals")
-    rec.add_argument("--config", required=True, help="path to the hub's TOML config")
+    global_options(rec, default_config)
     rec.add_argument("--day", required=True, type=business_day, help="business day (YYYY-MM-DD)")
     rec.add_argument("--store", help="only this store")
-    rec.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def _limit(text: str) -> int:
     if text.isdigit() and 1 <= int(text) <= 1000:
         return int(text)
     raise argparse.ArgumentTypeError(f"not a whole number from 1 to 1000: {text!r}")
-
-
-def _common(parser: argparse.ArgumentParser, default: object) -> None:
-    """--config and --json, accepted before or after the action (`postings list --config F`)."""
-    parser.add_argument("--config", default=default, help="path to the hub's TOML config")
-    parser.add_argument("--json", action="store_true", default=default,
-                        help="machine-readable output")
 
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
@@ -115,7 +109,7 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
             return 2
     finally:
         await reader.close()
-    if getattr(args, "json", False):
+    if wants_json(args):
         print(json.dumps(rows, indent=2))
     else:
         print(_table(rows))
@@ -163,7 +157,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
         conn.execute("COMMIT")
     finally:
         conn.close()
-    print(json.dumps(result) if getattr(args, "json", False) else
+    print(json.dumps(result) if wants_json(args) else
           f"{args.posting_id}: {args.postings_command} queued (state {result['state']})")
     return 0
 
@@ -184,7 +178,7 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
         if connector is not None:
             await connector.close()
         await reader.close()
-    if getattr(args, "json", False):
+    if wants_json(args):
         print(json.dumps(result, indent=2))
     else:
         print(render(result))

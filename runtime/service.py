@@ -1,9 +1,67 @@
-"""Run a service's main coroutine until SIGTERM or SIGINT, then let it shut down cleanly."""
+"""Running a service: its main coroutine until SIGTERM or SIGINT, the lock that keeps a second
+copy off its data_dir, and the start-up failures that end it with one line and an exit code."""
 
 import asyncio
+import errno
+import fcntl
+import os
 import signal
 from collections.abc import Coroutine
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+
+# Exit codes both programs share for a failed start (README.md has the whole table).
+EXIT_CONFIG = 2
+EXIT_DATA_DIR_IN_USE = 5
+EXIT_CANNOT_LISTEN = 6
+
+
+class StartupError(Exception):
+    """The service cannot start; `str(exc)` is the one line to show, `exit_code` the code."""
+
+    exit_code = 1
+
+
+class DataDirInUse(StartupError):
+    """Another process holds the data_dir's lock: two writers on one outbox or hub database."""
+
+    exit_code = EXIT_DATA_DIR_IN_USE
+
+
+class CannotListen(StartupError):
+    """An address from the config cannot be bound (in use, not ours, or not permitted)."""
+
+    exit_code = EXIT_CANNOT_LISTEN
+
+    def __init__(self, address: str, key: str, source: str, exc: OSError) -> None:
+        reason = ("is in use by another program" if exc.errno == errno.EADDRINUSE
+                  else f"cannot be used ({exc.strerror or exc})")
+        super().__init__(f"cannot listen on {address} ({key} in {source}): the address {reason}")
+        self.address, self.key = address, key
+
+
+def lock_data_dir(data_dir: Path | str, program: str) -> BinaryIO:
+    """Take `data_dir/{program}.lock` exclusively (flock) or raise DataDirInUse at once. Keep
+    the returned file open while the service runs; the kernel drops the lock when the process
+    ends, however it ends (SIGKILL included), so a stale lock file never blocks a start."""
+    folder = Path(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{program}.lock"
+    lock = open(path, "a+b")  # noqa: SIM115 - held for the service's lifetime
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        lock.seek(0)
+        holder = lock.read().decode(errors="replace").strip() or "unknown"
+        lock.close()
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        raise DataDirInUse(f"data_dir {folder} is in use by another {program} (pid {holder}; "
+                           f"lock {path}): stop it first, or give this one its own data_dir") from exc
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n".encode())
+    lock.flush()
+    return lock
 
 
 def run_until_signal(main: Coroutine[Any, Any, None]) -> None:

@@ -39,6 +39,8 @@ def build(directory: Path, stores: list[str], skus: list[str], db: str = DB) -> 
     admin.write_text(secrets.token_urlsafe(16))
     hub = directory / "hub-password"
     hub.write_text(secrets.token_urlsafe(16))
+    for secret in (admin, hub):
+        secret.chmod(0o600)
     for suffix in ("", "-wal", "-shm"):
         (directory / f"{db}.sqlite{suffix}").unlink(missing_ok=True)
     (directory / f"{db}.sqlite").touch()

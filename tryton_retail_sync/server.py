@@ -44,6 +44,7 @@ class TrytonServer:
             # Only the main file: a stale -wal beside a copy would bring back old rows.
             shutil.copyfile(self.template / f"{self.db}.sqlite", target)
             shutil.copyfile(self.template / "hub-password", self.hub_password_file)
+        self.hub_password_file.chmod(0o600)  # the hub refuses a secret file others can read
         conf = self.workdir / "trytond.conf"
         conf.write_text(config_text(self.workdir, self.port))
         log = (self.workdir / "trytond.log").open("ab")

@@ -62,6 +62,7 @@ def test_agent_runs_from_a_throwaway_root(debs, tmp_path):
     assert done.returncode == 0 and "edge-agent 0.1.0" in done.stdout, done.stderr
     conf = root / "etc/edge-agent/agent.toml"
     (tmp_path / "pw").write_text("secret\n")
+    (tmp_path / "pw").chmod(0o600)
     conf.write_text(conf.read_text().replace("/etc/edge-agent/mqtt-password", str(tmp_path / "pw")))
     done = subprocess.run([str(binary), "check-config", "--config", str(conf)],
                           capture_output=True, text=True, env={})

@@ -197,9 +197,11 @@ async def test_tills_on_another_host_need_the_shared_token(running_agent, http, 
     root = tmp_path / "secured"
     root.mkdir()
     (root / "till-token").write_text("t0ken-for-tills\n")
+    (root / "till-token").chmod(0o600)
     _agent, url = await running_agent(root=root, api_extra='token_file = "till-token"\n')
     status, body = await post(http, url, SALE)
     assert status == 401 and body["field"] == "Authorization"
+    assert body["error"] == "missing or wrong bearer token"  # words are not secrets
     assert "t0ken" not in json.dumps(body)
     status, _ = await post(http, url, SALE, headers={"Authorization": "Bearer wrong"})
     assert status == 401

@@ -34,6 +34,7 @@ def test_agent_config_errors_name_file_and_key(tmp_path, text, key):
 
 def test_agent_config_defaults_and_relative_paths(tmp_path):
     (tmp_path / "pw").write_text("secret\n")
+    (tmp_path / "pw").chmod(0o600)
     cfg = load_agent(write(tmp_path, 'store_id = "S1"\ndata_dir = "data"\n[mqtt]\npassword_file = "pw"\n'))
     assert cfg.data_dir == str(tmp_path / "data")
     assert cfg.listen == ("127.0.0.1", 8700)
@@ -101,6 +102,74 @@ def test_agent_mqtts_defaults_to_port_8883_and_verifies(tmp_path):
 def test_hub_tls_errors_name_the_key(tmp_path, broker, key):
     (tmp_path / "junk.pem").write_text("not a certificate\n")
     (tmp_path / "pw").write_text("pw\n")
+    (tmp_path / "pw").chmod(0o600)
     with pytest.raises(ConfigError) as info:
         load_hub(write(tmp_path, f'data_dir = "d"\n[broker]\n{broker}'))
     assert info.value.key == key, info.value
+
+
+def secret_file(path, text="k9Qx-2mB7vLp", mode=0o600):
+    path.write_text(text + "\n")
+    path.chmod(mode)
+
+
+HUB_MISTAKES = [
+    # (name, config text, files to make: name -> (text, mode), key)
+    ("missing admin token", 'data_dir = "d"\n[api]\nadmin_token_file = "absent"\n', {},
+     "api.admin_token_file"),
+    ("world-readable admin token", 'data_dir = "d"\n[api]\nadmin_token_file = "token"\n',
+     {"token": ("k9Qx-2mB7vLp", 0o644)}, "api.admin_token_file"),
+    ("world-readable ERP token", 'data_dir = "d"\n[erp]\nconnector = "http-json"\n'
+     'url = "http://127.0.0.1:9"\ntoken_file = "token"\n', {"token": ("k9Qx-2mB7vLp", 0o604)},
+     "erp.token_file"),
+    ("malformed users file", 'data_dir = "d"\n[broker]\nusers_file = "users"\n',
+     {"users": ("this is not username:hash\nnor this", 0o600)}, "broker.users_file"),
+    ("NaN rounding", 'data_dir = "d"\n[postings]\nrounding = {CHF = "NaN"}\n', {},
+     "postings.rounding.CHF"),
+    ("infinite sweep", 'data_dir = "d"\n[postings]\nsweep_interval_s = inf\n', {},
+     "postings.sweep_interval_s"),
+    ("data_dir is a file", 'data_dir = "afile"\n', {"afile": ("x", 0o600)}, "data_dir"),
+    ("empty data_dir", 'data_dir = ""\n', {}, "data_dir"),
+    ("no held events", 'data_dir = "d"\n[ingest]\nmax_held_events = 0\n', {},
+     "ingest.max_held_events"),
+]
+AGENT_MISTAKES = [
+    ("infinite ack timeout", 'store_id = "S1"\ndata_dir = "d"\n[forwarder]\nack_timeout_s = inf\n',
+     {}, "forwarder.ack_timeout_s"),
+    ("NaN skew", 'store_id = "S1"\ndata_dir = "d"\n[api]\nmax_clock_skew_s = nan\n', {},
+     "api.max_clock_skew_s"),
+    ("empty data_dir", 'store_id = "S1"\ndata_dir = ""\n', {}, "data_dir"),
+    ("data_dir is a file", 'store_id = "S1"\ndata_dir = "afile"\n', {"afile": ("x", 0o600)},
+     "data_dir"),
+    ("world-readable password", 'store_id = "S1"\ndata_dir = "d"\n[mqtt]\npassword_file = "pw"\n',
+     {"pw": ("k9Qx-2mB7vLp", 0o644)}, "mqtt.password_file"),
+    ("world-readable till token", 'store_id = "S1"\ndata_dir = "d"\n[api]\ntoken_file = "t"\n',
+     {"t": ("k9Qx-2mB7vLp", 0o644)}, "api.token_file"),
+]
+
+
+@pytest.mark.parametrize("program, name, text, files, key",
+                         [("hub", *m) for m in HUB_MISTAKES] + [("edge_agent", *m) for m in AGENT_MISTAKES],
+                         ids=lambda v: v if isinstance(v, str) and " " in v else None)
+def test_check_config_and_run_refuse_the_same_mistakes_naming_key_and_file(
+        tmp_path, program, name, text, files, key):
+    """check-config must find what run would trip over: both exit 2 with one line naming the key
+    and the file, never a traceback (and run starts nothing)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for file, (content, mode) in files.items():
+        secret_file(tmp_path / file, content, mode)
+    conf = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        (load_hub if program == "hub" else load_agent)(conf)
+    assert info.value.key == key, info.value
+    for command in ("check-config", "run"):
+        done = subprocess.run([sys.executable, "-m", program, command, "--config", str(conf)],
+                              capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 2, (command, done.stderr)
+        assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+        assert f"{conf}: {key}:" in done.stderr, done.stderr
+    assert not (tmp_path / "d").exists()

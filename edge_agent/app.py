@@ -83,7 +83,10 @@ class Agent:
                 web.get("/metrics", self.metrics)]
 
     async def status_page(self, request: web.Request) -> web.Response:
-        return web.Response(text=status_page.render(await status.collect(self)),
+        q = request.query
+        lookup = (await status.lookup(self, q.get("register", ""), q.get("number", ""))
+                  if "register" in q or "number" in q else None)
+        return web.Response(text=status_page.render(await status.collect(self), lookup),
                             content_type="text/html")
 
     async def status_json(self, request: web.Request) -> web.Response:

@@ -124,7 +124,7 @@ class CaptureApi:
             body["warning"] = self._skewed(prepared, now)
         if result.created:
             self.captured += 1
-            self.throughput.add()
+            self.throughput.add(sale=prepared.kind == "sale")
             self.on_captured()
             return json_response(body, 201)
         self.duplicates += 1

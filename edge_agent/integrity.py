@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 WAL_MAGIC = (0x377F0682, 0x377F0683)
 WAL_VERSION = 3007000
 _COLUMNS = ("natural_key", "event_id", "kind", "digest", "occurred_at", "business_day",
-            "captured_at", "body", "register_id", "gross", "gross_e4")
+            "captured_at", "body", "register_id", "gross", "gross_e4", "currency")
 _MAX_MISSES = 10_000  # consecutive unreadable seqs after which the salvage stops looking
 
 

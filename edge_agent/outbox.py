@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 import msgspec
@@ -23,6 +23,7 @@ from edge_agent import integrity, keys
 from edge_agent.errors import Conflict, OutboxError, OutboxFull
 from edge_agent.requests import Prepared
 from protocol import codec, identity
+from protocol.errors import ProtocolError
 from protocol.messages import Receipt, Return, Sale
 from protocol.money import gross_total
 from runtime.clock import SYSTEM, Clock
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 COUNT_CAP = 100_000
 _SCHEMA = """
 CREATE TABLE outbox_state (
@@ -103,7 +104,27 @@ CREATE TABLE integrity_repairs (
 _SCHEMA_V3 = "DROP INDEX IF EXISTS events_by_kind;"
 # 5: unambiguous keys (ids holding `/` made `txn/R/1/coll` two transactions' key) and digests of
 # a capture's meaning rather than its bytes (edge_agent.keys).
-_MIGRATIONS: list[Step] = [_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, keys.rekey]
+# 6: each sale's and return's currency, so the status page shows takings per currency instead of
+# adding EUR to CHF; the day index covers it. Older rows get theirs from the body.
+
+
+def _add_currency(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE events ADD COLUMN currency TEXT")
+    conn.execute("DROP INDEX events_by_day")
+    conn.execute("CREATE INDEX events_by_day ON events"
+                 " (business_day, kind, register_id, currency, seq, gross_e4)")
+    rows = conn.execute("SELECT seq, body FROM events WHERE kind IN ('sale', 'return')").fetchall()
+    filled = []
+    for seq, body in rows:
+        try:
+            event = codec.decode_event(body)
+        except ProtocolError:
+            continue  # the integrity check deals with unreadable rows
+        filled.append((getattr(event, "currency", None), seq))
+    conn.executemany("UPDATE events SET currency = ? WHERE seq = ?", filled)
+
+
+_MIGRATIONS: list[Step] = [_SCHEMA, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4, keys.rekey, _add_currency]
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -192,6 +213,8 @@ def _migrate(store_id: str, max_bytes: int | None, clock: Clock):  # type: ignor
             raise OutboxError(f"outbox belongs to store {owner!r}, not {store_id!r}")
 
     return setup
+
+
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -317,6 +340,7 @@ class Outbox:
             getattr(event, "register_id", None),
             str(gross) if gross is not None else None,
             int(gross.scaleb(4).to_integral_value()) if gross is not None else None,
+            txn.currency if txn else None,
         )
 
         def job(conn: sqlite3.Connection) -> Captured:
@@ -329,8 +353,8 @@ class Outbox:
                 return Captured(found[0], found[1], created=False)
             cur = conn.execute(
                 "INSERT INTO events (natural_key, event_id, kind, digest, occurred_at,"
-                " business_day, captured_at, body, register_id, gross, gross_e4)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " business_day, captured_at, body, register_id, gross, gross_e4, currency)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
             assert cur.lastrowid is not None
@@ -491,48 +515,72 @@ class Outbox:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def recent(self, limit: int) -> list[dict[str, object]]:
-        """The newest transactions with what became of them: waiting, at head office, or the
-        ERP's answer (posted with its document number, or a problem at head office)."""
-        async with self.reader.execute(
-            "SELECT e.seq, e.kind, e.natural_key, e.captured_at, e.gross, r.state, r.erp_ref"
-            " FROM events e LEFT JOIN receipts r ON r.event_id = e.event_id"
-            " ORDER BY e.seq DESC LIMIT ?", (limit,)) as cur:
-            rows = await cur.fetchall()
+    _TXN_SQL = ("SELECT e.seq, e.kind, e.natural_key, e.captured_at, e.gross, e.currency,"
+                " e.business_day, r.state, r.erp_ref FROM events e"
+                " LEFT JOIN receipts r ON r.event_id = e.event_id")
+
+    def _described(self, rows: list[sqlite3.Row]) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
-        for seq, kind, key, captured_at, gross, erp_state, erp_ref in rows:
+        for seq, kind, key, captured_at, gross, currency, day, erp_state, erp_ref in rows:
             parts = key.split("/")
             state = erp_state or ("at_head_office" if seq <= self.acked_through else "waiting")
             out.append({"seq": seq, "kind": kind,
                         "reference": "/".join(keys.unquote(p) for p in parts[1:]),
-                        "captured_at": captured_at, "gross": gross, "state": state,
-                        "erp_ref": erp_ref})
+                        "captured_at": captured_at, "gross": gross, "currency": currency,
+                        "business_day": day, "state": state, "erp_ref": erp_ref})
         return out
 
-    async def day_by_register(self, day: dt.date) -> list[dict[str, object]]:
-        """Sales, returns and takings per register for one business day, summed by SQLite over
-        exact integers; beside them the part head office has acknowledged."""
+    async def recent(self, limit: int) -> list[dict[str, object]]:
+        """The newest transactions with what became of them: waiting, at head office, or the
+        ERP's answer (posted with its document number, or a problem at head office)."""
+        async with self.reader.execute(self._TXN_SQL + " ORDER BY e.seq DESC LIMIT ?",
+                                       (limit,)) as cur:
+            return self._described(list(await cur.fetchall()))
+
+    async def find(self, register_id: str, pos_txn_id: str) -> dict[str, object] | None:
+        """One transaction by its till's register and number, described as `recent` does."""
+        async with self.reader.execute(self._TXN_SQL + " WHERE e.natural_key = ?",
+                                       (keys.transaction_key(register_id, pos_txn_id),)) as cur:
+            found = self._described(list(await cur.fetchall()))
+        return found[0] if found else None
+
+    async def day_by_register(self, day: dt.date) -> list[dict[str, Any]]:
+        """Sales, returns and takings per register and currency for one business day, summed by
+        SQLite over exact integers; beside them the part head office has acknowledged.
+
+        Amounts in different currencies are never added: each register lists `by_currency`,
+        and its own `gross`/`currency` are filled only when it took one currency that day."""
         acked = self.acked_through
         async with self.reader.execute(
-            "SELECT register_id, kind, COUNT(*), COALESCE(SUM(gross_e4), 0),"
+            "SELECT register_id, currency, kind, COUNT(*), COALESCE(SUM(gross_e4), 0),"
             " SUM(seq <= ?), SUM(CASE WHEN seq <= ? THEN COALESCE(gross_e4, 0) ELSE 0 END)"
             " FROM events WHERE business_day = ? AND kind IN ('sale', 'return')"
-            " GROUP BY register_id, kind", (acked, acked, day.isoformat())) as cur:
+            " GROUP BY register_id, currency, kind", (acked, acked, day.isoformat())) as cur:
             rows = await cur.fetchall()
-        out: dict[str, dict[str, object]] = {}
-        totals: dict[str, list[int]] = {}
-        for register, kind, count, gross, acked_count, acked_gross in rows:
-            reg = register or "?"
+        # (register, currency) -> [sales, returns, gross_e4, acked sales, acked returns, acked gross_e4]
+        sums: dict[tuple[str, str], list[int]] = {}
+        for register, currency, kind, count, gross, acked_count, acked_gross in rows:
+            t = sums.setdefault((register or "?", currency or "?"), [0] * 6)
+            sale = kind == "sale"
+            t[0 if sale else 1] += count
+            t[3 if sale else 4] += acked_count
+            t[2] += (1 if sale else -1) * int(gross)
+            t[5] += (1 if sale else -1) * int(acked_gross)
+        out: dict[str, dict[str, Any]] = {}
+        for (reg, currency), t in sorted(sums.items()):
             entry = out.setdefault(reg, {"register_id": reg, "sales": 0, "returns": 0,
-                                         "at_head_office": {"sales": 0, "returns": 0}})
-            field = "sales" if kind == "sale" else "returns"
-            sign = 1 if kind == "sale" else -1
-            entry[field] = count
-            entry["at_head_office"][field] = acked_count  # type: ignore[index]
-            t = totals.setdefault(reg, [0, 0])
-            t[0] += sign * int(gross)
-            t[1] += sign * int(acked_gross)
-        for reg, entry in out.items():
-            entry["gross"] = _money(totals[reg][0])
-            entry["at_head_office"]["gross"] = _money(totals[reg][1])  # type: ignore[index]
+                                         "at_head_office": {"sales": 0, "returns": 0},
+                                         "by_currency": []})
+            entry["sales"] += t[0]
+            entry["returns"] += t[1]
+            entry["at_head_office"]["sales"] += t[3]
+            entry["at_head_office"]["returns"] += t[4]
+            entry["by_currency"].append({
+                "currency": currency, "sales": t[0], "returns": t[1], "gross": _money(t[2]),
+                "at_head_office": {"sales": t[3], "returns": t[4], "gross": _money(t[5])}})
+        for entry in out.values():
+            one = entry["by_currency"][0] if len(entry["by_currency"]) == 1 else None
+            entry["currency"] = one["currency"] if one else None
+            entry["gross"] = one["gross"] if one else None
+            entry["at_head_office"]["gross"] = one["at_head_office"]["gross"] if one else None
         return [out[k] for k in sorted(out)]

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import shutil
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -24,20 +25,69 @@ REPAIR_SHOWN_FOR = dt.timedelta(days=7)  # the headline recalls a rebuilt outbox
 CLOCK_SHOWN_FOR = dt.timedelta(hours=1)  # and a till with a wrong clock, since its last sale
 
 
+FLOWING_S = 60  # with every waiting event younger than this and an ack as recent: up to date
+
+
 class Throughput:
-    """Captures in the last 15 minutes (for the rate and the disk estimate)."""
+    """Captures in the last 15 minutes: all of them (for the disk estimate) and the sales alone
+    (the rate staff see; returns, adjustments and day closes are not sales)."""
 
     def __init__(self) -> None:
         self._times: collections.deque[float] = collections.deque(maxlen=200_000)
+        self._sales: collections.deque[float] = collections.deque(maxlen=200_000)
 
-    def add(self) -> None:
-        self._times.append(time.monotonic())
+    def add(self, sale: bool = False) -> None:
+        now = time.monotonic()
+        self._times.append(now)
+        if sale:
+            self._sales.append(now)
 
     def last_window(self) -> int:
+        return self._count(self._times)
+
+    def sales_last_window(self) -> int:
+        return self._count(self._sales)
+
+    @staticmethod
+    def _count(times: collections.deque[float]) -> int:
         cutoff = time.monotonic() - _WINDOW_S
-        while self._times and self._times[0] < cutoff:
-            self._times.popleft()
-        return len(self._times)
+        while times and times[0] < cutoff:
+            times.popleft()
+        return len(times)
+
+
+# What the MQTT library and the operating system say, in words for store staff; the raw text
+# stays in /v1/status (`connection.last_error`) for support. First match wins.
+_PROBLEMS = (
+    (("not authori", "bad user name", "bad username", "password", "code:4", "code:5",
+      "code:134", "code:135"),
+     "Head office did not accept this store's login. Call support."),
+    (("certificate", "ssl", "tls", "handshake"),
+     "The secure connection to head office failed (certificate problem). Call support."),
+    (("name or service not known", "errno -2", "errno -3", "errno -5", "nodename",
+      "temporary failure in name resolution", "getaddrinfo"),
+     "Head office's address could not be found: check this store's internet connection."),
+    (("errno 101", "errno 113", "network is unreachable", "no route to host"),
+     "No network route to head office: check this store's internet connection."),
+    (("errno 111", "connection refused"),
+     "Head office is not accepting connections right now (it may be restarting)."),
+    (("timed out", "timeout", "errno 110"),
+     "Head office did not answer in time: the network may be slow or down."),
+    (("disconnected", "connection lost", "reset by peer", "errno 104", "broken pipe",
+      "errno 32", "keep alive", "keepalive", "unexpected"),
+     "The connection to head office was interrupted."),
+)
+
+
+def plain_problem(raw: str | None) -> str | None:
+    """A connection error in plain words (None when there is none)."""
+    if not raw:
+        return None
+    text = raw.lower()
+    for needles, words in _PROBLEMS:
+        if any(n in text for n in needles):
+            return words
+    return "Could not reach head office."
 
 
 def _clock(at: dt.datetime | None, zone: dt.tzinfo) -> str | None:
@@ -68,15 +118,21 @@ async def collect(agent: "Agent") -> dict[str, Any]:
     sales_waiting = min(await outbox.count_unsent("sale"), stats.backlog)
     disk = _disk(agent, stats.last_seq)
     captured_15 = agent.api.throughput.last_window()
+    sales_15 = agent.api.throughput.sales_last_window()
     per_hour = captured_15 * 3600 // _WINDOW_S
     if disk["bytes_per_event"] and per_hour:
         disk["hours_left"] = round(disk["free_bytes"] / (disk["bytes_per_event"] * per_hour), 1)
     connected = fwd.state == "connected"
     down_s = (now - fwd.state_since).total_seconds() if not connected else 0.0
     damage = await outbox.damage()
+    ack_age = ((now - dt.datetime.fromisoformat(stats.acked_at)).total_seconds()
+               if stats.acked_at else None)
+    flowing = (stats.backlog > 0 and oldest_age is not None and oldest_age < FLOWING_S
+               and ack_age is not None and ack_age < FLOWING_S)
     headline = _headline(agent, connected, fwd.state_since, zone, sales_waiting, stats.backlog,
-                         oldest_age, disk, damage)
+                         oldest_age, disk, damage, flowing)
     today = now.astimezone(zone).date()
+    registers = await outbox.day_by_register(today)
     return {
         "store_id": config.store_id,
         "version": agent.version,
@@ -84,20 +140,38 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         "headline": headline,
         "connection": {"state": fwd.state, "since": fwd.state_since.isoformat(),
                        "down_for_s": round(down_s), "last_error": fwd.last_error,
+                       "problem": plain_problem(fwd.last_error),
                        "head_office_online": fwd.hub_online},
         "backlog": {"events": stats.backlog, "sales": sales_waiting,
                     "oldest_unsent_at": stats.oldest_unsent_at,
-                    "oldest_age_s": round(oldest_age) if oldest_age is not None else None},
+                    "oldest_age_s": round(oldest_age) if oldest_age is not None else None,
+                    "flowing": flowing},
         "last_ack_at": stats.acked_at,
         "throughput": {"captured_last_15_min": captured_15, "per_hour": per_hour,
+                       "sales_last_15_min": sales_15,
+                       "sales_per_hour": sales_15 * 3600 // _WINDOW_S,
                        "forwarded": fwd.forwarded, "captured": agent.api.captured},
         "disk": disk,
         "outbox_check": _check(agent, damage),
         "till_clocks": {r: {"skew_s": round(skew), "seen_at": at.isoformat()}
                         for r, (skew, at) in sorted(agent.api.till_clocks.items())},
         "recent": await outbox.recent(RECENT),
-        "today": {"business_day": today.isoformat(), "registers": await outbox.day_by_register(today)},
+        "today": {"business_day": today.isoformat(), "registers": registers,
+                  "totals": _totals(registers)},
     }
+
+
+def _totals(registers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store's day per currency, all registers together (exact: Decimal sums)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in registers:
+        for part in r["by_currency"]:
+            t = out.setdefault(part["currency"], {"currency": part["currency"], "sales": 0,
+                                                  "returns": 0, "gross": Decimal(0)})
+            t["sales"] += part["sales"]
+            t["returns"] += part["returns"]
+            t["gross"] += Decimal(part["gross"])
+    return [{**t, "gross": str(t["gross"])} for _c, t in sorted(out.items())]
 
 
 def _disk(agent: "Agent", last_seq: int) -> dict[str, Any]:
@@ -124,7 +198,7 @@ def _check(agent: "Agent", damage: Damage | None) -> dict[str, Any]:
 
 def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzinfo,
               sales_waiting: int, backlog: int, oldest_age: float | None,
-              disk: dict[str, Any], damage: Damage | None) -> dict[str, str]:
+              disk: dict[str, Any], damage: Damage | None, flowing: bool) -> dict[str, str]:
     if agent.api.full_since is not None:
         return {"level": "error", "text": "Disk full: new sales are being refused. Call support now."}
     if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
@@ -149,12 +223,24 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
         return {"level": "warn",
                 "text": f"Head office is not answering since {_clock(fwd.hub_state_since, zone)}"
                         f" — {waiting}. Keep selling: nothing is lost."}
-    if backlog:
+    if backlog and not flowing:
         return {"level": "info", "text": f"Sending to head office — {waiting}."}
     recent = sorted(r for r, (_s, at) in agent.api.till_clocks.items()
                     if agent.clock.now() - at < CLOCK_SHOWN_FOR)
     if recent:
-        return {"level": "warn", "text": f"All sales sent. Set the clock of till {', '.join(recent)}:"
+        sent = "Sales are being sent as they happen" if backlog else "All sales sent"
+        return {"level": "warn", "text": f"{sent}. Set the clock of till {', '.join(recent)}:"
                                          " it is wrong by more than "
                                          f"{int(agent.config.api.max_clock_skew_s // 60)} min."}
+    if backlog:
+        # Under steady trade a few sales are always on their way: that is up to date, not late.
+        return {"level": "ok", "text": "Up to date: sales reach head office as they happen"}
     return {"level": "ok", "text": "All sales sent to head office"}
+
+
+async def lookup(agent: "Agent", register_id: str, pos_txn_id: str) -> dict[str, Any]:
+    """The page's "find a transaction" answer for one register and number."""
+    register_id, pos_txn_id = register_id.strip(), pos_txn_id.strip()
+    found = (await agent.outbox.find(register_id, pos_txn_id)
+             if register_id and pos_txn_id else None)
+    return {"register_id": register_id, "pos_txn_id": pos_txn_id, "found": found}

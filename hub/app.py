@@ -13,6 +13,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from hub import __version__, dashboard, fleet, postings, provisioning, reconcile
+from hub.activity import Activity
 from hub.api import HubApi
 from hub.broker import EmbeddedBroker
 from hub.config import HubConfig
@@ -54,6 +55,7 @@ class Hub:
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
+        self.activity = Activity()
 
     def reader(self) -> aiosqlite.Connection:
         assert self._reader is not None, "hub database is not open"
@@ -90,15 +92,28 @@ class Hub:
 
     async def dashboard(self, request: web.Request) -> web.Response:
         relay = self.relay.status() if self.relay else {"connector": "none"}
+        query = dict(request.query)
+        now = self.clock.now()
         try:
-            now = self.clock.now()
-            data = await dashboard.gather(self.reader(), dict(request.query),
-                                          dict(self.ingest.gaps_by_store), relay, now)
-        except ValueError:
-            return error(422, "page must be a whole number", "page")
+            day = dashboard.check_day(query)
+            checked = (await reconcile.run(self.reader(), self.relay.connector if self.relay else None,
+                                           self.config.erp.mapping, day, query.get("store_id") or None)
+                       if day else None)
+            data = await dashboard.gather(
+                self.reader(), query, dict(self.ingest.gaps_by_store), relay, now,
+                zoneinfo.ZoneInfo(self.config.reconcile.timezone), checked, self.activity.svg(now))
+        except dashboard.BadQuery as exc:
+            return error(422, str(exc), exc.field)
         return web.Response(text=dashboard.render(data, now,
                                                   self._admin_token is not None),
                             content_type="text/html")
+
+    async def sample_activity(self) -> None:
+        """Feed the dashboard's last-hour chart: one sample every activity.interval_s."""
+        while True:
+            self.activity.add(self.clock.now(), self.ingest.counters["events_applied"],
+                              await dashboard.total_backlog(self.reader()))
+            await asyncio.sleep(self.activity.interval_s)
 
     async def metrics(self, request: web.Request) -> web.Response:
         reader = self.reader()
@@ -251,6 +266,7 @@ class Hub:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.ingest.run(), name="ingest")
+                tasks.create_task(self.sample_activity(), name="activity-sampler")
                 if self.relay is not None:
                     tasks.create_task(self.relay.run(), name="erp-relay")
         finally:

@@ -29,6 +29,9 @@ async def test_outbox_from_schema_v1_keeps_its_stream_events_and_acks(tmp_path):
     stats = await box.stats()
     assert (stats.last_seq, stats.acked_through, stats.backlog) == (3, 2, 1)
     assert [r.seq for r in await box.next_batch(2, 10, 1 << 20)] == [3]
+    # Schema 5 keeps each sale's currency (status page takings per currency): read from the body.
+    async with box.reader.execute("SELECT DISTINCT currency FROM events") as cur:
+        assert await cur.fetchall() == [("EUR",)]
     now = dt.datetime.now(dt.UTC)
     body = (b'{"register_id":"R1","pos_txn_id":"4","occurred_at":"2026-11-23T10:00:00Z",'
             b'"currency":"EUR","lines":[{"sku":"SKU-1","qty":1,"unit_price":"1"}],"tenders":[]}')

@@ -110,7 +110,7 @@ _SCHEMA_V3 = "DROP INDEX IF EXISTS events_by_kind;"
 
 def _add_currency(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events ADD COLUMN currency TEXT")
-    conn.execute("DROP INDEX events_by_day")
+    conn.execute("DROP INDEX IF EXISTS events_by_day")
     conn.execute("CREATE INDEX events_by_day ON events"
                  " (business_day, kind, register_id, currency, seq, gross_e4)")
     rows = conn.execute("SELECT seq, body FROM events WHERE kind IN ('sale', 'return')").fetchall()

@@ -45,6 +45,27 @@ async def test_sigterm_stops_the_hub_promptly_while_agents_stay_connected(tmp_pa
             assert await _exits_within(agent, STOP_DEADLINE_S) == 0, agent.tail()
 
 
+
+@pytest.mark.timeout(120)
+async def test_sigterm_stops_an_agent_promptly_while_its_broker_is_frozen(tmp_path: Path, http,
+                                                                          procs):
+    """The hub (and its embedded broker) is frozen with SIGSTOP: the agent's connection is up but
+    nothing answers its goodbye. It still stops within the deadline, exit 0."""
+    for trial in range(2):
+        hub, (agent,) = await hub_and_agents(tmp_path / f"t{trial}", http, procs, ["S001"])
+        assert hub.proc is not None
+        await wait_for(lambda: _connected(http, agent), 30, "agent connected")  # noqa: B023
+        hub.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert await _exits_within(agent, STOP_DEADLINE_S) == 0, agent.tail()
+        finally:
+            hub.proc.send_signal(signal.SIGCONT)
+
+
+async def _connected(http, agent: AgentProc) -> bool:  # type: ignore[no-untyped-def]
+    body = await agent.health(http)
+    return body is not None and body["mqtt"]["state"] == "connected"
+
 async def _store(http, hub: HubProc, store_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
     stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
     return dict(stores.get(store_id, {}))

@@ -66,6 +66,25 @@ async def _connected(http, agent: AgentProc) -> bool:  # type: ignore[no-untyped
     body = await agent.health(http)
     return body is not None and body["mqtt"]["state"] == "connected"
 
+
+async def test_status_does_not_claim_head_office_is_online_while_the_agent_is_offline(
+        tmp_path: Path, http, procs):
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
+
+    async def head_office() -> object:
+        async with http.get(agent.url + "/v1/status") as r:
+            connection = (await r.json())["connection"]
+        return connection["state"], connection["head_office_online"]
+
+    await wait_for(lambda: _is(head_office, ("connected", True)), 30, "head office online")
+    hub.kill()  # the broker goes with it
+    await wait_for(lambda: _is(head_office, ("disconnected", None)), 30,
+                   "head office unknown while offline")
+
+
+async def _is(read, expected: object) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await read() == expected)
+
 async def _store(http, hub: HubProc, store_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
     stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
     return dict(stores.get(store_id, {}))

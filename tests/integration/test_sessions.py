@@ -85,6 +85,37 @@ async def test_status_does_not_claim_head_office_is_online_while_the_agent_is_of
 async def _is(read, expected: object) -> bool:  # type: ignore[no-untyped-def]
     return bool(await read() == expected)
 
+
+@needs_mosquitto
+async def test_the_hub_ignores_its_own_messages_that_its_session_hands_back(tmp_path: Path, http,
+                                                                            procs):
+    """While the hub was stopped, a client logged in with its client id and subscribed to
+    everything; the broker keeps that subscription in the hub's session. The hub then receives
+    its own state (and acks): it must ignore them, never quarantine them."""
+    hub = HubProc(tmp_path / "hub", ["S001"], mosquitto_root=tmp_path / "mosquitto")
+    assert hub.mosquitto is not None
+    start(procs, hub.mosquitto)
+    start(procs, hub)
+    await hub.ready(http)
+    assert hub.stop() == 0
+    async with aiomqtt.Client("127.0.0.1", hub.mosquitto.port, username="hub",
+                              password=hub.hub_password, identifier="retail-hub",
+                              clean_session=False) as intruder:
+        await intruder.subscribe("retail/v1/#", qos=1)
+    hub.start()
+    await hub.ready(http)
+    agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+    await agent.ready(http)
+    await Till(agent.url).sell_many(http, 2)
+    await wait_for(lambda: _applied(http, hub, 2), 30, "sales applied")
+
+    async def own_ignored() -> int:
+        return int((await _healthz(http, hub.url))[1]["counters"].get("own_ignored", 0))
+
+    quarantined = (await hub.get(http, "/v1/quarantine"))["count"]
+    assert quarantined == 0, (await hub.get(http, "/v1/quarantine"))["recent"]
+    assert await own_ignored() >= 2  # its state and the acks
+
 async def _store(http, hub: HubProc, store_id: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
     stores = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
     return dict(stores.get(store_id, {}))

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import logging
 import sqlite3
 import threading
@@ -159,7 +160,7 @@ class Ingest:
         `deaf_after_s` (not while a message is being handled: a busy writer is not deafness)."""
         cfg = self.config.ingest
         session = uuid.uuid4().hex
-        for n in range(1, 1 << 62):
+        for n in itertools.count(1):
             self._probe_token = f"{session}:{n}".encode()
             await client.publish(self.topics.hub_probe(), self._probe_token, qos=1)
             await asyncio.sleep(cfg.probe_interval_s)

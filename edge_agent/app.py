@@ -48,6 +48,9 @@ class Agent:
                 "state": self.forwarder.state,
                 "since": self.forwarder.state_since.isoformat(),
                 "last_error": self.forwarder.last_error,
+                "deaf_since": (self.forwarder.hearing.deaf_since.isoformat()
+                               if self.forwarder.hearing.deaf_since else None),
+                "deaf_reconnects": self.forwarder.hearing.reconnects,
             },
             "outbox": {
                 "last_seq": stats.last_seq,
@@ -71,6 +74,11 @@ class Agent:
         elif self.forwarder.state != "connected" and down_s > health.broker_down_s:
             reason = (f"not connected to the broker for {down_s:.0f} s (more than "
                       f"health.broker_down_s = {health.broker_down_s:g}); sales are kept and "
+                      "sent later")
+        elif self.forwarder.hearing.deaf_since is not None:
+            reason = (f"connected to the broker but no ack from head office since "
+                      f"{self.forwarder.hearing.deaf_since.isoformat()} "
+                      f"({self.forwarder.hearing.reason}); reconnecting; sales are kept and "
                       "sent later")
         if reason is not None:
             body["status"] = "degraded"
@@ -123,6 +131,9 @@ class Agent:
             metrics.counter("edge_mqtt_reconnects", "connections to the broker made",
                             fwd.reconnects),
             metrics.counter("edge_mqtt_resends", "resends after an ack timeout", fwd.resends),
+            metrics.counter("edge_mqtt_deaf_reconnects",
+                            "reconnects because resends got no ack while the hub said it was "
+                            "online (a deaf session)", fwd.hearing.reconnects),
             metrics.counter("edge_outbox_restreams",
                             "moves to a new stream because the hub held other events at our seqs",
                             fwd.restreams),

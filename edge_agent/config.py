@@ -55,6 +55,9 @@ class ForwarderConfig(Struct, frozen=True, forbid_unknown_fields=True):
     reconnect_initial_s: Positive = 0.5
     reconnect_max_s: Positive = 30.0
     state_interval_s: Positive = 10.0
+    # This many resends in a row without an ack while the hub says it is online: the session is
+    # deaf (taken over, a half-open link): reconnect.
+    deaf_after_resends: Annotated[int, Meta(ge=1)] = 3
 
 
 class OutboxConfig(Struct, frozen=True, forbid_unknown_fields=True):

@@ -4,6 +4,8 @@ The outbox, not the MQTT client, is the source of truth: a PUBACK only says the 
 message. Events stay in the outbox until the hub acks that it applied them; without progress for
 `ack_timeout_s` the forwarder resends from the first unacked seq (the hub deduplicates), and a
 hub's replay request rewinds it. Reconnects back off with jitter and log once per state change.
+When `deaf_after_resends` resends in a row get no ack while the hub says it is online, the
+session is deaf (runtime.hearing): it is torn down and made again.
 """
 
 import asyncio
@@ -23,6 +25,7 @@ from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock
 from runtime.config import broker_address
+from runtime.hearing import Deaf, Hearing
 from runtime.secrets import scrub
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,8 @@ class Forwarder:
         self.resends = 0
         self.reconnects = 0
         self.restreams = 0
+        self.hearing = Hearing(clock, f"store {config.store_id}")
+        self._silent_resends = 0  # resends in a row, in this session, that got no ack
         # What the hub last said of itself: None (never heard: an older hub) means send anyway.
         self.hub_online: bool | None = None
         self.hub_state_since: dt.datetime | None = None
@@ -102,7 +107,12 @@ class Forwarder:
             try:
                 async with self._client() as client:
                     backoff.reset()
-                    await self._session(client)
+                    try:
+                        await self._session(client)
+                    finally:
+                        client.timeout = min(client.timeout, 2)  # a deaf broker: leave at once
+            except* Deaf:
+                backoff.reset()
             except* aiomqtt.MqttError as group:
                 self._set_state("disconnected", str(group.exceptions[0]))
             except* (OSError, ProtocolError, OutboxFull) as group:  # a full disk: try again later
@@ -119,6 +129,7 @@ class Forwarder:
         self._next_seq = self.outbox.acked_through + 1
         self._rewind = None
         self._last_progress = time.monotonic()
+        self._silent_resends = 0
         await self._publish_state(client, online=True)
         self._set_state("connected")
         try:
@@ -170,6 +181,12 @@ class Forwarder:
                 log.warning("no ack from the hub for %.0f s; resending from seq %d",
                             cfg.ack_timeout_s, acked + 1)
                 self.resends += 1
+                self._silent_resends += 1
+                if self._silent_resends > cfg.deaf_after_resends:
+                    raise self.hearing.went_deaf(
+                        f"{cfg.deaf_after_resends} resends got no ack in "
+                        f"{cfg.ack_timeout_s * (cfg.deaf_after_resends + 1):.0f} s while head "
+                        "office says it is online")
                 self._next_seq, outstanding = acked + 1, 0
                 self._last_progress = time.monotonic()
             room = cfg.max_in_flight_events - outstanding
@@ -216,6 +233,8 @@ class Forwarder:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            self.hearing.heard()
+            self._silent_resends = 0
             if message.topic.value == self.topics.hub_state():
                 self._on_hub_state(message.payload)
                 continue

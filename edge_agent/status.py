@@ -141,7 +141,8 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         "connection": {"state": fwd.state, "since": fwd.state_since.isoformat(),
                        "down_for_s": round(down_s), "last_error": fwd.last_error,
                        "problem": plain_problem(fwd.last_error),
-                       "head_office_online": fwd.hub_online},
+                       # Only what the hub said in this connection; unknown while offline.
+                       "head_office_online": fwd.hub_online if connected else None},
         "backlog": {"events": stats.backlog, "sales": sales_waiting,
                     "oldest_unsent_at": stats.oldest_unsent_at,
                     "oldest_age_s": round(oldest_age) if oldest_age is not None else None,

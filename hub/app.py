@@ -65,7 +65,9 @@ class Hub:
         body: dict[str, Any] = {
             "status": "ok",
             "version": __version__,
-            "broker": {"embedded": self.broker is not None, "connected": self.ingest.connected},
+            "broker": {"embedded": self.broker is not None, "connected": self.ingest.connected,
+                       "deaf_since": _iso(self.ingest.hearing.deaf_since),
+                       "deaf_reconnects": self.ingest.hearing.reconnects},
             "counters": dict(self.ingest.counters),
             "erp": self.relay.status() if self.relay else {"connector": "none"},
         }
@@ -80,6 +82,10 @@ class Hub:
                 if down > health.broker_down_s:
                     reason = (f"hub has not been connected to the MQTT broker for {down:.0f} s "
                               f"(health.broker_down_s = {health.broker_down_s:g})")
+        if reason is None and ingest.hearing.deaf_since is not None:
+            reason = (f"hub has heard nothing from the MQTT broker since "
+                      f"{ingest.hearing.deaf_since.isoformat()} ({ingest.hearing.reason}); "
+                      "reconnecting")
         if reason is None and health.erp_circuit_open and self.relay is not None \
                 and self.relay.breaker.state == "open":
             reason = (f"ERP circuit open after {self.relay.breaker.consecutive} failed calls in a "
@@ -133,6 +139,9 @@ class Hub:
                             c["apply_failures"]),
             metrics.gauge("hub_broker_connected", "1 when connected to the MQTT broker",
                           1.0 if self.ingest.connected else 0.0),
+            metrics.counter("hub_mqtt_deaf_reconnects",
+                            "reconnects because the session heard nothing (its probe did not "
+                            "come back)", self.ingest.hearing.reconnects),
             metrics.gauge("hub_stores_online", "stores whose state says online",
                           sum(1 for s in stores if s["online"])),
             metrics.gauge("hub_store_backlog_events", "events a store reported not yet acked",
@@ -280,6 +289,10 @@ class Hub:
             await self._reader.close()
             await self.writer.close()
             log.info("hub stopped")
+
+
+def _iso(at: dt.datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def make_connector(config: HubConfig) -> Connector | None:

@@ -5,9 +5,12 @@ Each store's username is its store id; it may publish only its own events and st
 only its own ack and control topics (hub.broker_plugins, which re-reads the users file when
 `retail-hub stores` changes it). Known amqtt defects (in-flight messages dropped when a
 subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
-own acks, never on the broker.
+own acks, never on the broker. amqtt's shutdown can wait on its connected clients (a reader
+task's cancellation lost in Python 3.11's wait_for): `stop()` closes their connections first,
+so the hub stops in bounded time whatever the stores do.
 """
 
+import asyncio
 import logging
 import socket
 import ssl
@@ -56,11 +59,28 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
 
 class _TlsBroker(Broker):  # type: ignore[misc]
     """amqtt builds its own TLS context, which never demands a client certificate; this one
-    uses the hub's (runtime.tls.server_context) for every TLS listener."""
+    uses the hub's (runtime.tls.server_context) for every TLS listener. It also keeps every
+    client connection, so that a stop can close them (`abort_connections`)."""
 
     def __init__(self, config: dict[str, Any], context: ssl.SSLContext | None) -> None:
         self._tls_context = context
+        self._connections: set[asyncio.StreamWriter] = set()
         super().__init__(config)
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                               listener_name: str) -> None:
+        self._connections.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self._connections.discard(writer)
+
+    def abort_connections(self) -> int:
+        """Drop every client connection at once; returns how many there were."""
+        connections = list(self._connections)
+        for writer in connections:
+            writer.transport.abort()
+        return len(connections)
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
         assert self._tls_context is not None
@@ -110,7 +130,16 @@ class EmbeddedBroker:
         if self.config.broker.tls_listen:
             log.info("embedded MQTT broker serving mqtts on %s", self.config.broker.tls_listen)
 
-    async def stop(self) -> None:
-        if self._broker is not None:
-            await self._broker.shutdown()
-            self._broker = None
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Close every client connection, then shut amqtt down; give up after `timeout`."""
+        broker, self._broker = self._broker, None
+        if broker is None:
+            return
+        broker.abort_connections()
+        shutdown = asyncio.ensure_future(broker.shutdown())
+        done, _ = await asyncio.wait({shutdown}, timeout=timeout)
+        if not done:
+            log.error("embedded MQTT broker did not shut down within %g s; leaving it", timeout)
+            shutdown.cancel()
+        elif shutdown.exception() is not None:
+            log.error("embedded MQTT broker shutdown failed: %s", shutdown.exception())

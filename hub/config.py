@@ -70,6 +70,10 @@ class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
     max_new_streams_per_day: Annotated[int, Meta(ge=1)] = 4
     replay_min_interval_s: Positive = 2.0
     max_pending_batches: Annotated[int, Meta(ge=1)] = 256
+    # The hub sends itself a probe this often; when nothing at all (probe or store message) has
+    # reached it for deaf_after_s, its session is deaf: it reconnects (runtime.hearing).
+    probe_interval_s: Positive = 5.0
+    deaf_after_s: Positive = 30.0
 
 
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]

@@ -3,15 +3,20 @@
 Messages are decoded and checked on the event loop; bad ones are quarantined. Good batches go to
 the single writer (group commit across stores). Only after a batch's transaction has committed
 is the cumulative ack ("applied through seq N of stream S") published to the store.
+A probe the hub sends itself shows that its session still hears (runtime.hearing): when nothing
+reaches it for `ingest.deaf_after_s`, the session is torn down and made again.
 """
 
 import asyncio
 import contextlib
 import datetime as dt
 import functools
+import itertools
 import logging
 import sqlite3
 import threading
+import time
+import uuid
 from collections import Counter
 
 import aiomqtt
@@ -35,6 +40,7 @@ from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock
 from runtime.config import broker_address
+from runtime.hearing import Deaf, Hearing
 from runtime.sqlite_writer import SQLiteWriter
 
 log = logging.getLogger(__name__)
@@ -79,6 +85,10 @@ class Ingest:
         self.disconnected_at: dt.datetime | None = None  # None: not yet connected since start
         self.counters: Counter[str] = Counter()
         self.gaps_by_store: Counter[str] = Counter()
+        self.hearing = Hearing(clock, "hub")
+        self._probe_token = b""
+        self._heard_at = time.monotonic()  # last message of any kind, or now while handling one
+        self._handling = False
 
     async def run(self) -> None:
         # One client to a broker usually next door: retry soon, so a backlog starts draining
@@ -101,7 +111,12 @@ class Ingest:
                                       codec.encode_state(HubState(online=False)), qos=1, retain=True),
                 ) as client:
                     backoff.reset()
-                    await self._session(client)
+                    try:
+                        await self._session(client)
+                    finally:
+                        client.timeout = min(client.timeout, 2)  # a deaf broker: leave at once
+            except* Deaf:
+                backoff.reset()
             except* aiomqtt.MqttError as group:
                 if self.connected or not announced:
                     log.warning("hub not connected to broker %s:%d (%s); retrying",
@@ -116,7 +131,9 @@ class Ingest:
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topics.every_store("events"), qos=1)
         await client.subscribe(self.topics.every_store("state"), qos=1)
+        await client.subscribe(self.topics.hub_probe(), qos=1)
         self._client = client
+        self._heard_at = time.monotonic()
         self.connected = True
         log.info("hub connected to broker %s:%d", self.host, self.port)
         # Subscribed first, then "online": agents now send what they held while we were away.
@@ -124,15 +141,44 @@ class Ingest:
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._publish_acks(client), name="ingest-acks")
+                tasks.create_task(self._probe(client), name="ingest-probe")
                 async for message in client.messages:
                     payload = message.payload
                     data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                    await self.handle(message.topic.value, data)
+                    self._handling, self._heard_at = True, time.monotonic()
+                    try:
+                        await self.handle(message.topic.value, data)
+                    finally:
+                        self._handling, self._heard_at = False, time.monotonic()
         except asyncio.CancelledError:
             # A clean stop does not fire the last will: tell the stores ourselves.
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
                 await asyncio.wait_for(self._announce(client, online=False), 2)
             raise
+
+    async def _probe(self, client: aiomqtt.Client) -> None:
+        """Send ourselves a probe now and then; raise Deaf when nothing has reached us for
+        `deaf_after_s` (not while a message is being handled: a busy writer is not deafness)."""
+        cfg = self.config.ingest
+        session = uuid.uuid4().hex
+        for n in itertools.count(1):
+            self._probe_token = f"{session}:{n}".encode()
+            await client.publish(self.topics.hub_probe(), self._probe_token, qos=1)
+            await asyncio.sleep(cfg.probe_interval_s)
+            silent = time.monotonic() - self._heard_at
+            if not self._handling and silent > cfg.deaf_after_s:
+                raise self.hearing.went_deaf(
+                    f"nothing reached the hub for {silent:.0f} s, not even its own probe "
+                    f"(ingest.deaf_after_s = {cfg.deaf_after_s:g})")
+
+    def _own(self, topic: str) -> bool:
+        """A topic the hub publishes itself (its state, a store's ack or control): a retained
+        message of ours that a session subscribed too widely hands back. Never store input."""
+        if topic == self.topics.hub_state():
+            return True
+        with contextlib.suppress(TopicError):
+            return self.topics.parse(topic)[1] in ("ack", "control")
+        return False
 
     async def _announce(self, client: aiomqtt.Client, *, online: bool) -> None:
         state = HubState(online=online, at=self.clock.now(), version=__version__)
@@ -140,6 +186,14 @@ class Ingest:
 
     async def handle(self, topic: str, payload: bytes) -> None:
         """Decode and route one message; anything unusable is quarantined, never raised."""
+        if topic == self.topics.hub_probe():
+            if payload == self._probe_token:
+                self.hearing.heard()
+            return
+        if self._own(topic):
+            self.counters["own_ignored"] += 1
+            log.debug("ignored a message of the hub's own on %s", topic)
+            return
         try:
             store_id, channel = self.topics.parse(topic)
         except TopicError as exc:

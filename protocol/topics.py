@@ -6,6 +6,7 @@ Layout, under a configurable prefix (default `retail/v1`):
     {prefix}/stores/{store_id}/control  hub -> agent   Control (msgpack)
     {prefix}/stores/{store_id}/state    agent, retained; last will   StoreState (JSON)
     {prefix}/hub/state                  hub, retained; last will     HubState (JSON)
+    {prefix}/hub/probe                  hub -> hub     a token: proves the hub's session hears
 """
 
 import re
@@ -53,6 +54,10 @@ class Topics:
     def hub_state(self) -> str:
         """Whether the hub is there: agents hold their backlog while it is not."""
         return f"{self.prefix}/hub/state"
+
+    def hub_probe(self) -> str:
+        """The hub publishes to itself here: a probe that does not come back means it is deaf."""
+        return f"{self.prefix}/hub/probe"
 
     def every_store(self, channel: Channel) -> str:
         """The subscription filter for one channel of every store."""

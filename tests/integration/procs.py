@@ -103,8 +103,9 @@ class Mosquitto(Proc):
 class HubProc(Proc):
     def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None,
                  extra: str = "", store_password: str | None = None, tls: TestCa | None = None,
-                 require_client_cert: bool = False) -> None:
+                 require_client_cert: bool = False, ingest: str = "") -> None:
         """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`;
+        `ingest`: more keys (lines) for its `[ingest]` table;
         `store_password`: one password for every store (benchmarks with many stores);
         `tls`: stores reach the broker over mqtts:// with certificates from this CA."""
         root.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ class HubProc(Proc):
         (root / "hub.toml").write_text(
             f'data_dir = "data"\n[broker]\n{broker}[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
             'admin_token_file = "admin-token"\n'
-            "[ingest]\nreplay_min_interval_s = 0.5\n" + extra
+            "[ingest]\nreplay_min_interval_s = 0.5\n" + ingest + extra
         )
         super().__init__([sys.executable, "-m", "hub", "run", "--config", str(root / "hub.toml")],
                          root / "hub.log")

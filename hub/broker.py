@@ -3,7 +3,7 @@
 amqtt's anonymous mode deletes persistent sessions on disconnect, so every client logs in.
 Each store's username is its store id; it may publish only its own events and state and read
 only its own ack and control topics (hub.broker_plugins, which re-reads the users file when
-`retail-hub stores` changes it). Known amqtt defects (in-flight messages dropped when a
+`retail-hub stores` changes it), and use only its own client ids (hub.broker_sessions). Known amqtt defects (in-flight messages dropped when a
 subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
 own acks, never on the broker.
 """
@@ -12,8 +12,7 @@ import logging
 import ssl
 from typing import Any
 
-from amqtt.broker import Broker
-
+from hub.broker_sessions import StoreBroker
 from hub.config import HubConfig
 from hub.credentials import new_password, read_users, set_password, write_secret
 
@@ -51,13 +50,14 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     }
 
 
-class _TlsBroker(Broker):  # type: ignore[misc]
+class _TlsBroker(StoreBroker):
     """amqtt builds its own TLS context, which never demands a client certificate; this one
     uses the hub's (runtime.tls.server_context) for every TLS listener."""
 
-    def __init__(self, config: dict[str, Any], context: ssl.SSLContext | None) -> None:
-        self._tls_context = context
-        super().__init__(config)
+    def __init__(self, config: HubConfig) -> None:
+        self._tls_context = config.broker_server_tls()
+        super().__init__(broker_config(config), hub_user=config.broker.username,
+                         hub_client_id=config.broker.client_id)
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
         assert self._tls_context is not None
@@ -69,11 +69,11 @@ class EmbeddedBroker:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self._broker: Broker | None = None
+        self._broker: StoreBroker | None = None
 
     async def start(self) -> None:
         ensure_hub_user(self.config)
-        self._broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
+        self._broker = _TlsBroker(self.config)
         await self._broker.start()
         log.info("embedded MQTT broker listening on %s", self.config.broker.listen)
         if self.config.broker.tls_listen:

@@ -2,38 +2,31 @@
 store, nor read retained state it may not subscribe to, on either broker."""
 
 import asyncio
-import itertools
 
 import aiomqtt
 import pytest
 
 from protocol import codec
-from tests.hub.helpers import batch, sale_envelope
+from tests.conftest import wait_for
 from tests.integration.procs import HubProc
-from tests.integration.test_acl import hub  # noqa: F401 - the fixture, on both brokers
+from tests.integration.test_acl import hub, send_sale  # noqa: F401 - hub: the fixture, on both brokers
 
 pytestmark = pytest.mark.integration
-_seqs = itertools.count(1)
 
 
-def connect(hub: HubProc, store: str, identifier: str, *, clean: bool = True,  # noqa: F811
-            password: str | None = None) -> aiomqtt.Client:
-    return aiomqtt.Client("127.0.0.1", hub.broker_port, username=store, identifier=identifier,
-                          password=hub.passwords[store] if password is None else password,
-                          clean_session=clean, timeout=5)
+def connect(h: HubProc, store: str, identifier: str, *, clean: bool = True) -> aiomqtt.Client:
+    return aiomqtt.Client("127.0.0.1", h.broker_port, username=store, identifier=identifier,
+                          password=h.passwords[store], clean_session=clean, timeout=5)
 
 
 async def acked(c: aiomqtt.Client, store: str, timeout: float = 10) -> bool:
     """Send one sale on `c` (already subscribed to its ack topic): does the hub ack it?"""
-    seq = next(_seqs)
-    stream = f"probe-{store}-{seq}"
-    await c.publish(f"retail/v1/stores/{store}/events",
-                    codec.encode(batch([sale_envelope(1, store=store, stream=stream, txn=f"p{seq}")])),
-                    qos=1)
+    stream = await send_sale(c, store)
 
     async def ack() -> bool:
         async for m in c.messages:
-            if m.topic.value.endswith("/ack") and codec.decode_ack(bytes(m.payload)).stream == stream:  # type: ignore[arg-type]
+            if (m.topic.value.endswith("/ack")
+                    and codec.decode_ack(bytes(m.payload)).stream == stream):  # type: ignore[arg-type]
                 return True
         return False
 
@@ -43,16 +36,16 @@ async def acked(c: aiomqtt.Client, store: str, timeout: float = 10) -> bool:
         return False
 
 
-async def hub_hears(hub: HubProc, store: str) -> bool:  # noqa: F811
-    async with connect(hub, store, f"edge-{store}") as c:
+async def hub_hears(h: HubProc, store: str) -> bool:
+    async with connect(h, store, f"edge-{store}") as c:
         await c.subscribe(f"retail/v1/stores/{store}/ack", qos=1)
         return await acked(c, store)
 
 
-async def try_connect(hub: HubProc, store: str, identifier: str, *, clean: bool) -> None:  # noqa: F811
+async def try_connect(h: HubProc, store: str, identifier: str, *, clean: bool) -> None:
     """Connect (if the broker lets us) and stay a moment, as an attacker would."""
     try:
-        async with connect(hub, store, identifier, clean=clean) as c:
+        async with connect(h, store, identifier, clean=clean) as c:
             await c.subscribe(f"retail/v1/stores/{store}/ack", qos=1)
     except aiomqtt.MqttError:
         pass  # refused: what the embedded broker does
@@ -91,8 +84,6 @@ async def test_a_store_reconnecting_takes_over_its_own_session_cleanly(hub):  # 
                 except aiomqtt.MqttError:
                     return True
                 return False
-
-            from tests.conftest import wait_for
 
             await wait_for(old_closed, 10, "the taken-over connection to be closed")
     finally:

@@ -1,11 +1,12 @@
 """Failed broker logins per username and per address, and the backoff that follows them.
 
-After `threshold` failures for one username, or from one address, further logins for it are
-refused without checking the password, for 1 s, then 2 s, 4 s ... up to `cap_s` after each
-further failure; a quiet `forget_s` clears the record. So a password guesser gets a handful of
+After 5 failures for one username, or 20 from one address, further logins for it are refused
+without checking the password, for 1 s, then 2 s, 4 s ... up to 60 s after each further
+failure; a quiet `forget_s` clears the record. So a password guesser gets a handful of
 tries a minute, costs no argon2 work while it waits, and fills the log with one WARNING when
 logins start failing and one when they are throttled, not one per try. A successful login
-clears its username's record (not its address's: stores behind one NAT address share it).
+clears its username's record (not its address's, which a guesser could share with a store
+behind the same NAT address; the higher address limit is for stores that share one).
 Intervals use `time.monotonic()` (runtime.clock): they must not jump with the wall clock.
 """
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-THRESHOLD = 5
+USER_THRESHOLD = 5
+ADDRESS_THRESHOLD = 20
 BASE_S = 1.0
 CAP_S = 60.0
 FORGET_S = 600.0
@@ -35,10 +37,12 @@ class _Record:
 class LoginLimiter:
     """Counts failed logins per key ("user 'S001'", "address 10.0.0.5") and throttles them."""
 
-    def __init__(self, threshold: int = THRESHOLD, base_s: float = BASE_S, cap_s: float = CAP_S,
-                 forget_s: float = FORGET_S,
+    def __init__(self, user_threshold: int = USER_THRESHOLD,
+                 address_threshold: int = ADDRESS_THRESHOLD, base_s: float = BASE_S,
+                 cap_s: float = CAP_S, forget_s: float = FORGET_S,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.threshold, self.base_s, self.cap_s, self.forget_s = threshold, base_s, cap_s, forget_s
+        self.thresholds = {"user": user_threshold, "address": address_threshold}
+        self.base_s, self.cap_s, self.forget_s = base_s, cap_s, forget_s
         self._now = monotonic
         self._records: dict[str, _Record] = {}
 
@@ -58,14 +62,15 @@ class LoginLimiter:
         now = self._now()
         if len(self._records) >= _MAX_RECORDS:
             self._forget_old(now)
-        for key in (user, address):
+        for kind, key in (("user", user), ("address", address)):
+            threshold = self.thresholds[kind]
             record = self._current(key, now) or self._records.setdefault(key, _Record())
             record.failures += 1
             record.last = now
             if key == user and record.failures == 1:
                 log.warning("broker login refused for %s from %s: %s", user, address, reason)
-            if record.failures >= self.threshold:
-                delay = min(self.base_s * 2 ** (record.failures - self.threshold), self.cap_s)
+            if record.failures >= threshold:
+                delay = min(self.base_s * 2 ** (record.failures - threshold), self.cap_s)
                 record.until = now + delay
                 if not record.throttled:
                     record.throttled = True

@@ -3,7 +3,7 @@
 amqtt's anonymous mode deletes persistent sessions on disconnect, so every client logs in.
 Each store's username is its store id; it may publish only its own events and state and read
 only its own ack and control topics (hub.broker_plugins, which re-reads the users file when
-`retail-hub stores` changes it). Known amqtt defects (in-flight messages dropped when a
+`retail-hub stores` changes it), and use only its own client ids (hub.broker_sessions). Known amqtt defects (in-flight messages dropped when a
 subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
 own acks, never on the broker. amqtt's shutdown can wait on its connected clients (a reader
 task's cancellation lost in Python 3.11's wait_for): `stop()` closes their connections first,
@@ -16,9 +16,9 @@ import socket
 import ssl
 from typing import Any
 
-from amqtt.broker import Broker
 from amqtt.errors import BrokerError
 
+from hub.broker_sessions import StoreBroker
 from hub.config import HubConfig
 from hub.credentials import new_password, read_users, set_password, write_secret
 from runtime.service import CannotListen
@@ -57,15 +57,16 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     }
 
 
-class _TlsBroker(Broker):  # type: ignore[misc]
+class _TlsBroker(StoreBroker):
     """amqtt builds its own TLS context, which never demands a client certificate; this one
     uses the hub's (runtime.tls.server_context) for every TLS listener. It also keeps every
     client connection, so that a stop can close them (`abort_connections`)."""
 
-    def __init__(self, config: dict[str, Any], context: ssl.SSLContext | None) -> None:
-        self._tls_context = context
+    def __init__(self, config: HubConfig) -> None:
+        self._tls_context = config.broker_server_tls()
         self._connections: set[asyncio.StreamWriter] = set()
-        super().__init__(config)
+        super().__init__(broker_config(config), hub_user=config.broker.username,
+                         hub_client_id=config.broker.client_id)
 
     async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                listener_name: str) -> None:
@@ -92,7 +93,7 @@ class EmbeddedBroker:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self._broker: Broker | None = None
+        self._broker: StoreBroker | None = None
 
     def _listeners(self) -> list[tuple[str, tuple[str, int]]]:
         found = [("broker.listen", self.config.broker_listen)]
@@ -117,7 +118,7 @@ class EmbeddedBroker:
     async def start(self) -> None:
         ensure_hub_user(self.config)
         self._check_addresses()
-        broker = _TlsBroker(broker_config(self.config), self.config.broker_server_tls())
+        broker = _TlsBroker(self.config)
         try:
             await broker.start()
         except BrokerError as exc:  # taken between our check and amqtt's bind

@@ -5,10 +5,15 @@
   check runs off the event loop (it takes tens of milliseconds: a thousand stores reconnecting
   at once must not freeze the broker), and a password once verified against the current hash is
   remembered, so a store's reconnects are cheap.
+- StoreAuth also limits failed logins per username and per address (hub.login_limits), and an
+  unknown username costs the same argon2 check as a wrong password (against a dummy hash), so
+  store ids cannot be told from the time a refusal takes.
 - StoreAcl is the `%u` pattern of Mosquitto's ACL: a store publishes only its own events and
   state and reads only its own ack and control and the hub's state; the hub user may use every
   topic under the prefix. Usernames that could reach into other topics (`/`, `+`, `#`) are
   refused at login.
+- client_id_allowed is the client-id rule the broker (hub.broker_sessions) enforces before it
+  touches any session: a store uses its own client ids only, the hub's is the hub's alone.
 """
 
 import asyncio
@@ -23,8 +28,9 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.credentials import read_users
+from hub.credentials import dummy_hash, read_users
 from hub.errors import CredentialsError
+from hub.login_limits import LoginLimiter
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -49,6 +55,8 @@ class StoreAuth(BaseAuthPlugin):  # type: ignore[misc]
         self._seen: tuple[int, int, int] | None = None
         self._users: dict[str, str] = {}
         self._verified: dict[str, bytes] = {}  # username -> digest of (hash, password) that passed
+        self._dummy = dummy_hash()
+        self.limits = LoginLimiter()
         self._reload()
 
     def _reload(self) -> None:
@@ -72,18 +80,22 @@ class StoreAuth(BaseAuthPlugin):  # type: ignore[misc]
 
     async def authenticate(self, *, session: Any) -> bool:
         self._reload()
-        username, password = session.username, session.password or ""
-        if not username or any(c in username for c in "/+#"):
+        username, password = session.username or "", session.password or ""
+        user, address = f"user {username!r}", f"address {session.remote_address}"
+        if self.limits.throttled(user, address):
             return False
-        digest = self._users.get(username)
-        if digest is None:
-            return False
+        digest = self._users.get(username) if not any(c in username for c in "/+#") else None
         key = hashlib.sha256(f"{digest}\0{password}".encode()).digest()
-        if self._verified.get(username) == key:
+        if digest is not None and self._verified.get(username) == key:
+            self.limits.succeeded(user)
             return True
-        if not await asyncio.to_thread(_verify, digest, password):
-            log.warning("broker login refused for %r: wrong password", username)
+        # An unknown username costs the same check as a wrong password: no store ids by timing.
+        ok = await asyncio.to_thread(_verify, digest or self._dummy, password)
+        if not ok or digest is None:
+            self.limits.failed(user, address,
+                               reason="unknown user" if digest is None else "wrong password")
             return False
+        self.limits.succeeded(user)
         self._verified[username] = key
         return True
 
@@ -108,3 +120,14 @@ def allowed(topics: Topics, hub_user: str, user: str, topic: str, action: Action
     if action == Action.PUBLISH:
         return topic in (topics.events(user), topics.state(user))
     return topic in (topics.ack(user), topics.control(user), topics.hub_state())
+
+
+def client_id_allowed(user: str, client_id: str, *, hub_user: str, hub_client_id: str) -> bool:
+    """May `user` connect as `client_id`? The hub user may use any; its configured client id is
+    its alone. A store may use its store id or `edge-` + its store id (the agent's default);
+    a store id that itself starts with `edge-` only the latter, so no two stores share one."""
+    if user == hub_user:
+        return True
+    if client_id == hub_client_id:
+        return False
+    return client_id == f"edge-{user}" or (client_id == user and not user.startswith("edge-"))

@@ -1,6 +1,8 @@
 """The broker's users file: `username:argon2-hash` lines, as amqtt's file auth reads them."""
 
+import contextlib
 import os
+import pwd
 import secrets
 from pathlib import Path
 
@@ -36,23 +38,63 @@ def read_users(path: Path | str) -> dict[str, str]:
 
 
 def write_users(path: Path | str, users: dict[str, str]) -> None:
-    """Replace the users file atomically (write, fsync, rename)."""
+    """Replace the users file atomically (write, fsync, rename), keeping its owner, group and
+    mode: `retail-hub stores` run as root must leave it readable by the hub's service user. A
+    new file is mode 0600 and, made by root, owned like its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        st = path.stat()
+        mode, owner, existed = st.st_mode & 0o777, (st.st_uid, st.st_gid), True
+    except FileNotFoundError:
+        folder = path.parent.stat()
+        mode, owner, existed = 0o600, (folder.st_uid, folder.st_gid), False
     tmp = path.with_suffix(path.suffix + ".tmp")
     body = "".join(f"{name}:{digest}\n" for name, digest in sorted(users.items()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            _take_owner(f.fileno(), path, owner, existed)
+            os.fchmod(f.fileno(), mode)
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
+
+
+def _take_owner(fd: int, path: Path, owner: tuple[int, int], existed: bool) -> None:
+    uid, gid = owner
+    if os.geteuid() == 0:
+        os.fchown(fd, uid, gid)
+    elif existed and uid != os.geteuid():
+        name = _user_name(uid)
+        raise CredentialsError(str(path), f"owned by {name}: run this as that user "
+                               f"(sudo -u {name} retail-hub stores ...) or as root")
+    elif existed:
+        with contextlib.suppress(PermissionError):  # the old group may not be ours to give
+            os.fchown(fd, -1, gid)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def set_password(path: Path | str, username: str, password: str) -> None:
     users = read_users(path)
     users[username] = _hasher.hash(password)
     write_users(path, users)
+
+
+def dummy_hash() -> str:
+    """A hash made like a store's, of no password anyone has: what an unknown username is
+    checked against, so that refusing it takes as long as refusing a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(24))
 
 
 def new_password() -> str:

@@ -6,6 +6,7 @@ has queued are never touched: they live in the store's outbox and are sent once 
 with the new password.
 """
 
+import re
 from typing import Any
 
 from hub import fleet
@@ -16,14 +17,26 @@ from protocol.errors import TopicError
 from protocol.topics import check_store_id
 from runtime.sqlite_writer import connect
 
+# A store id names the store's topics, its broker user and its client ids (`S042`,
+# `edge-S042`), and operators use it in file names: letters, digits and `_ . -`, starting with
+# a letter or digit (so never `.`, `..` or an option-like `-x`), at most 64.
+_NEW_STORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STORE_ID_RULE = ("a store id is 1-64 of A-Z a-z 0-9 _ . -, starts with a letter or digit, "
+                 "and does not start with `edge-`")
+
 
 def _check(config: HubConfig, store_id: str) -> None:
     try:
         check_store_id(store_id)
     except TopicError as exc:
-        raise CredentialsError(config.broker.users_file, exc.reason) from exc
-    if store_id == config.broker.username:
-        raise CredentialsError(config.broker.users_file, f"{store_id!r} is the hub's own identity")
+        raise CredentialsError(config.broker.users_file, f"{store_id!r}: {STORE_ID_RULE}") from exc
+    if not _NEW_STORE_ID.match(store_id) or store_id.startswith("edge-"):
+        # `edge-S042` is store S042's client id (hub.broker_plugins.client_id_allowed).
+        raise CredentialsError(config.broker.users_file, f"{store_id!r}: {STORE_ID_RULE}")
+    if store_id in (config.broker.username, config.broker.client_id):
+        raise CredentialsError(config.broker.users_file,
+                               f"{store_id!r} is the hub's own identity (broker.username or "
+                               "broker.client_id)")
 
 
 def store_ids(config: HubConfig) -> list[str]:

@@ -1,12 +1,17 @@
 """Operator commands against real files: edge-agent status / outbox, retail-hub stores."""
 
 import json
+import os
+import pwd
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from hub.credentials import read_users, set_password, write_users
 from tests.integration.procs import AgentProc, HubProc
 from tests.integration.tills import Till
 
@@ -77,6 +82,50 @@ def test_stores_add_rotate_remove(tmp_path):
     assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 0
     assert "S042" not in read_users(tmp_path / "users")
     assert cli("hub", "stores", "--config", str(conf), "remove", "S042").returncode == 2
+
+
+def test_stores_add_refuses_ids_that_are_not_safe_names(tmp_path):
+    """`.`, `..` and the like would be accepted as store ids (and become file names and client
+    ids); they are refused with the rule, and the users file is left alone."""
+    conf = tmp_path / "hub.toml"
+    conf.write_text('data_dir = "d"\n[broker]\nusers_file = "users"\n')
+    for bad in (".", "..", ".hidden", "_x", "edge-S001", "a b", "S/1", "x" * 65):
+        done = cli("hub", "stores", "--config", str(conf), "add", bad)
+        assert done.returncode == 2, (bad, done.stdout)
+        assert "starts with a letter or digit" in done.stderr, (bad, done.stderr)
+    for own in ("hub", "retail-hub"):
+        done = cli("hub", "stores", "--config", str(conf), "add", own)
+        assert done.returncode == 2 and "hub's own identity" in done.stderr, (own, done.stderr)
+    assert not (tmp_path / "users").exists()
+    assert cli("hub", "stores", "--config", str(conf), "add", "S-1.a_b").returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as an operator running `stores` with sudo")
+def test_stores_run_as_root_keep_the_users_files_owner_and_mode(tmp_path):
+    """Run as root, `stores add` used to leave the users file root's, mode 0600: the hub (its
+    own user) could no longer read it and refused every store. The owner, group and mode stay."""
+    nobody = pwd.getpwnam("nobody")
+    conf = tmp_path / "hub.toml"
+    conf.write_text('data_dir = "d"\n[broker]\nusers_file = "users"\n')
+    users = tmp_path / "users"
+    set_password(users, "S001", "pw")
+    os.chown(users, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(users, 0o640)
+    for args in (["add", "S044"], ["rotate", "S044"], ["remove", "S001"]):
+        done = cli("hub", "stores", "--config", str(conf), *args)
+        assert done.returncode == 0, done.stderr
+        st = users.stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == \
+            (nobody.pw_uid, nobody.pw_gid, 0o640), args
+    assert list(read_users(users)) == ["S044"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hub.toml", "users"]
+    # A new file made by root belongs to its folder's owner, like the hub's data folder.
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    write_users(folder / "users", {"S001": "x"})
+    st = (folder / "users").stat()
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (nobody.pw_uid, nobody.pw_gid, 0o600)
 
 
 def test_stores_add_prints_an_mqtts_config_when_the_broker_serves_tls(tmp_path):

@@ -1,14 +1,18 @@
 """A store's credentials cannot publish to or read another store's topics, on either broker."""
 
 import asyncio
+import itertools
 
 import aiomqtt
 import pytest
 
+from protocol import codec
+from tests.hub.helpers import batch, sale_envelope
 from tests.integration.procs import HubProc, Mosquitto
 from tests.integration.test_pipeline import start
 
 pytestmark = pytest.mark.integration
+_probes = itertools.count(1)
 
 
 @pytest.fixture(params=["embedded", "mosquitto"])
@@ -16,7 +20,7 @@ async def hub(request, tmp_path, http, procs):
     if request.param == "mosquitto" and not Mosquitto.available():
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     mosq = tmp_path / "mosquitto" if request.param == "mosquitto" else None
-    hub = HubProc(tmp_path / "hub", ["S001", "S002"], mosquitto_root=mosq)
+    hub = HubProc(tmp_path / "hub", ["S001", "S002", "S003"], mosquitto_root=mosq)
     if hub.mosquitto:
         start(procs, hub.mosquitto)
     start(procs, hub)
@@ -24,9 +28,19 @@ async def hub(request, tmp_path, http, procs):
     return hub
 
 
-def client(hub: HubProc, store: str, suffix: str) -> aiomqtt.Client:
+def client(hub: HubProc, store: str) -> aiomqtt.Client:
+    """A store's client with the agent's client id (a store may use only its own)."""
     return aiomqtt.Client("127.0.0.1", hub.broker_port, username=store,
-                          password=hub.passwords[store], identifier=f"{store}-{suffix}")
+                          password=hub.passwords[store], identifier=f"edge-{store}", timeout=5)
+
+
+async def send_sale(c: aiomqtt.Client, store: str) -> str:
+    """Publish one sale as `store` on a new stream; the hub acks it on the store's ack topic."""
+    stream = f"probe-{store}-{next(_probes)}"
+    await c.publish(f"retail/v1/stores/{store}/events",
+                    codec.encode(batch([sale_envelope(1, store=store, stream=stream, txn=stream)])),
+                    qos=1)
+    return stream
 
 
 async def received(c: aiomqtt.Client, timeout: float) -> list[str]:
@@ -46,14 +60,14 @@ async def received(c: aiomqtt.Client, timeout: float) -> list[str]:
 async def forbidden_publish(hub: HubProc, n: int, topic: str, payload: bytes) -> None:
     """Publish as S001 where it may not. Mosquitto drops the client for it; amqtt drops the message."""
     try:
-        async with client(hub, "S001", f"writer{n}") as c:
+        async with client(hub, "S001") as c:
             await c.publish(topic, payload, qos=1)
     except aiomqtt.MqttError:
         pass
 
 
 async def test_a_store_cannot_read_or_write_another_stores_topics(hub, http):
-    async with client(hub, "S002", "victim") as victim, client(hub, "S001", "spy") as spy:
+    async with client(hub, "S002") as victim, client(hub, "S003") as spy:
         await victim.subscribe("retail/v1/stores/S002/ack", qos=1)
         for topic in ("retail/v1/stores/S002/ack", "retail/v1/stores/S002/control",
                       "retail/v1/stores/+/ack", "retail/v1/#"):
@@ -67,16 +81,15 @@ async def test_a_store_cannot_read_or_write_another_stores_topics(hub, http):
             ("retail/v1/stores/S002/events", b"forged-events"),
         ]):
             await forbidden_publish(hub, n, topic, payload)
-        # The hub's own identity may write S002's ack: the victim must see that, and only that.
-        async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="hub",
-                                  password=hub.hub_password, identifier="hub-acl-test") as real:
-            await real.publish("retail/v1/stores/S002/ack", b"real-ack", qos=1)
+        # The hub's own identity writes S002's ack when S002 sends a sale: the victim must see
+        # that, and only that.
+        await send_sale(victim, "S002")
         victim_got = await received(victim, 2)
         spy_got = await received(spy, 0.5)
-    assert victim_got == ["retail/v1/stores/S002/ack:b'real-ack'"]
+    assert [m.split(":")[0] for m in victim_got] == ["retail/v1/stores/S002/ack"], victim_got
     # Every store may read whether the hub is online; nothing of another store's.
     assert [m for m in spy_got if not m.startswith("retail/v1/hub/state:")] == [], \
-        "S001 read another store's traffic"
+        "S003 read another store's traffic"
     quarantine = await hub.get(http, "/v1/quarantine")
     assert quarantine["count"] == 0, "a forged batch for S002 reached the hub"
 
@@ -112,7 +125,7 @@ async def test_stores_add_rotate_remove_take_effect_without_a_hub_restart(tmp_pa
     async def logs_in(password: str) -> bool:
         try:
             async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S042",
-                                      password=password, identifier="S042-probe", timeout=5):
+                                      password=password, identifier="S042", timeout=5):
                 return True
         except aiomqtt.MqttError:
             return False

@@ -173,7 +173,7 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     payloads = [b"garbage", b"", msgspec.msgpack.encode({"v": 99}), spoofed, *wrong_versions,
                 too_many, too_big]
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
-                              password=hub.passwords["S001"], identifier="S001-test") as client:
+                              password=hub.passwords["S001"], identifier="S001") as client:
         for p in payloads:
             await client.publish("retail/v1/stores/S001/events", p, qos=1)
         # The broker's ACL stops S001 from publishing as S002 at all.

@@ -210,7 +210,7 @@ async def test_events_the_capture_api_would_refuse_are_quarantined_not_applied(
     bad = bad_events(start_seq=2)
     events = [sale_envelope(1), *bad, sale_envelope(len(bad) + 2)]
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
-                              password=hub.passwords["S001"], identifier="S001-test") as client:
+                              password=hub.passwords["S001"], identifier="S001") as client:
         await client.publish("retail/v1/stores/S001/events",
                              codec.encode(Batch("S001", "st-1", events)), qos=1)
 

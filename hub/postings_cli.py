@@ -191,7 +191,9 @@ def render(result: dict[str, Any]) -> str:
     for rep in result["stores"]:
         hub = rep["hub"]
         erp = rep["erp"].get("gross_total", "n/a")
-        if not rep["erp"]["available"]:
+        if not rep["erp"].get("configured", True):
+            erp = "not configured (connector = \"none\": store and hub compared)"
+        elif not rep["erp"]["available"]:
             erp = f"{erp} (ERP not readable: the hub's record of what it accepted)"
         store = rep["store"]["gross_total"] if rep["store"] else "no day-close"
         out.append(f"  {rep['store_id']:8} {rep['status']:10} gross: store {store}, "

@@ -55,7 +55,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         action = actions.add_parser(name, help=text)
         global_options(action, default_config)
         action.add_argument("posting_id")
-        action.add_argument("--actor", default=_whoami(), help="who does this (for the audit trail)")
+        action.add_argument("--actor", default=_whoami(), type=_actor,
+                            help="who does this (for the audit trail)")
         if name == "resubmit":
             action.add_argument("--payload-file", type=Path,
                                 help="the corrected posting as JSON (from `postings show --json`)")
@@ -183,6 +184,13 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
     else:
         print(render(result))
     return EXIT_MISMATCH if result["mismatched"] else 0
+
+
+def _actor(text: str) -> str:
+    try:
+        return postings.actor_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def render(result: dict[str, Any]) -> str:

@@ -12,14 +12,25 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from edge_agent import __version__, status, status_page
 from edge_agent.capture import CaptureApi
 from edge_agent.config import AgentConfig
+from edge_agent.errors import OutboxError
 from edge_agent.forwarder import Forwarder
 from edge_agent.outbox import Outbox
 from runtime import metrics, systemd
 from runtime.clock import SYSTEM, Clock
-from runtime.http import bound_port, json_errors, json_response
+from runtime.http import Handler, bound_port, error, json_errors, json_response
 from runtime.service import CannotListen, lock_data_dir
 
 log = logging.getLogger(__name__)
+REOPEN_EVERY_S = 2.0  # how often a full disk is looked at again while the outbox is read-only
+
+
+@web.middleware
+async def outbox_unavailable(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The outbox between a full disk and writable again (edge_agent.outbox `reopen`): a 503."""
+    try:
+        return await handler(request)
+    except OutboxError as exc:
+        return error(503, f"the outbox cannot be read just now ({exc}); retry", None)
 
 
 class Agent:
@@ -147,6 +158,14 @@ class Agent:
         hours = self.config.outbox.retention_hours
         await self.outbox.prune(self.clock.now() - dt.timedelta(hours=hours))
 
+    async def reopen_when_room(self) -> None:
+        """While a full disk keeps the outbox read-only, look for room; then captures resume."""
+        while not await self.outbox.reopen():
+            await asyncio.sleep(REOPEN_EVERY_S)
+        if self.api.full_since is not None:
+            log.warning("capture works again after a full disk since %s", self.api.full_since)
+            self.api.full_since = None
+
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
         lock = lock_data_dir(self.config.data_dir, "edge-agent")
@@ -157,10 +176,12 @@ class Agent:
 
     async def _serve(self) -> None:
         await self.outbox.open()
+        if not self.outbox.writable:
+            self.api.full_since = self.clock.now()
         self._acked_at_start = self.outbox.acked_through
         app = web.Application(
             client_max_size=self.config.api.max_body_bytes,
-            middlewares=[json_errors, self.api.require_token],
+            middlewares=[json_errors, outbox_unavailable, self.api.require_token],
         )
         app.add_routes(self.api.routes())
         app.add_routes(self.routes())
@@ -188,6 +209,8 @@ class Agent:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.forwarder.run(), name="forwarder")
+                if not self.outbox.writable:
+                    tasks.create_task(self.reopen_when_room(), name="outbox-reopen")
         finally:
             systemd.notify("STOPPING=1")
             if scheduler.running:

@@ -16,7 +16,7 @@ import time
 import aiomqtt
 
 from edge_agent.config import AgentConfig
-from edge_agent.errors import OutboxFull
+from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox, Row
 from protocol import codec
 from protocol.errors import ProtocolError
@@ -115,7 +115,7 @@ class Forwarder:
                 backoff.reset()
             except* aiomqtt.MqttError as group:
                 self._set_state("disconnected", str(group.exceptions[0]))
-            except* (OSError, ProtocolError, OutboxFull) as group:  # a full disk: try again later
+            except* (OSError, ProtocolError, OutboxError) as group:  # a full disk: try again later
                 log.exception("forwarder session failed", exc_info=group.exceptions[0])
                 self._set_state("disconnected", str(group.exceptions[0]))
             self.reconnects += 1

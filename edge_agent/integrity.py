@@ -11,9 +11,13 @@ A damaged one is rebuilt, never deleted and never a crash loop:
 The rebuild is written beside the outbox and renamed over it only when complete, so a crash
 during the repair leaves either the old damaged outbox (repaired again at the next start) or the
 new one.
+A disk with no room is not damage: SQLite cannot even create its `-shm` file there, so opening
+fails with an I/O error. When a write beside the outbox fails too, the check raises OutboxFull
+and leaves the intact outbox alone (the agent starts read-only and waits for room).
 """
 
 import datetime as dt
+import errno
 import logging
 import os
 import shutil
@@ -25,7 +29,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from edge_agent.errors import OutboxError
+from edge_agent.errors import OutboxError, OutboxFull
 from protocol import codec
 from protocol.errors import ProtocolError
 from runtime.sqlite_writer import connect
@@ -37,6 +41,9 @@ WAL_VERSION = 3007000
 _COLUMNS = ("natural_key", "event_id", "kind", "digest", "occurred_at", "business_day",
             "captured_at", "body", "register_id", "gross", "gross_e4", "currency")
 _MAX_MISSES = 10_000  # consecutive unreadable seqs after which the salvage stops looking
+_ROOM_NEEDED = 64 * 1024  # SQLite's -shm file (32 KiB) and a first WAL frame, with a margin
+# What SQLite says of a file that is not (or no longer) a database: damage, whatever the disk.
+_DAMAGE_CODES = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class Report(Struct, frozen=True):
@@ -98,8 +105,37 @@ def _bad_unacked_rows(conn: sqlite3.Connection) -> list[str]:
     return bad
 
 
+def no_room(folder: Path) -> OSError | None:
+    """Why nothing can be written in `folder` now (a full disk or quota), or None when a write
+    of what SQLite needs to open a file there succeeds. The probe file is removed at once."""
+    probe = folder / ".room-probe"
+    try:
+        with probe.open("wb") as f:
+            f.write(b"\0" * _ROOM_NEEDED)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        return exc if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    finally:
+        probe.unlink(missing_ok=True)
+    return None
+
+
+def full_disk(path: Path, exc: sqlite3.Error) -> OutboxFull | None:
+    """OutboxFull when `exc` (from opening `path`) comes from a disk with no room, not damage."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _DAMAGE_CODES:
+        return None
+    reason = no_room(path.parent)
+    if code == sqlite3.SQLITE_FULL or reason is not None:
+        return OutboxFull(f"the store controller's disk is full: outbox {path} cannot be opened "
+                          f"for writing ({reason or exc})")
+    return None
+
+
 def inspect(path: Path) -> list[str]:
-    """Problems with the outbox at `path` (empty when healthy). Changes nothing."""
+    """Problems with the outbox at `path` (empty when healthy). Changes nothing. Raises
+    OutboxFull when the disk has no room to open the file (that says nothing of the file)."""
     wal = wal_problem(Path(f"{path}-wal"))
     if wal:
         return [wal]  # opening the file now would make SQLite reset the WAL: judge no further
@@ -113,6 +149,9 @@ def inspect(path: Path) -> list[str]:
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
+        full = full_disk(path, exc)
+        if full is not None:
+            raise full from exc
         problems.append(f"outbox unreadable: {exc}")
     return problems
 

@@ -215,6 +215,14 @@ def _migrate(store_id: str, max_bytes: int | None, clock: Clock):  # type: ignor
     return setup
 
 
+async def _open_without_shm(path: Path) -> aiosqlite.Connection:
+    """A reader for a disk with no room for SQLite's `-shm` file: in EXCLUSIVE locking mode SQLite
+    keeps the WAL index in memory, so committed events in the WAL are read too. It holds the
+    file's lock: close it before anything else opens the outbox."""
+    conn = await aiosqlite.connect(path)
+    await conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+    await conn.execute("PRAGMA query_only=ON")
+    return conn
 
 
 def _is_full(exc: sqlite3.Error) -> bool:
@@ -237,22 +245,74 @@ class Outbox:
         self._reader: aiosqlite.Connection | None = None
         self.check: integrity.Report | None = None  # what the check at this start found
         self._ack_unrecorded = False  # the disk was full when the hub's last ack came
+        self.writable = True  # False while a full disk kept the outbox from opening for writing
+        self._reopening = asyncio.Lock()
 
     def _now(self) -> str:
         return self._clock.now().isoformat()
 
     async def open(self) -> None:
+        """Check the outbox (edge_agent.integrity) and open it for capture.
+
+        On a disk with no room even to open it (SQLite's `-shm` file), an existing outbox opens
+        for reading only (`writable` is False): status and forwarding work, every write raises
+        OutboxFull, and `reopen()` makes it writable once there is room. Nothing is repaired or
+        set aside for a full disk."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            await self._open_writable()
+        except OutboxFull as exc:
+            if not self.path.exists():
+                raise
+            log.error("%s; it opens read-only: captures are refused (507) until there is room",
+                      exc)
+            self._reader = await _open_without_shm(self.path)
+            self.writable = False
+            await self._read_state()
+
+    async def reopen(self) -> bool:
+        """Make a read-only outbox (a full disk at open) writable, if there is room now."""
+        async with self._reopening:
+            if self.writable:
+                return True
+            if integrity.no_room(self.path.parent) is not None:
+                return False
+            snapshot, self._reader = self.reader, None
+            await snapshot.close()
+            try:
+                await self._open_writable()
+            except OutboxFull as exc:
+                log.warning("%s; still read-only", exc)
+                self._reader = await _open_without_shm(self.path)
+                await self._read_state()
+                return False
+            self.writable = True
+            log.warning("outbox %s is writable again: captures resume", self.path)
+            return True
+
+    async def _open_writable(self) -> None:
         self.check = await asyncio.to_thread(integrity.check_and_repair, self.path,
                                                self._setup, self._clock.now())
-        await self._writer.start()
-        self._reader = await open_reader(self.path)
-        async with self._reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
+        try:
+            await self._writer.start()
+            self._reader = await open_reader(self.path)
+        except sqlite3.Error as exc:
+            await self.close()
+            self._writer = SQLiteWriter(self.path, self._setup, name="outbox-writer")
+            full = integrity.full_disk(self.path, exc)
+            if full is not None:
+                raise full from exc
+            raise
+        await self._read_state()
+        log.info("outbox %s open: stream %s, acked through %d", self.path, self.stream, self.acked_through)
+
+    async def _read_state(self) -> None:
+        async with self.reader.execute("SELECT stream, acked_through FROM outbox_state") as cur:
             row = await cur.fetchone()
         assert row is not None
-        self.stream, self.acked_through = row[0], row[1]
+        self.stream = row[0]
+        self.acked_through = max(self.acked_through, row[1])  # an ack kept only in memory stays
         await self._read_pruned()
-        log.info("outbox %s open: stream %s, acked through %d", self.path, self.stream, self.acked_through)
 
     async def open_readonly(self) -> None:
         """Open only for reading (operator commands): never creates or changes the file."""
@@ -362,10 +422,8 @@ class Outbox:
 
         try:
             # The job raises (Conflict) only before it writes: no savepoint needed.
-            return await self._writer.run(job, isolate=False)
+            return await self._write(job, isolate=False)
         except sqlite3.Error as exc:
-            if _is_full(exc):
-                raise OutboxFull("the store controller's disk is full") from exc
             raise OutboxError(f"outbox could not commit: {exc}") from exc
 
     async def next_batch(self, after_seq: int, max_events: int, max_bytes: int) -> list[Row]:
@@ -436,10 +494,12 @@ class Outbox:
             self._ack_unrecorded = False
         return self.acked_through
 
-    async def _write(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, job: Callable[[sqlite3.Connection], T], isolate: bool = True) -> T:
         """Run a write job; a full disk is OutboxFull, so callers can carry on without it."""
+        if not self.writable:
+            raise OutboxFull("the store controller's disk is full")
         try:
-            return await self._writer.run(job)
+            return await self._writer.run(job, isolate=isolate)
         except sqlite3.Error as exc:
             if _is_full(exc):
                 raise OutboxFull("the store controller's disk is full") from exc
@@ -486,6 +546,8 @@ class Outbox:
             )
             return cur.rowcount
 
+        if not self.writable:
+            return 0
         removed = await self._writer.run(job)
         await self._read_pruned()
         if removed:

@@ -116,9 +116,15 @@ class HubApi:
                 return error(422, "body must be JSON", "$")
             if not isinstance(body, dict):
                 return error(422, "body must be a JSON object", "$")
-        actor = body.get("actor") or f"api@{request.remote}"
-        if not isinstance(actor, str) or len(actor) > 200:
-            return error(422, "actor must be a name of at most 200 characters", "actor")
+        actor = body.get("actor")
+        if actor is None:
+            actor = f"api@{request.remote}"
+        elif not isinstance(actor, str):
+            return error(422, "actor must be a string, a name", "actor")
+        try:
+            actor = postings.actor_name(actor)
+        except ValueError as exc:
+            return error(422, str(exc), "actor")
         pid = request.match_info["posting_id"]
         now = self._clock.now()
         to = "pending" if self._relay is not None else "kept"

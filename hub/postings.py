@@ -44,6 +44,18 @@ class PostingError(Exception):
         self.status = status
 
 
+MAX_ACTOR = 200
+
+
+def actor_name(text: str) -> str:
+    """Who retries or resubmits, for the audit trail: trimmed, 1 to MAX_ACTOR characters (a
+    name of only spaces would leave the trail saying nobody); ValueError otherwise."""
+    name = text.strip()
+    if not name or len(name) > MAX_ACTOR:
+        raise ValueError(f"actor must be a name of 1 to {MAX_ACTOR} characters (not only spaces)")
+    return name
+
+
 def stamp(at: dt.datetime) -> str:
     """The one text form of instants in these tables (sortable as text)."""
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")

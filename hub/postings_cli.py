@@ -55,7 +55,8 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
         action = actions.add_parser(name, help=text)
         global_options(action, default_config)
         action.add_argument("posting_id")
-        action.add_argument("--actor", default=_whoami(), help="who does this (for the audit trail)")
+        action.add_argument("--actor", default=_whoami(), type=_actor,
+                            help="who does this (for the audit trail)")
         if name == "resubmit":
             action.add_argument("--payload-file", type=Path,
                                 help="the corrected posting as JSON (from `postings show --json`)")
@@ -185,13 +186,22 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
     return EXIT_MISMATCH if result["mismatched"] else 0
 
 
+def _actor(text: str) -> str:
+    try:
+        return postings.actor_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def render(result: dict[str, Any]) -> str:
     out = [(f"business day {result['business_day']}: {result['matched']} matched, "
            f"{result['mismatched']} mismatched, {result['incomplete']} incomplete")]
     for rep in result["stores"]:
         hub = rep["hub"]
         erp = rep["erp"].get("gross_total", "n/a")
-        if not rep["erp"]["available"]:
+        if not rep["erp"].get("configured", True):
+            erp = "not configured (connector = \"none\": store and hub compared)"
+        elif not rep["erp"]["available"]:
             erp = f"{erp} (ERP not readable: the hub's record of what it accepted)"
         store = rep["store"]["gross_total"] if rep["store"] else "no day-close"
         out.append(f"  {rep['store_id']:8} {rep['status']:10} gross: store {store}, "

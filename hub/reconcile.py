@@ -3,7 +3,8 @@
 All three are compared to the cent. For a mismatch the report names leads: how many transactions
 the hub is short of the store's own count, gaps in each register's numbering, postings the ERP
 does not hold (with their transactions and state), and documents the ERP holds that the hub
-never sent.
+never sent. Without an ERP (`connector = "none"`, postings are only kept) there is no ERP side:
+store and hub are compared, and the report says the ERP is not configured.
 """
 
 import datetime as dt
@@ -104,16 +105,20 @@ def _differs(a: Any, b: Any) -> bool:
 
 async def _erp(reader: aiosqlite.Connection, connector: Connector | None, mapping: MappingConfig,
                store_id: str, day: dt.date) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(ERP side, postings the ERP lacks, documents only the ERP has); `connector` None is no
+    ERP at all: nothing is expected of it."""
     async with reader.execute(
         "SELECT p.posting_id, p.kind, p.state, p.reason, p.payload FROM postings p"
         " WHERE p.store_id = ? AND p.business_day = ? AND p.kind != 'inventory_adjustment'"
         " ORDER BY p.created_at", (store_id, day.isoformat())) as cur:
         expected = {pid: (kind, state, reason, json.loads(payload))
                     for pid, kind, state, reason, payload in await cur.fetchall()}
-    docs = None
-    if connector is not None:
-        docs = await connector.posted(mapping.stores.get(store_id, store_id), day)
-    erp_side: dict[str, Any] = {"available": docs is not None, "postings": len(expected),
+    if connector is None:
+        return ({"configured": False, "available": False, "source": "none",
+                 "postings": len(expected)}, [], [])
+    docs = await connector.posted(mapping.stores.get(store_id, store_id), day)
+    erp_side: dict[str, Any] = {"configured": True, "available": docs is not None,
+                                "postings": len(expected),
                                 "source": "erp" if docs is not None else "hub_ledger"}
     if docs is None:
         # The ERP cannot be asked: what the hub knows it accepted stands in for it.

@@ -4,6 +4,7 @@ forwarding, and records the ack once space returns (a real tmpfs, a real hub pro
 import asyncio
 import sqlite3
 import subprocess
+from pathlib import Path
 
 from edge_agent.app import Agent
 from edge_agent.config import load_config
@@ -83,3 +84,47 @@ async def test_an_ack_that_cannot_be_recorded_on_a_full_disk_is_no_crash(small_d
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         hub.stop()
+
+
+async def test_an_agent_started_on_a_full_disk_serves_507_and_resumes_when_space_returns(
+        running_agent, http, small_disk):
+    """After a clean stop the disk filled up (a log beside the outbox); the agent restarts on
+    it. SQLite cannot create its `-shm` file: that is no damage, and no reason not to start."""
+    extra = "[health]\nmin_free_mb = 0\n"
+    agent, url = await running_agent(root=small_disk, extra=extra)
+    accepted = 3
+    for n in range(accepted):
+        assert (await post(http, url, with_("pos_txn_id", f"{n:06d}")))[0] == 201
+    outbox = agent.config.outbox_path
+    stopped = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Agent.run"]
+    for task in stopped:
+        task.cancel()
+    await asyncio.gather(*stopped, return_exceptions=True)
+    assert not Path(f"{outbox}-shm").exists()  # a clean stop removes it
+    untouched = outbox.read_bytes()
+    fill(small_disk)
+
+    agent, url = await running_agent(root=small_disk, extra=extra)
+    status, answer = await post(http, url, with_("pos_txn_id", "full"))
+    assert status == 507, answer
+    assert "disk" in answer["error"]
+    async with http.get(url + "/healthz") as r:
+        assert r.status == 503 and "disk full" in (await r.json())["reason"]
+    async with http.get(url + "/") as r:
+        assert r.status == 200
+    async with http.get(url + "/v1/status") as r:
+        assert r.status == 200
+    assert outbox.read_bytes() == untouched  # neither rebuilt nor set aside
+    assert not (small_disk / "data" / "quarantine").exists()
+
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+
+    async def captures() -> bool:
+        status, answer = await post(http, url, with_("pos_txn_id", "after"))
+        assert status in (201, 507), answer
+        return status == 201 and answer["seq"] == accepted + 1
+
+    await wait_for(captures, 15, "a capture with the next seq once space returned")
+    async with http.get(url + "/healthz") as r:
+        assert r.status == 200, await r.json()
+    assert agent.outbox.stream and (await agent.outbox.stats()).last_seq == accepted + 1

@@ -108,3 +108,19 @@ async def test_resubmit_takes_an_edited_payload_checks_it_like_governance_and_au
     assert (audit["actor"], audit["action"]) == ("anna@finance", "resubmit")
     assert audit["before"]["payload"]["tenders"][0]["amount"] == "9.00"
     assert audit["after"]["payload"]["tenders"][0]["amount"] == "10.00"
+
+
+async def test_an_actor_of_only_spaces_is_refused_and_a_name_is_trimmed(tmp_path):
+    pid = held_as_exception(tmp_path / "hub.sqlite")
+    async with api_server(tmp_path / "hub.sqlite") as url, aiohttp.ClientSession() as http:
+        action = f"{url}/v1/postings/{pid}/retry"
+        for actor in ("   ", "", "\t", 7, "x" * 201):
+            async with http.post(action, json={"actor": actor}) as r:
+                body = await r.json()
+                assert (r.status, body["field"]) == (422, "actor"), (actor, body)
+        _, shown = await get(http, f"{url}/v1/postings/{pid}")
+        assert shown["state"] == "exception" and shown["audit"] == []  # refusals change nothing
+        async with http.post(action, json={"actor": "  anna@finance \n"}) as r:
+            assert r.status == 200, await r.json()
+        _, shown = await get(http, f"{url}/v1/postings/{pid}")
+    assert [a["actor"] for a in shown["audit"]] == ["anna@finance"]

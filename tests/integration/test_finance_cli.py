@@ -64,3 +64,9 @@ def test_postings_list_is_newest_first_and_pages_with_a_cursor(tmp_path):
     assert [r["created_at"] for r in rows] == sorted((r["created_at"] for r in rows), reverse=True)
     bad = hub(config, "postings", "list", "--limit", "0")
     assert bad.returncode == 2 and "--limit" in bad.stderr
+
+
+def test_an_actor_of_only_spaces_is_a_usage_error_naming_the_option(tmp_path):
+    done = hub(hub_with_sales(tmp_path), "postings", "retry", "some-id", "--actor", "   ")
+    assert done.returncode == 2, done.stderr
+    assert "argument --actor: actor must be a name" in done.stderr

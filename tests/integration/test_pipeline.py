@@ -27,7 +27,8 @@ async def hub_and_agents(tmp_path: Path, http: aiohttp.ClientSession, procs: lis
     `extra`: more TOML sections for the hub (HubProc)."""
     hub = start(procs, HubProc(tmp_path / "hub", stores, extra=extra))
     await hub.ready(http)
-    running = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in (agents or stores)]
+    names = stores if agents is None else agents
+    running = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in names]
     for agent in running:
         await agent.ready(http)
     return hub, running

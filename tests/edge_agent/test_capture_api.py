@@ -1,7 +1,5 @@
 """The till-facing HTTP API, over real HTTP against a running agent with a real outbox."""
 
-import asyncio
-import contextlib
 import copy
 import json
 import sqlite3
@@ -161,21 +159,6 @@ async def test_a_full_outbox_answers_507_and_keeps_what_it_accepted(running_agen
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("SELECT count(*), min(seq), max(seq) FROM events").fetchone() == (
         accepted, 1, accepted)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A real 1 MiB filesystem (tmpfs), or a skip where this machine does not allow mounting."""
-    import subprocess
-
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
-                          capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 async def test_a_really_full_disk_answers_507_and_capture_resumes_when_space_returns(

@@ -12,11 +12,7 @@ from hub.credentials import write_secret
 from runtime.clock import OffsetClock
 from tests.conftest import wait_for
 from tests.edge_agent.conftest import STARTS_AT
-from tests.edge_agent.test_capture_api import (  # noqa: F401 - small_disk is a fixture
-    post,
-    small_disk,
-    with_,
-)
+from tests.edge_agent.test_capture_api import post, with_
 from tests.integration.procs import HubProc
 
 

@@ -12,7 +12,6 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from hub import demo_erp, postings, postings_cli, reconcile
+from hub import demo_erp, demo_folder, postings, postings_cli, reconcile
 from hub.app import Hub
 from hub.config import load_config
 from hub.credentials import new_password, set_password, write_secret
@@ -200,9 +199,14 @@ class Demo:
         assert row is not None
         return int(row[0]), captured, int(row[1]), backlog
 
+    def check_folders(self) -> None:
+        """Raise demo_folder.NotTheDemos before anything starts if a folder is not the demo's."""
+        demo_folder.check(self.dir)
+        if self.erp is not None:
+            self.erp.check_template()
+
     async def run(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
+        demo_folder.remake(self.dir)
         erp_section, erp_url = "", None
         if self.erp is not None:
             erp_url = await asyncio.to_thread(self.erp.start)
@@ -219,10 +223,12 @@ class Demo:
             erp = (f"ERP: Tryton at {erp_url} (database {self.dir / 'tryton'})" if erp_url else
                    "ERP: none (install Tryton with `pip install -e .[erp]` to post to it)")
             print(f"demo: dashboard http://127.0.0.1:{hub.bound_port}/ (admin token in "
-                  f"{self.dir / 'hub' / 'admin-token'}); store pages http://127.0.0.1:"
-                  f"{self.agent_ports[self.store_ids[0]]}/ ...; {len(self.store_ids)} stores, "
-                  f"{self.rate:g} sales/s each; {erp}; files in {self.dir}; "
-                  "Ctrl-C closes the day and stops", flush=True)
+                  f"{self.dir / 'hub' / 'admin-token'})", flush=True)
+            for store in self.store_ids:
+                print(f"demo: store {store}  http://127.0.0.1:{self.agent_ports[store]}/",
+                      flush=True)
+            print(f"demo: {len(self.store_ids)} stores, {self.rate:g} sales/s each; {erp}; "
+                  f"files in {self.dir}; Ctrl-C closes the day and stops", flush=True)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
                 for store in self.store_ids:
                     for register in ("R1", "R2"):

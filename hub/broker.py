@@ -10,6 +10,7 @@ own acks, never on the broker.
 
 import logging
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 from amqtt.broker import Broker
@@ -51,6 +52,19 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     }
 
 
+class _Subscriptions(dict[str, Any]):
+    """amqtt 0.12.1 loops over its subscriptions with an await inside the loop (a broadcast, the
+    retained messages for a new session): a client subscribing meanwhile raised "dictionary
+    changed size during iteration" and that broadcast was dropped (seen as a traceback when the
+    demo's stores connect). Every loop here runs over a copy."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+
 class _TlsBroker(Broker):  # type: ignore[misc]
     """amqtt builds its own TLS context, which never demands a client certificate; this one
     uses the hub's (runtime.tls.server_context) for every TLS listener."""
@@ -58,6 +72,7 @@ class _TlsBroker(Broker):  # type: ignore[misc]
     def __init__(self, config: dict[str, Any], context: ssl.SSLContext | None) -> None:
         self._tls_context = context
         super().__init__(config)
+        self._subscriptions = _Subscriptions()
 
     def _create_ssl_context(self, listener: Any) -> ssl.SSLContext:
         assert self._tls_context is not None

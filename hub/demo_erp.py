@@ -58,7 +58,9 @@ class DemoErp:
                 f'database = "{self.server.db}"\nusername = "hub"\n'
                 f'password_file = "{self.server.hub_password_file}"\nrate_limit_per_s = 3\n'
                 # Tryton posts ~3 sales/s: sales go as one summary per store-day, returns singly.
-                '[postings]\nsales = "daily_summary"\nreturns = "per_transaction"\n')
+                # Goods receipts stay in the hub's inventory: the connector posts POS sales only.
+                '[postings]\nsales = "daily_summary"\nreturns = "per_transaction"\n'
+                'inventory_adjustments = "none"\n')
 
     def stop(self) -> None:
         if self.server is not None:

@@ -1,4 +1,4 @@
-"""`retail-hub demo` (what `make demo` runs): stores sell, the day closes, Tryton gets the postings."""
+"""`retail-hub demo` (what `make demo` runs): stores sell, the day closes, Tryton gets postings."""
 
 import asyncio
 import os
@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -43,11 +44,14 @@ class Terminal:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.lines: list[str] = []
+        self.hub = self.tryton = 0
+        self.stores: dict[str, int] = {}
 
     @classmethod
-    async def start(cls, *args: str) -> "Terminal":
+    async def start(cls, data_dir: Path) -> "Terminal":
         proc = await asyncio.create_subprocess_exec(
-            *DEMO, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *DEMO, "--data-dir", str(data_dir), "--api-port", str(free_port()),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             cwd=REPO, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return cls(proc)
 
@@ -63,84 +67,83 @@ class Terminal:
 
         return await wait_for(next_line, timeout, f"{pattern!r} in:\n{self.output}", interval=0)
 
+    async def selling(self, captured: str) -> None:
+        """Wait for the ports the demo prints at start, then for `captured` events."""
+        self.hub = int((await self.until(r"dashboard http://127\.0\.0\.1:(\d+)/", 300))[1])
+        for store in ("S001", "S002"):
+            found = await self.until(rf"store {store} +http://127\.0\.0\.1:(\d+)/", 5)
+            self.stores[store] = int(found[1])
+        self.tryton = int((await self.until(r"Tryton at http://127\.0\.0\.1:(\d+)", 5))[1])
+        await self.until(rf"stores online 2/2  captured {captured}", 60)
+
     def ctrl_c(self) -> None:
         """What a terminal does on Ctrl-C: SIGINT to every process in the foreground group."""
         os.killpg(self.proc.pid, signal.SIGINT)
 
-    async def finish(self, timeout: float) -> int:
+    async def finish(self, timeout: float) -> str:
+        """Wait for the demo to end within `timeout`: exit 0, no traceback; returns its output."""
         out, _ = await asyncio.wait_for(self.proc.communicate(), timeout)
         self.lines.append(out.decode())
-        return self.proc.returncode  # type: ignore[return-value]
+        assert self.proc.returncode == 0, self.output[-4000:]
+        assert "Traceback" not in self.output, self.output[-4000:]
+        return self.output
 
     @property
     def output(self) -> str:
         return "".join(self.lines)
+
+    def children_gone(self) -> bool:
+        """No store agent or Tryton answers on its port any more."""
+        def refused(port: int) -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) != 0
+
+        return all(refused(port) for port in [*self.stores.values(), self.tryton])
 
     def stop(self) -> None:
         if self.proc.returncode is None:
             self.proc.kill()
 
 
-def refused(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
-
-
-async def started(demo: Terminal) -> tuple[int, dict[str, int], int]:
-    """The hub's, each store's and Tryton's port, from the lines the demo prints at start."""
-    hub = int((await demo.until(r"dashboard http://127\.0\.0\.1:(\d+)/", 300))[1])
-    stores = {}
-    for store in ("S001", "S002"):
-        stores[store] = int((await demo.until(rf"store {store} +http://127\.0\.0\.1:(\d+)/", 5))[1])
-    tryton = int((await demo.until(r"Tryton at http://127\.0\.0\.1:(\d+)", 5))[1])
-    return hub, stores, tryton
-
-
 @pytest.mark.timeout(400)
 async def test_ctrl_c_to_the_whole_group_closes_the_day(demo_data):
-    demo = await Terminal.start("--data-dir", str(demo_data), "--api-port", str(free_port()))
+    demo = await Terminal.start(demo_data)
     try:
-        hub, stores, tryton = await started(demo)
-        await demo.until(r"stores online 2/2  captured [1-9]\d{2,}", 60)
+        await demo.selling(r"[1-9]\d{2,}")
         async with aiohttp.ClientSession() as http:
             for n in range(50):  # each store received stock before its tills sold any
-                async with http.get(f"http://127.0.0.1:{hub}/v1/inventory/SKU-{1000 + n}") as r:
+                url = f"http://127.0.0.1:{demo.hub}/v1/inventory/SKU-{1000 + n}"
+                async with http.get(url) as r:
                     assert r.status == 200, f"SKU-{1000 + n}: {r.status}"
                     body = await r.json()
                 assert [s["store_id"] for s in body["stores"]] == ["S001", "S002"]
                 assert all(s["on_hand"] > 0 for s in body["stores"]), body
         demo.ctrl_c()
-        code = await demo.finish(240)
+        out = await demo.finish(240)
     finally:
         demo.stop()
-    out = demo.output
-    assert code == 0, out[-4000:]
-    assert "Traceback" not in out, out[-4000:]
     assert "all delivered" in out and "0 exceptions, 0 dead" in out, out[-4000:]
     assert "2 matched, 0 mismatched" in out, out[-4000:]
     for line in re.findall(r"captured (\d+)  applied (\d+)", out):
         assert int(line[1]) <= int(line[0]), out
-    assert all(refused(p) for p in [*stores.values(), tryton]), "a child outlived the demo"
-    for store in stores:
+    assert demo.children_gone(), "a child outlived the demo"
+    for store in demo.stores:
         assert "Traceback" not in (demo_data / store / "agent.log").read_text()
 
 
 @pytest.mark.timeout(400)
 async def test_a_second_ctrl_c_stops_at_once(demo_data):
-    demo = await Terminal.start("--data-dir", str(demo_data), "--api-port", str(free_port()))
+    demo = await Terminal.start(demo_data)
     try:
-        _, stores, tryton = await started(demo)
-        await demo.until(r"stores online 2/2  captured [1-9]", 60)
+        await demo.selling("[1-9]")
         demo.ctrl_c()
         await demo.until(r"closing the business day", 10)
         demo.ctrl_c()
-        code = await demo.finish(30)
+        out = await demo.finish(30)
     finally:
         demo.stop()
-    assert code == 0, demo.output[-4000:]
-    assert "Traceback" not in demo.output, demo.output[-4000:]
-    assert "reconciliation of" not in demo.output
-    assert all(refused(p) for p in [*stores.values(), tryton]), "a child outlived the demo"
+    assert "demo: stopping" in out and "reconciliation of" not in out, out[-6000:]
+    assert demo.children_gone(), "a child outlived the demo"
 
 
 def test_a_data_dir_the_demo_did_not_make_is_not_deleted(tmp_path):

@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean deb
 
 $(STAMP): pyproject.toml scripts/bootstrap
 	./scripts/bootstrap $(VENV)
@@ -16,6 +16,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The wheel, sdist and the edge-agent and retail-hub .deb packages into dist/ (docs/operations.md).
+deb: $(STAMP)
+	PYTHON=$(abspath $(BIN))/python packaging/build-deb
 
 # Every benchmark (about 12 minutes), then a table; JSON in bench/results/. Not part of `make test`.
 bench: $(STAMP)

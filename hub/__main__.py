@@ -2,7 +2,8 @@
 `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
-a mismatch); 2 config error (names the file and key); 3 no hub database at the configured
+a mismatch); 2 config error (names the file and key), or a demo --data-dir the demo did not
+make; 3 no hub database at the configured
 data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception,
 reconciling a store the hub does not know); 5 `run`: another hub holds the data_dir; 6 `run`: an
 address from the config cannot be listened on (README.md has the table). Usage errors exit 2.
@@ -62,10 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from hub.demo import Demo
+        from hub.demo_folder import NotTheDemos
 
         logs.setup("WARNING")
         demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
                     api_port=args.api_port, erp=not args.no_erp)
+        try:
+            demo.check_folders()
+        except NotTheDemos as exc:
+            print(f"retail-hub demo: {exc}", file=sys.stderr)
+            return 2
         run_until_signal(demo.run())
         return 1 if demo.ok is False else 0
     try:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 from amqtt.errors import BrokerError
@@ -57,6 +58,19 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     }
 
 
+class _Subscriptions(dict[str, Any]):
+    """amqtt 0.12.1 loops over its subscriptions with an await inside the loop (a broadcast, the
+    retained messages for a new session): a client subscribing meanwhile raised "dictionary
+    changed size during iteration" and that broadcast was dropped (seen as a traceback when the
+    demo's stores connect). Every loop here runs over a copy."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().__iter__()))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+
 class _TlsBroker(StoreBroker):
     """amqtt builds its own TLS context, which never demands a client certificate; this one
     uses the hub's (runtime.tls.server_context) for every TLS listener. It also keeps every
@@ -67,6 +81,7 @@ class _TlsBroker(StoreBroker):
         self._connections: set[asyncio.StreamWriter] = set()
         super().__init__(broker_config(config), hub_user=config.broker.username,
                          hub_client_id=config.broker.client_id)
+        self._subscriptions = _Subscriptions()
 
     async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                                listener_name: str) -> None:

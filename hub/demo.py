@@ -12,25 +12,28 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from hub import demo_erp, postings, postings_cli, reconcile
+from hub import demo_erp, demo_folder, fleet, postings, postings_cli, reconcile
 from hub.app import Hub
 from hub.config import load_config
 from hub.credentials import new_password, set_password, write_secret
+from hub.demo_progress import Counters, Progress
+from runtime.clock import SYSTEM, Clock
 from runtime.net import free_port
 
 CATALOG = [(f"SKU-{1000 + i}", Decimal(random.Random(i).randrange(99, 4999)) / 100) for i in range(50)]
+DELIVERY_EVERY_S = 30.0
 
 
 def _port_or_free(preferred: int) -> int:
@@ -101,6 +104,46 @@ class Books:
                 "tenders": {m: str(a) for m, a in self.tenders.items()}}
 
 
+class Stockroom:
+    """A store's goods receipts: a full shelf of every SKU before the tills open, then a delivery
+    every DELIVERY_EVERY_S of what was sold since, so the hub's on-hand never goes negative."""
+
+    def __init__(self, rate: float, clock: Clock = SYSTEM) -> None:
+        self.clock = clock
+        # A SKU sells about rate/10 units a second per store (2.5 lines of 2 units out of 50).
+        self.shelf = max(50, round(10 * rate))
+        self.sold: Counter[str] = Counter()
+        self.receipts = 0
+
+    def took(self, body: dict[str, Any], sign: int) -> None:
+        for line in body["lines"]:
+            if sign > 0 or line.get("restock"):
+                self.sold[line["sku"]] += sign * line["qty"]
+
+    def receipt(self) -> dict[str, Any] | None:
+        """The next goods receipt (an inventory adjustment), or None when nothing is due."""
+        if self.receipts == 0:
+            lines = [{"sku": sku, "qty_delta": self.shelf} for sku, _ in CATALOG]
+        else:
+            lines = [{"sku": sku, "qty_delta": n} for sku, n in sorted(self.sold.items()) if n > 0]
+        if not lines:
+            return None
+        self.sold.clear()
+        self.receipts += 1
+        return {"adjustment_id": f"RECEIPT-{self.receipts:05d}", "reason": "receipt",
+                "occurred_at": self.clock.now().isoformat(), "lines": lines}
+
+
+def _end(proc: "subprocess.Popen[bytes]") -> None:
+    """SIGTERM, and SIGKILL if it has not stopped within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Demo:
     def __init__(self, data_dir: str, *, stores: int, rate: float, duration: float,
                  api_port: int, erp: bool = True) -> None:
@@ -108,15 +151,19 @@ class Demo:
         self.erp = demo_erp.DemoErp(self.dir.parent / f"{self.dir.name}-erp-template",
                                     self.dir / "tryton", [sku for sku, _ in CATALOG]
                                     ) if erp and demo_erp.available() else None
-        self.books: dict[str, Books] = {}
-        self.closing = asyncio.Event()
         self.store_ids = [f"S{i:03d}" for i in range(1, stores + 1)]
+        self.books: dict[str, Books] = {}
+        self.stockrooms = {store: Stockroom(rate) for store in self.store_ids}
+        self.counters = Counters(self.store_ids)
+        self.closing = asyncio.Event()
         self.rate = rate
         self.duration = duration
         self.api_port = api_port
         self.agent_ports: dict[str, int] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ok: bool | None = None  # None: stopped before the final delivery check
+        self.open = False  # the tills are selling: a Ctrl-C now closes the day
+        self.stopping = False
 
     def _write_configs(self, erp_section: str) -> Path:
         broker_port = free_port()
@@ -145,12 +192,14 @@ class Demo:
 
     def _start_agents(self) -> None:
         for store in self.store_ids:
-            log = open(self.dir / store / "agent.log", "wb")  # noqa: SIM115 - owned by the child
+            log = open(self.dir / store / "agent.log", "wb")  # noqa: SIM115 - handed to the child
             self.procs.append(subprocess.Popen(
                 [sys.executable, "-m", "edge_agent", "run", "--config",
                  str(self.dir / store / "agent.toml")],
                 stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # see run(): the terminal's Ctrl-C is not for them
             ))
+            log.close()
 
     async def _agent_health(self, http: aiohttp.ClientSession, store: str) -> dict[str, Any] | None:
         try:
@@ -170,12 +219,34 @@ class Demo:
             body = sale_body(register, number, rng)
             await self._post(http, agent + "/v1/sales", body)
             books.add(body, 1)
+            self.stockrooms[store].took(body, 1)
             if number % 50 == 0:  # now and then a customer brings something back
                 refund = return_body(body, number)
                 await self._post(http, agent + "/v1/returns", refund)
                 books.add(refund, -1)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closing.wait(), rng.expovariate(1 / interval))
+                self.stockrooms[store].took(refund, -1)
+            await self._closed_within(rng.expovariate(1 / interval))
+
+    async def _closed_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the day to close; True once it is closing.
+
+        asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation (the
+        second Ctrl-C) that arrives just as the first Ctrl-C has set `closing`."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.closing.wait()
+        return self.closing.is_set()
+
+    async def _receive(self, http: aiohttp.ClientSession, store: str) -> None:
+        """Post the store's next goods receipt, if one is due, through its capture API."""
+        receipt = self.stockrooms[store].receipt()
+        if receipt is not None:
+            await self._post(http, f"http://127.0.0.1:{self.agent_ports[store]}"
+                             "/v1/inventory-adjustments", receipt)
+
+    async def _deliveries(self, http: aiohttp.ClientSession) -> None:
+        while not await self._closed_within(DELIVERY_EVERY_S):
+            await asyncio.gather(*(self._receive(http, store) for store in self.store_ids))
 
     async def _post(self, http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> None:
         """Like a till: try again until the agent says it has it."""
@@ -188,45 +259,57 @@ class Demo:
                 pass
             await asyncio.sleep(0.5)
 
-    async def _totals(self, hub: Hub, http: aiohttp.ClientSession) -> tuple[int, int, int, int]:
+    async def _progress(self, hub: Hub, http: aiohttp.ClientSession) -> Progress:
+        hub_stores = await fleet.stores(hub.reader())  # first: see hub.demo_progress
         healths = await asyncio.gather(*(self._agent_health(http, s) for s in self.store_ids))
-        backlog = sum(h["outbox"]["backlog"] for h in healths if h)
-        captured = sum(h["outbox"]["last_seq"] for h in healths if h)
-        async with hub.reader().execute(
-            "SELECT (SELECT count(*) FROM stores WHERE online = 1),"
-            " (SELECT COALESCE(SUM(events_applied), 0) FROM streams)"
-        ) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        return int(row[0]), captured, int(row[1]), backlog
+        return self.counters.progress(hub_stores, dict(zip(self.store_ids, healths, strict=True)))
+
+    def check_folders(self) -> None:
+        """Raise demo_folder.NotTheDemos before anything starts if a folder is not the demo's."""
+        demo_folder.check(self.dir)
+        if self.erp is not None:
+            self.erp.check_template()
 
     async def run(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-        self.dir.mkdir(parents=True)
-        erp_section, erp_url = "", None
-        if self.erp is not None:
-            erp_url = await asyncio.to_thread(self.erp.start)
-            erp_section = self.erp.config()
-        hub = Hub(load_config(self._write_configs(erp_section)))
-        hub_task = asyncio.create_task(hub.run(), name="hub")
+        demo_folder.remake(self.dir)
         main = asyncio.current_task()
         assert main is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self._interrupt, main)
+        loop = asyncio.get_running_loop()
+        # The terminal's Ctrl-C reaches only this process: the agents and Tryton run in sessions
+        # of their own, so they keep going until the day is closed and are then stopped in order.
+        loop.add_signal_handler(signal.SIGINT, self._interrupt, main)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._stop_now, main)
+        erp_start: asyncio.Future[str] | None = None
+        hub_task: asyncio.Task[None] | None = None
         tills: list[asyncio.Task[None]] = []
         try:
+            erp_section, erp_url = "", None
+            if self.erp is not None:
+                erp_start = loop.run_in_executor(None, self.erp.start)
+                erp_url = await asyncio.shield(erp_start)
+                erp_section = self.erp.config()
+            hub = Hub(load_config(self._write_configs(erp_section)))
+            hub_task = asyncio.create_task(hub.run(), name="hub")
             await hub.started.wait()
             self._start_agents()
             erp = (f"ERP: Tryton at {erp_url} (database {self.dir / 'tryton'})" if erp_url else
                    "ERP: none (install Tryton with `pip install -e .[erp]` to post to it)")
             print(f"demo: dashboard http://127.0.0.1:{hub.bound_port}/ (admin token in "
-                  f"{self.dir / 'hub' / 'admin-token'}); store pages http://127.0.0.1:"
-                  f"{self.agent_ports[self.store_ids[0]]}/ ...; {len(self.store_ids)} stores, "
-                  f"{self.rate:g} sales/s each; {erp}; files in {self.dir}; "
-                  "Ctrl-C closes the day and stops", flush=True)
+                  f"{self.dir / 'hub' / 'admin-token'})", flush=True)
+            for store in self.store_ids:
+                print(f"demo: store {store}  http://127.0.0.1:{self.agent_ports[store]}/",
+                      flush=True)
+            print(f"demo: {len(self.store_ids)} stores, {self.rate:g} sales/s each; {erp}; "
+                  f"files in {self.dir}; Ctrl-C closes the day and stops", flush=True)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                # Stock arrives before the tills open.
+                await asyncio.gather(*(self._receive(http, store) for store in self.store_ids))
+                tills.append(asyncio.create_task(self._deliveries(http)))
                 for store in self.store_ids:
                     for register in ("R1", "R2"):
                         tills.append(asyncio.create_task(self._till(http, store, register)))
+                self.open = True
                 await self._report_until_closing(hub, http)
                 self.closing.set()
                 # Each till finishes the sale in hand, so its books match what the store captured.
@@ -234,59 +317,72 @@ class Demo:
                 delivered = await self._check_delivery(hub, http)
                 self.ok = delivered and (self.erp is None or await self._close_day(hub, http))
         finally:
-            for t in tills:
-                t.cancel()
-            for p in self.procs:
-                p.terminate()
-            for p in self.procs:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    p.wait(10)
+            self.stopping = True
+            await self._stop(tills, hub_task, erp_start)
+
+    async def _stop(self, tills: list[asyncio.Task[None]], hub_task: asyncio.Task[None] | None,
+                    erp_start: asyncio.Future[str] | None) -> None:
+        """Tills, then the agents (SIGTERM, waited for), then the hub, then Tryton."""
+        self.closing.set()
+        for t in tills:
+            t.cancel()
+        await asyncio.gather(*tills, return_exceptions=True)
+        await asyncio.gather(*(asyncio.to_thread(_end, p) for p in self.procs))
+        if hub_task is not None:
             hub_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
-            if self.erp is not None:
-                self.erp.stop()
+        if self.erp is not None:
+            if erp_start is not None:
+                # Stopped while Tryton was starting: let that finish, so it can be stopped.
+                await asyncio.gather(erp_start, return_exceptions=True)
+            await asyncio.to_thread(self.erp.stop)
 
     def _interrupt(self, main: "asyncio.Task[None]") -> None:
-        if self.closing.is_set():
-            main.cancel()  # a second Ctrl-C: stop now
+        if self.stopping:
+            return  # already stopping everything, in order
+        if not self.open or self.closing.is_set():
+            print("\ndemo: stopping", flush=True)
+            self._stop_now(main)  # before the stores opened, or a second Ctrl-C: stop now
             return
         print("\ndemo: closing the business day (Ctrl-C again to stop at once)...", flush=True)
         self.closing.set()
+
+    def _stop_now(self, main: "asyncio.Task[None]") -> None:
+        if not self.stopping:
+            self.stopping = True
+            main.cancel()
 
     async def _report_until_closing(self, hub: Hub, http: aiohttp.ClientSession) -> None:
         start = time.monotonic()
         last_applied, last_t = 0, start
         while not self.duration or time.monotonic() - start < self.duration:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.closing.wait(), 1)
-            if self.closing.is_set():
+            if await self._closed_within(1):
                 return
-            online, captured, applied, backlog = await self._totals(hub, http)
+            p = await self._progress(hub, http)
             now = time.monotonic()
-            rate = (applied - last_applied) / (now - last_t)
-            last_applied, last_t = applied, now
+            rate = (p.applied - last_applied) / (now - last_t)
+            last_applied, last_t = p.applied, now
             erp = ""
             if self.erp is not None:
                 counts = await postings.counts(hub.reader())
                 erp = (f"  erp posted {counts['posted']} pending "
                        f"{counts['pending'] + counts['posting']}")
-            print(f"{now - start:6.0f}s  stores online {online}/{len(self.store_ids)}  "
-                  f"captured {captured}  applied {applied}  backlog {backlog}  "
+            print(f"{now - start:6.0f}s  stores online {p.online}/{p.stores}  "
+                  f"captured {p.captured}  applied {p.applied}  backlog {p.backlog}  "
                   f"{rate:.0f} events/s{erp}", flush=True)
 
     async def _check_delivery(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
         deadline = time.monotonic() + 20
-        ok = False
-        while time.monotonic() < deadline:
-            _, captured, applied, backlog = await self._totals(hub, http)
-            if captured and applied == captured and backlog == 0:
-                ok = True
-                break
+        p = await self._progress(hub, http)
+        while not p.delivered and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        print(f"demo: {captured} events captured, {applied} applied at the hub, "
-              f"backlog {backlog}: {'all delivered' if ok else 'NOT all delivered'}", flush=True)
-        return ok
+            p = await self._progress(hub, http)
+        silent = "" if p.answered == p.stores else f" ({p.stores - p.answered} stores not answering)"
+        print(f"demo: {p.captured} events captured, {p.applied} applied at the hub, "
+              f"backlog {p.backlog}{silent}: {'all delivered' if p.delivered else 'NOT all delivered'}",
+              flush=True)
+        return p.delivered
 
     async def _close_day(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
         """Each store sends its day-close; wait for the ERP postings; reconcile the day."""

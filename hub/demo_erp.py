@@ -11,10 +11,13 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hub import demo_folder
+
 if TYPE_CHECKING:
     from tryton_retail_sync.server import TrytonServer
 
 TEMPLATE_STORES = [f"S{i:03d}" for i in range(1, 21)]
+BUILT_FOR = "built-for.json"  # also marks a template an older demo made
 
 
 def available() -> bool:
@@ -28,16 +31,20 @@ class DemoErp:
         self.skus = skus
         self.server: TrytonServer | None = None
 
+    def check_template(self) -> None:
+        """Raise demo_folder.NotTheDemos if the template's folder holds something else."""
+        demo_folder.check(self.template, (demo_folder.MARK, BUILT_FOR))
+
     def start(self) -> str:
         """Build the template if needed, start trytond on a fresh copy; returns its URL."""
         from tryton_retail_sync import database
         from tryton_retail_sync.server import TrytonServer
 
-        marker = self.template / "built-for.json"
+        marker = self.template / BUILT_FOR
         wanted = {"stores": TEMPLATE_STORES, "skus": self.skus}
         if not marker.exists() or json.loads(marker.read_text()) != wanted:
             print("demo: building the Tryton ERP database once (about 20 s)...", flush=True)
-            shutil.rmtree(self.template, ignore_errors=True)
+            demo_folder.remake(self.template, (demo_folder.MARK, BUILT_FOR))
             database.build(self.template, TEMPLATE_STORES, self.skus)
             marker.write_text(json.dumps(wanted))
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -51,7 +58,9 @@ class DemoErp:
                 f'database = "{self.server.db}"\nusername = "hub"\n'
                 f'password_file = "{self.server.hub_password_file}"\nrate_limit_per_s = 3\n'
                 # Tryton posts ~3 sales/s: sales go as one summary per store-day, returns singly.
-                '[postings]\nsales = "daily_summary"\nreturns = "per_transaction"\n')
+                # Goods receipts stay in the hub's inventory: the connector posts POS sales only.
+                '[postings]\nsales = "daily_summary"\nreturns = "per_transaction"\n'
+                'inventory_adjustments = "none"\n')
 
     def stop(self) -> None:
         if self.server is not None:

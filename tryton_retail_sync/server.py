@@ -49,8 +49,11 @@ class TrytonServer:
         conf.write_text(config_text(self.workdir, self.port))
         log = (self.workdir / "trytond.log").open("ab")
         trytond = Path(sys.executable).parent / "trytond"
+        # A session of its own: its owner stops it (stop()); a terminal's Ctrl-C to the whole
+        # foreground group must not take it away first (the demo closes its day on Ctrl-C).
         self.proc = subprocess.Popen([str(trytond), "-c", str(conf), "-d", self.db],
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

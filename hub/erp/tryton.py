@@ -221,7 +221,14 @@ class TrytonConnector:
                 raise _Refused(f"Tryton left the sale open: payments do not cover its total "
                                f"(posting {pid})")
         if state == "done":
-            await self._call("model.sale.point.sale.post", [sale_id])
+            try:
+                await self._call("model.sale.point.sale.post", [sale_id])
+            except _Refused:
+                # An earlier attempt's post, given up on here, may have been still running in
+                # Tryton and posted the sale first: then Tryton refuses this one, and all is done.
+                if (await self._read(sale_id))["state"] != "posted":
+                    raise
+                log.info("Tryton: posting %s was already posted as sale %s", pid, sale_id)
         sale = await self._read(sale_id)
         return Result("posted", erp_ref=sale["number"], answer=f"sale.point.sale {sale_id} "
                       f"{sale['number']} {sale['state']} total {sale['total']}")

@@ -9,17 +9,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="dpkg-deb is not installed")
+pytestmark = [
+    pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="dpkg-deb is not installed"),
+    # Building (two isolated build environments, then pip for the packages' lib) takes minutes
+    # on a busy machine; the first test's share of the module fixture is that long.
+    pytest.mark.timeout(600),
+]
+
+
+def build_deb(out: Path, python: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(ROOT / "packaging/build-deb")], cwd=ROOT, capture_output=True,
+                          text=True, env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+                                          "PYTHON": python, "OUT": str(out),
+                                          "HOME": str(out)}, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([str(ROOT / "packaging/build-deb")], cwd=ROOT, capture_output=True,
-                          text=True, env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-                                          "PYTHON": sys.executable, "OUT": str(out),
-                                          "HOME": str(out)}, timeout=600)
+    before = {p.name for p in ROOT.iterdir()}
+    done = build_deb(out, sys.executable)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Nothing left in the repository (a build/ folder there once hid the `build` module).
+    assert {p.name for p in ROOT.iterdir()} - before <= {"store_edge_sync.egg-info"}
     return {p.name.split("_")[0]: p for p in out.glob("*.deb")} | {
         "wheel": next(out.glob("*.whl")), "sdist": next(out.glob("*.tar.gz"))}
 
@@ -73,3 +85,12 @@ def test_agent_runs_from_a_throwaway_root(debs, tmp_path):
 def test_wheel_and_sdist_are_built(debs):
     assert debs["wheel"].stat().st_size > 10_000
     assert debs["sdist"].stat().st_size > 10_000
+
+
+def test_a_python_without_the_build_module_is_told_to_use_make_deb(tmp_path):
+    bare = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    done = build_deb(tmp_path / "dist", str(bare / "bin/python"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "has no 'build' module" in done.stderr and "make deb" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "dist").exists()

@@ -174,3 +174,49 @@ async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
 
 async def _true(box):
     return bool(box)
+
+
+async def test_a_post_still_running_in_tryton_when_the_hub_retries_is_not_dead_lettered(
+        tmp_path, http, procs, tryton, tryton_template):
+    """A slow Tryton: the hub gives up on its `post` call (a 502 here) while Tryton is still on
+    it, and the retry's `post` comes just after that first one has posted the sale (seen in
+    `make demo` on a busy machine as `You can not call "post" on ...` and a dead posting)."""
+    held: list[tuple[bytes, dict[str, str]]] = []
+
+    async def send(body: bytes, headers: dict[str, str]) -> web.Response:
+        async with aiohttp.ClientSession() as session, session.post(
+                f"{tryton.url}/{tryton.db}/rpc/", data=body, headers=headers) as upstream:
+            return web.Response(body=await upstream.read(), status=upstream.status,
+                                content_type="application/json")
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {k: v for k, v in request.headers.items()
+                   if k in ("Content-Type", "Authorization")}
+        if json.loads(body).get("method") == "model.sale.point.sale.post":
+            if not held:
+                held.append((body, headers))
+                return web.Response(status=502)
+            await send(*held[0])  # the first post lands just before the retry's
+        return await send(body, headers)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    proxy = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        hub = start(procs, HubProc(tmp_path / "hub", ["S001"],
+                                   extra=tryton_section(proxy, tryton.hub_password_file)))
+        await hub.ready(http)
+        agent = start(procs, AgentProc(tmp_path / "S001", "S001", hub))
+        await agent.ready(http)
+        await Till(agent.url, register="R9").sell_many(http, 1)
+        (posting,) = await wait_posted(http, hub, 1, "S001")
+    finally:
+        await runner.cleanup()
+    assert held, "the proxy never saw a post"
+    (sale,) = TrytonClient(tryton, tryton_template).sales([posting["posting_id"]])
+    assert sale["state"] == "posted" and posting["erp_ref"] == sale["number"]

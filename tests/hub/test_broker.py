@@ -2,7 +2,7 @@
 
 import pytest
 
-from hub.broker import _TlsBroker, broker_config
+from hub.broker import _TlsBroker
 from hub.config import load_config
 
 
@@ -12,7 +12,7 @@ async def test_a_client_subscribing_while_the_broker_loops_over_subscriptions_br
     (tmp_path / "hub.toml").write_text(
         'data_dir = "."\n[broker]\nembedded = true\nlisten = "127.0.0.1:0"\n'
         'users_file = "mqtt-users"\n')
-    broker = _TlsBroker(broker_config(load_config(tmp_path / "hub.toml")), None)
+    broker = _TlsBroker(load_config(tmp_path / "hub.toml"))
     subscriptions = broker._subscriptions
     subscriptions["retail/v1/stores/S001/acks"] = []
     seen = []

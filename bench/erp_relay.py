@@ -24,12 +24,12 @@ import aiohttp
 import msgspec
 
 from bench import save
-from hub import posting_payloads as payloads
-from hub import postings
+from hub.postings import payloads
+from hub.postings import store as postings
 from hub.config import ErpConfig, HubConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
-from hub.relay import Relay
-from hub.schema import migrate
+from hub.postings.relay import Relay
+from hub.storage.schema import migrate
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 from tests.erp_server import FakeErp
 from tests.hub.helpers import sale_envelope
@@ -114,7 +114,7 @@ async def limited(args: argparse.Namespace, tmp: Path) -> dict:
 
 def calls_per_10k(tmp: Path) -> dict[str, int]:
     """ERP calls for 10,000 sales of 10 stores in one day: per transaction vs daily summaries."""
-    from hub.eventlog import Sequencer
+    from hub.ingest.eventlog import Sequencer
     from tests.hub.helpers import apply, batch, database
     from tests.hub.test_postings import day_close
 

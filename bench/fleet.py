@@ -23,7 +23,7 @@ import aiohttp
 from bench import save
 from bench.capture import pct
 from bench.memory import rss_mb
-from hub.credentials import new_password
+from hub.broker.credentials import new_password
 from tests.integration.procs import HubProc
 
 ROOT = Path(__file__).resolve().parents[1]

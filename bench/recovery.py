@@ -21,7 +21,7 @@ import aiohttp
 from bench import save
 from bench.capture import pct
 from bench.fleet import finish, go, start_workers
-from hub.credentials import new_password
+from hub.broker.credentials import new_password
 from tests.integration.procs import HubProc
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 
-from hub import __version__, postings_cli
+from hub import __version__
+from hub.cli import postings as postings_cli
 from hub.config import HubConfig, load_config
 from runtime import clock, logs
 from runtime.cli import config_path, global_options, wants_json
@@ -62,8 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        from hub.demo import Demo
-        from hub.demo_folder import NotTheDemos
+        from demo.runner import Demo
+        from demo.folder import NotTheDemos
 
         logs.setup("WARNING")
         demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
         return _provision(config, args)
     if args.command == "stores":
-        from hub.fleet import list_stores_now, render_stores
+        from hub.ledger.fleet import list_stores_now, render_stores
 
         if not config.db_path.exists():
             print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _provision(config: HubConfig, args: argparse.Namespace) -> int:
-    from hub import provisioning
+    from hub.broker import provisioning
     from hub.errors import CredentialsError
 
     applies = ("the running hub applies it at the store's next login" if config.broker.embedded

@@ -233,7 +233,7 @@ def load_config(path: Path | str) -> HubConfig:
 
 def _check_files(src: str, cfg: HubConfig) -> None:
     """Read every secret and the users file now, so `check-config` finds what `run` would."""
-    from hub.credentials import read_users
+    from hub.broker.credentials import read_users
     from hub.errors import CredentialsError
 
     cfg.admin_token()

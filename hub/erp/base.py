@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from hub.posting_payloads import Payload
+from hub.postings.payloads import Payload
 
 Outcome = Literal["posted", "retry", "dead"]
 

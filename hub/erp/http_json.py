@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from hub.erp.base import Catalog, PostedDoc, Result
-from hub.posting_payloads import Payload, encode
+from hub.postings.payloads import Payload, encode
 
 log = logging.getLogger(__name__)
 

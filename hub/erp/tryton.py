@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from hub.erp.base import Catalog, ErpUnavailable, PostedDoc, Result
-from hub.posting_payloads import Line, Payload
+from hub.postings.payloads import Line, Payload
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")

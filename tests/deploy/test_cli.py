@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.credentials import read_users, set_password, write_users
+from hub.broker.credentials import read_users, set_password, write_users
 from tests.integration.procs import AgentProc, HubProc
 from tests.integration.tills import Till
 
@@ -62,7 +62,7 @@ async def test_status_outbox_and_stores_commands(tmp_path):
 def test_stores_add_rotate_remove(tmp_path):
     from argon2 import PasswordHasher
 
-    from hub.credentials import read_users
+    from hub.broker.credentials import read_users
 
     conf = tmp_path / "hub.toml"
     conf.write_text('data_dir = "d"\n[broker]\nusers_file = "users"\nlisten = "0.0.0.0:1883"\n')

@@ -10,7 +10,7 @@ import pytest
 from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox
 from edge_agent.requests import SaleIn, decode, prepare
-from hub.schema import MIGRATIONS, migrate
+from hub.storage.schema import MIGRATIONS, migrate
 from runtime.sqlite_writer import connect
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

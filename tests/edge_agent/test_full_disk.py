@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge_agent.app import Agent
 from edge_agent.config import load_config
-from hub.credentials import write_secret
+from hub.broker.credentials import write_secret
 from runtime.clock import OffsetClock
 from tests.conftest import wait_for
 from tests.edge_agent.conftest import STARTS_AT

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from hub.credentials import write_secret
+from hub.broker.credentials import write_secret
 from tests.integration.procs import Proc
 from runtime.net import free_port
 from tests.conftest import wait_for

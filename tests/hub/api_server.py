@@ -9,9 +9,9 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from hub.api import HubApi
+from hub.web.api import HubApi
 from hub.config import HubConfig
-from hub.schema import migrate
+from hub.storage.schema import migrate
 from runtime.clock import FrozenClock
 from runtime.http import json_errors
 from runtime.sqlite_writer import SQLiteWriter, open_reader

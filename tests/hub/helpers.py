@@ -2,7 +2,7 @@ import datetime as dt
 import sqlite3
 from decimal import Decimal
 
-from hub.schema import migrate
+from hub.storage.schema import migrate
 from protocol import identity
 from protocol.messages import Batch, Envelope, Sale, SaleLine, Tender
 from runtime.sqlite_writer import connect

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from hub.activity import Activity
+from hub.web.activity import Activity
 
 T0 = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 

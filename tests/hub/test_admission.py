@@ -4,7 +4,7 @@ make it hold unbounded memory by inventing streams or far-ahead events."""
 import pytest
 
 from hub.config import IngestConfig
-from hub.eventlog import Sequencer
+from hub.ingest.eventlog import Sequencer
 from tests.hub.admission_cases import BAD
 from tests.hub.helpers import apply, batch, database, sale_envelope
 

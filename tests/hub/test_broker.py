@@ -2,7 +2,7 @@
 
 import pytest
 
-from hub.broker import _TlsBroker
+from hub.broker.embedded import _TlsBroker
 from hub.config import load_config
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub import days
+from hub.ledger import days
 from protocol.messages import Return, ReturnLine, SaleLine, Tender
 from protocol.money import line_amounts
 from tests.hub.helpers import NOW, sale_envelope

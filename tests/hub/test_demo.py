@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from hub.demo import Demo, Stockroom
+from demo.runner import Demo, Stockroom
 from runtime.clock import FrozenClock
 from tests.conftest import wait_for
 

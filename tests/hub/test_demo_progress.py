@@ -1,6 +1,6 @@
 """The demo's progress line: captured, applied and backlog agree even when an agent is slow."""
 
-from hub.demo_progress import Counters
+from demo.progress import Counters
 
 
 def hub_row(store: str, events: int, online: bool = True) -> dict:

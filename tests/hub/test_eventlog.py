@@ -10,7 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub.eventlog import Sequencer
+from hub.ingest.eventlog import Sequencer
 from protocol.messages import SaleLine
 from tests.hub.helpers import apply, batch, database, sale_envelope
 

@@ -8,8 +8,8 @@ import pytest
 
 from hub.config import MappingConfig
 from hub.erp.base import Catalog
-from hub.governance import Rejected, check, rounding_step, to_erp
-from hub.posting_payloads import Line, Payload, PostingTender, Source, Totals
+from hub.postings.governance import Rejected, check, rounding_step, to_erp
+from hub.postings.payloads import Line, Payload, PostingTender, Source, Totals
 
 DAY = dt.date(2026, 11, 23)
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import msgspec
 
-from hub import postings
+from hub.postings import store as postings
 from hub.config import PostingsConfig
-from hub.eventlog import Sequencer
+from hub.ingest.eventlog import Sequencer
 from protocol import identity
 from protocol.messages import DayClose, Envelope, Return, ReturnLine, Tender
 from tests.hub.helpers import NOW, apply, batch, database, sale_envelope

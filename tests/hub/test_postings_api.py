@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from hub import postings
+from hub.postings import store as postings
 from hub.config import PostingsConfig
 from tests.hub.api_server import api_server, get
 from tests.hub.helpers import NOW, database, sale_envelope

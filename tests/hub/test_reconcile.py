@@ -6,10 +6,10 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from hub import reconcile
+from hub.postings import reconcile
 from hub.config import MappingConfig
-from hub.eventlog import Sequencer
-from hub.postings_cli import render
+from hub.ingest.eventlog import Sequencer
+from hub.cli.postings import render
 from protocol.messages import DayClose, Envelope
 from runtime.sqlite_writer import open_reader
 from tests.hub.api_server import api_server, get

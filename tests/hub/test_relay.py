@@ -14,11 +14,11 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from hub import postings
+from hub.postings import store as postings
 from hub.config import ErpConfig, HubConfig, MappingConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
-from hub.relay import Relay
-from hub.schema import migrate
+from hub.postings.relay import Relay
+from hub.storage.schema import migrate
 from protocol.messages import Sale, SaleLine, Tender
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 from tests.conftest import wait_for

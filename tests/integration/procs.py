@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.credentials import new_password, set_password, write_secret
+from hub.broker.credentials import new_password, set_password, write_secret
 from runtime.net import free_port
 from tests.conftest import wait_for
 from tests.integration.tls import TestCa

@@ -6,7 +6,7 @@ import time
 import aiomqtt
 import pytest
 
-from hub.credentials import new_password
+from hub.broker.credentials import new_password
 from tests.conftest import wait_for
 from tests.integration.procs import HubProc
 from tests.integration.test_pipeline import start

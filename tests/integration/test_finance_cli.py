@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from hub.eventlog import Sequencer
+from hub.ingest.eventlog import Sequencer
 from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
 from tests.integration.procs import REPO
 

@@ -6,7 +6,7 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub.schema import migrate
+from hub.storage.schema import migrate
 from runtime.sqlite_writer import connect
 from tests.conftest import wait_for
 from tests.integration.procs import HubProc

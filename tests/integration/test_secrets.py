@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.credentials import new_password, write_secret
+from hub.broker.credentials import new_password, write_secret
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
 from tests.integration.procs import AgentProc, HubProc

@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from hub import days
+from hub.ledger import days
 from hub.config import MappingConfig
 from hub.erp.base import Connector
 

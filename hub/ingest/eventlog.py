@@ -15,7 +15,12 @@ from collections import Counter
 
 import msgspec
 
-from hub import admission, days, fleet, inventory, postings, quarantine
+from hub.ingest import admission
+from hub.ledger import days
+from hub.ledger import fleet
+from hub.ledger import inventory
+from hub.postings import store as postings
+from hub.ingest import quarantine
 from hub.config import IngestConfig, PostingsConfig
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale

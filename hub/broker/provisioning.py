@@ -1,7 +1,7 @@
 """Store credentials for the embedded broker: `retail-hub stores add|rotate|remove`.
 
 A store's MQTT username is its store id; its argon2 hash goes into `broker.users_file`, which
-the running embedded broker re-reads at the next login (hub.broker_plugins). Events the store
+the running embedded broker re-reads at the next login (hub.broker.plugins). Events the store
 has queued are never touched: they live in the store's outbox and are sent once it reconnects
 with the new password.
 """
@@ -9,9 +9,9 @@ with the new password.
 import re
 from typing import Any
 
-from hub import fleet
+from hub.ledger import fleet
 from hub.config import HubConfig
-from hub.credentials import new_password, read_users, set_password, write_secret, write_users
+from hub.broker.credentials import new_password, read_users, set_password, write_secret, write_users
 from hub.errors import CredentialsError
 from protocol.errors import TopicError
 from protocol.topics import check_store_id
@@ -31,7 +31,7 @@ def _check(config: HubConfig, store_id: str) -> None:
     except TopicError as exc:
         raise CredentialsError(config.broker.users_file, f"{store_id!r}: {STORE_ID_RULE}") from exc
     if not _NEW_STORE_ID.match(store_id) or store_id.startswith("edge-"):
-        # `edge-S042` is store S042's client id (hub.broker_plugins.client_id_allowed).
+        # `edge-S042` is store S042's client id (hub.broker.plugins.client_id_allowed).
         raise CredentialsError(config.broker.users_file, f"{store_id!r}: {STORE_ID_RULE}")
     if store_id in (config.broker.username, config.broker.client_id):
         raise CredentialsError(config.broker.users_file,

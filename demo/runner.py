@@ -24,11 +24,16 @@ from typing import Any
 
 import aiohttp
 
-from hub import demo_erp, demo_folder, fleet, postings, postings_cli, reconcile
+from demo import erp as demo_erp
+from demo import folder as demo_folder
+from hub.ledger import fleet
+from hub.postings import store as postings
+from hub.cli import postings as postings_cli
+from hub.postings import reconcile
 from hub.app import Hub
 from hub.config import load_config
-from hub.credentials import new_password, set_password, write_secret
-from hub.demo_progress import Counters, Progress
+from hub.broker.credentials import new_password, set_password, write_secret
+from demo.progress import Counters, Progress
 from runtime.clock import SYSTEM, Clock
 from runtime.net import free_port
 
@@ -260,7 +265,7 @@ class Demo:
             await asyncio.sleep(0.5)
 
     async def _progress(self, hub: Hub, http: aiohttp.ClientSession) -> Progress:
-        hub_stores = await fleet.stores(hub.reader())  # first: see hub.demo_progress
+        hub_stores = await fleet.stores(hub.reader())  # first: see demo.progress
         healths = await asyncio.gather(*(self._agent_health(http, s) for s in self.store_ids))
         return self.counters.progress(hub_stores, dict(zip(self.store_ids, healths, strict=True)))
 

@@ -21,8 +21,8 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from hub import governance
-from hub import posting_payloads as payloads
+from hub.postings import governance
+from hub.postings import payloads
 from hub.config import MappingConfig, PostingsConfig
 from hub.erp.base import Catalog
 from protocol import codec

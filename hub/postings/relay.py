@@ -23,8 +23,9 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from hub import governance, postings
-from hub import posting_payloads as payloads
+from hub.postings import governance
+from hub.postings import store as postings
+from hub.postings import payloads
 from hub.config import HubConfig
 from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
 from runtime.circuit import CircuitBreaker

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub import demo_folder
+from demo import folder as demo_folder
 
 if TYPE_CHECKING:
     from tryton_retail_sync.server import TrytonServer

@@ -4,7 +4,7 @@ amqtt 0.12.1 (pinned) has three defects this subclass of its Broker mends:
 - It deletes (clean session) or reuses (persistent) the session of a client id *before* it checks
   the password, and lets any user connect with any client id: one login with a store's
   credentials and the hub's client id left the hub connected but deaf. Here the login and
-  `hub.broker_plugins.client_id_allowed` are checked first; a refusal touches no session.
+  `hub.broker.plugins.client_id_allowed` are checked first; a refusal touches no session.
 - On a takeover (the same client id connecting while its old connection is open) it stopped the
   old connection's handler, whose late clean-up then marked the *new* connection's session as
   disconnected, so messages for it were queued, never sent. Here the old connection is ended,
@@ -27,7 +27,7 @@ from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
-from hub.broker_plugins import client_id_allowed
+from hub.broker.plugins import client_id_allowed
 
 log = logging.getLogger(__name__)
 _TAKEOVER_WAIT_S = 10.0

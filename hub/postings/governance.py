@@ -13,7 +13,7 @@ import msgspec
 
 from hub.config import MappingConfig
 from hub.erp.base import Catalog
-from hub.posting_payloads import Payload, PostingTender
+from hub.postings.payloads import Payload, PostingTender
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,

@@ -5,14 +5,14 @@
   check runs off the event loop (it takes tens of milliseconds: a thousand stores reconnecting
   at once must not freeze the broker), and a password once verified against the current hash is
   remembered, so a store's reconnects are cheap.
-- StoreAuth also limits failed logins per username and per address (hub.login_limits), and an
+- StoreAuth also limits failed logins per username and per address (hub.broker.login_limits), and an
   unknown username costs the same argon2 check as a wrong password (against a dummy hash), so
   store ids cannot be told from the time a refusal takes.
 - StoreAcl is the `%u` pattern of Mosquitto's ACL: a store publishes only its own events and
   state and reads only its own ack and control and the hub's state; the hub user may use every
   topic under the prefix. Usernames that could reach into other topics (`/`, `+`, `#`) are
   refused at login.
-- client_id_allowed is the client-id rule the broker (hub.broker_sessions) enforces before it
+- client_id_allowed is the client-id rule the broker (hub.broker.sessions) enforces before it
   touches any session: a store uses its own client ids only, the hub's is the hub's alone.
 """
 
@@ -28,9 +28,9 @@ from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hub.credentials import dummy_hash, read_users
+from hub.broker.credentials import dummy_hash, read_users
 from hub.errors import CredentialsError
-from hub.login_limits import LoginLimiter
+from hub.broker.login_limits import LoginLimiter
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub import postings, reconcile
+from hub.postings import store as postings
+from hub.postings import reconcile
 from hub.config import HubConfig
 from runtime import clock
 from runtime.cli import global_options, wants_json

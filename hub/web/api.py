@@ -9,14 +9,19 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 from aiohttp import web
 
-from hub import days, fleet, inventory, postings, quarantine, reconcile
+from hub.ledger import days
+from hub.ledger import fleet
+from hub.ledger import inventory
+from hub.postings import store as postings
+from hub.ingest import quarantine
+from hub.postings import reconcile
 from hub.config import MappingConfig, PostingsConfig
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter
 
 if TYPE_CHECKING:
-    from hub.relay import Relay
+    from hub.postings.relay import Relay
 
 
 class HubApi:

@@ -15,7 +15,10 @@ from urllib.parse import urlencode
 
 import aiosqlite
 
-from hub import fleet, inventory, postings, quarantine
+from hub.ledger import fleet
+from hub.ledger import inventory
+from hub.postings import store as postings
+from hub.ingest import quarantine
 from protocol import identity
 
 PAGE_SIZE = 50

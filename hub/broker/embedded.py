@@ -2,8 +2,8 @@
 
 amqtt's anonymous mode deletes persistent sessions on disconnect, so every client logs in.
 Each store's username is its store id; it may publish only its own events and state and read
-only its own ack and control topics (hub.broker_plugins, which re-reads the users file when
-`retail-hub stores` changes it), and use only its own client ids (hub.broker_sessions). Known amqtt defects (in-flight messages dropped when a
+only its own ack and control topics (hub.broker.plugins, which re-reads the users file when
+`retail-hub stores` changes it), and use only its own client ids (hub.broker.sessions). Known amqtt defects (in-flight messages dropped when a
 subscriber's connection drops; a fixed 5 s PUBACK wait) are why delivery rests on the hub's
 own acks, never on the broker. amqtt's shutdown can wait on its connected clients (a reader
 task's cancellation lost in Python 3.11's wait_for): `stop()` closes their connections first,
@@ -19,9 +19,9 @@ from typing import Any
 
 from amqtt.errors import BrokerError
 
-from hub.broker_sessions import StoreBroker
+from hub.broker.sessions import StoreBroker
 from hub.config import HubConfig
-from hub.credentials import new_password, read_users, set_password, write_secret
+from hub.broker.credentials import new_password, read_users, set_password, write_secret
 from runtime.service import CannotListen
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,8 @@ def broker_config(config: HubConfig) -> dict[str, Any]:
     return {
         "listeners": listeners,
         "plugins": {
-            "hub.broker_plugins.StoreAuth": {"users_file": config.broker.users_file},
-            "hub.broker_plugins.StoreAcl": {"topic_prefix": config.topic_prefix,
+            "hub.broker.plugins.StoreAuth": {"users_file": config.broker.users_file},
+            "hub.broker.plugins.StoreAcl": {"topic_prefix": config.topic_prefix,
                                             "hub_user": config.broker.username},
         },
     }

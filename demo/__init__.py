@@ -1,0 +1,1 @@
+"""`retail-hub demo`: the whole system on one machine, outside the product packages."""

@@ -1,0 +1,1 @@
+"""The embedded MQTT broker, its auth and ACL plugins, and store credentials."""

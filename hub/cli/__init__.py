@@ -1,0 +1,1 @@
+"""The operators' command lines of `retail-hub`."""

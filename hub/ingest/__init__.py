@@ -1,0 +1,1 @@
+"""Receiving store batches over MQTT: admission, the exactly-once event log, quarantine."""

@@ -1,0 +1,1 @@
+"""What the hub knows of each store: inventory, business-day totals, fleet state."""

@@ -1,0 +1,1 @@
+"""ERP postings: the outbox towards the ERP, payloads, governance, relay, reconciliation."""

@@ -1,0 +1,1 @@
+"""The hub's HTTP side: the API, the operations dashboard, health and metrics."""

@@ -22,7 +22,7 @@ from hub.web.activity import Activity
 from hub.web.api import HubApi
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
-from hub.erp.base import Connector
+from hub.erp.factory import make_connector
 from hub.ingest.receiver import Ingest
 from hub.postings.relay import Relay
 from hub.storage.schema import migrate
@@ -298,19 +298,3 @@ class Hub:
 
 def _iso(at: dt.datetime | None) -> str | None:
     return at.isoformat() if at else None
-
-
-def make_connector(config: HubConfig) -> Connector | None:
-    """The configured ERP connector, or None for `connector = "none"` (postings are only kept)."""
-    erp = config.erp
-    if erp.connector == "http-json":
-        from hub.erp.http_json import HttpJsonConnector
-
-        return HttpJsonConnector(erp.url, config.erp_secret("token_file"), erp.timeout_s)
-    if erp.connector == "tryton":
-        from hub.erp.tryton import TrytonConnector
-
-        password = config.erp_secret("password_file")
-        assert password is not None
-        return TrytonConnector(erp.url, erp.database, erp.username, password, erp.timeout_s)
-    return None

@@ -165,7 +165,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
 
 
 async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
-    from hub.app import make_connector
+    from hub.erp.factory import make_connector
 
     connector = make_connector(config)
     reader = await open_reader(config.db_path)

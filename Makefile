@@ -26,7 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check protocol runtime edge_agent hub tryton_retail_sync
+	$(BIN)/ruff check protocol runtime edge_agent hub demo tryton_retail_sync
 	$(BIN)/ruff check --select F tests bench
 	$(BIN)/mypy
 

@@ -26,14 +26,14 @@ import aiohttp
 
 from demo import erp as demo_erp
 from demo import folder as demo_folder
-from hub.ledger import fleet
-from hub.postings import store as postings
-from hub.cli import postings as postings_cli
-from hub.postings import reconcile
-from hub.app import Hub
-from hub.config import load_config
-from hub.broker.credentials import new_password, set_password, write_secret
 from demo.progress import Counters, Progress
+from hub.app import Hub
+from hub.broker.credentials import new_password, set_password, write_secret
+from hub.cli import postings as postings_cli
+from hub.config import load_config
+from hub.ledger import fleet
+from hub.postings import reconcile
+from hub.postings import store as postings
 from runtime.clock import SYSTEM, Clock
 from runtime.net import free_port
 

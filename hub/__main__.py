@@ -11,6 +11,7 @@ address from the config cannot be listened on (README.md has the table). Usage e
 
 import argparse
 import json
+import os
 import sys
 
 from hub import __version__
@@ -47,35 +48,18 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
     postings_cli.add_parsers(sub, DEFAULT_CONFIG)
-    demo = sub.add_parser("demo", help="run the hub, its embedded broker and simulated stores")
-    demo.add_argument("--stores", type=int, default=3, help="simulated stores (default 3)")
-    demo.add_argument("--rate", type=float, default=20.0,
-                      help="sales per second per store (default 20)")
-    demo.add_argument("--duration", type=float, default=0,
-                      help="stop after this many seconds (default: run until Ctrl-C)")
-    demo.add_argument("--data-dir", default="demo-data", help="where the demo keeps its files")
-    demo.add_argument("--api-port", type=int, default=8800, help="hub API port (default 8800)")
-    demo.add_argument("--no-erp", action="store_true",
-                      help="do not start Tryton even if it is installed (connector none)")
+    # The demo lives outside the product (demo/): `retail-hub demo ARGS` runs `python -m demo ARGS`.
+    sub.add_parser("demo", add_help=False,
+                   help="run the hub, its embedded broker, simulated stores and Tryton (demo --help)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["demo"]:
+        # Replaces this process (same pid and process group: a terminal's Ctrl-C reaches it).
+        os.execv(sys.executable, [sys.executable, "-m", "demo", *argv[1:]])
     args = _parser().parse_args(argv)
-    if args.command == "demo":
-        from demo.runner import Demo
-        from demo.folder import NotTheDemos
-
-        logs.setup("WARNING")
-        demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
-                    api_port=args.api_port, erp=not args.no_erp)
-        try:
-            demo.check_folders()
-        except NotTheDemos as exc:
-            print(f"retail-hub demo: {exc}", file=sys.stderr)
-            return 2
-        run_until_signal(demo.run())
-        return 1 if demo.ok is False else 0
     try:
         config = load_config(config_path(args, DEFAULT_CONFIG))
     except ConfigError as exc:

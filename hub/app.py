@@ -13,19 +13,19 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from hub import __version__
-from hub.web import dashboard
-from hub.ledger import fleet
-from hub.postings import store as postings
 from hub.broker import provisioning
-from hub.postings import reconcile
-from hub.web.activity import Activity
-from hub.web.api import HubApi
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
 from hub.erp.factory import make_connector
 from hub.ingest.receiver import Ingest
+from hub.ledger import fleet
+from hub.postings import reconcile
+from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage.schema import migrate
+from hub.web import dashboard
+from hub.web.activity import Activity
+from hub.web.api import HubApi
 from protocol.messages import Receipt
 from runtime import metrics, systemd
 from runtime.clock import SYSTEM, Clock

@@ -19,9 +19,9 @@ from typing import Any
 
 from amqtt.errors import BrokerError
 
+from hub.broker.credentials import new_password, read_users, set_password, write_secret
 from hub.broker.sessions import StoreBroker
 from hub.config import HubConfig
-from hub.broker.credentials import new_password, read_users, set_password, write_secret
 from runtime.service import CannotListen
 
 log = logging.getLogger(__name__)

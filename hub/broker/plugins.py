@@ -29,8 +29,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.broker.credentials import dummy_hash, read_users
-from hub.errors import CredentialsError
 from hub.broker.login_limits import LoginLimiter
+from hub.errors import CredentialsError
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ with the new password.
 import re
 from typing import Any
 
-from hub.ledger import fleet
-from hub.config import HubConfig
 from hub.broker.credentials import new_password, read_users, set_password, write_secret, write_users
+from hub.config import HubConfig
 from hub.errors import CredentialsError
+from hub.ledger import fleet
 from protocol.errors import TopicError
 from protocol.topics import check_store_id
 from runtime.sqlite_writer import connect

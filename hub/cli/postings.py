@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hub.postings import store as postings
-from hub.postings import reconcile
 from hub.config import HubConfig
+from hub.postings import reconcile
+from hub.postings import store as postings
 from runtime import clock
 from runtime.cli import global_options, wants_json
 from runtime.sqlite_writer import connect, open_reader

@@ -15,13 +15,10 @@ from collections import Counter
 
 import msgspec
 
-from hub.ingest import admission
-from hub.ledger import days
-from hub.ledger import fleet
-from hub.ledger import inventory
-from hub.postings import store as postings
-from hub.ingest import quarantine
 from hub.config import IngestConfig, PostingsConfig
+from hub.ingest import admission, quarantine
+from hub.ledger import days, fleet, inventory
+from hub.postings import store as postings
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock

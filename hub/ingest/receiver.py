@@ -22,11 +22,11 @@ from collections import Counter
 import aiomqtt
 
 from hub import __version__
+from hub.config import HubConfig
+from hub.ingest import quarantine
+from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ledger import fleet
 from hub.postings import store as postings
-from hub.ingest import quarantine
-from hub.config import HubConfig
-from hub.ingest.eventlog import Outcome, Sequencer
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
 from protocol.messages import (

@@ -17,9 +17,9 @@ from typing import Any
 
 import aiosqlite
 
-from hub.ledger import days
 from hub.config import MappingConfig
 from hub.erp.base import Connector
+from hub.ledger import days
 
 log = logging.getLogger(__name__)
 _MAX_LEADS = 50

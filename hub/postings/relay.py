@@ -23,11 +23,10 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from hub.postings import governance
-from hub.postings import store as postings
-from hub.postings import payloads
 from hub.config import HubConfig
 from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
+from hub.postings import governance, payloads
+from hub.postings import store as postings
 from runtime.circuit import CircuitBreaker
 from runtime.clock import SYSTEM, Clock
 from runtime.ratelimit import TokenBucket

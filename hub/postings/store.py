@@ -21,10 +21,9 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from hub.postings import governance
-from hub.postings import payloads
 from hub.config import MappingConfig, PostingsConfig
 from hub.erp.base import Catalog
+from hub.postings import governance, payloads
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
 from runtime import validation

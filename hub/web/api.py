@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 from aiohttp import web
 
-from hub.ledger import days
-from hub.ledger import fleet
-from hub.ledger import inventory
-from hub.postings import store as postings
-from hub.ingest import quarantine
-from hub.postings import reconcile
 from hub.config import MappingConfig, PostingsConfig
+from hub.ingest import quarantine
+from hub.ledger import days, fleet, inventory
+from hub.postings import reconcile
+from hub.postings import store as postings
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter

@@ -15,10 +15,9 @@ from urllib.parse import urlencode
 
 import aiosqlite
 
-from hub.ledger import fleet
-from hub.ledger import inventory
-from hub.postings import store as postings
 from hub.ingest import quarantine
+from hub.ledger import fleet, inventory
+from hub.postings import store as postings
 from protocol import identity
 
 PAGE_SIZE = 50

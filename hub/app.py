@@ -17,6 +17,7 @@ from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
 from hub.erp.factory import make_connector
+from hub.errors import BadQuery
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.postings import reconcile
@@ -113,7 +114,7 @@ class Hub:
             data = await dashboard.gather(
                 self.reader(), query, dict(self.ingest.gaps_by_store), relay, now,
                 zoneinfo.ZoneInfo(self.config.reconcile.timezone), checked, self.activity.svg(now))
-        except dashboard.BadQuery as exc:
+        except BadQuery as exc:
             return error(422, str(exc), exc.field)
         return web.Response(text=dashboard.render(data, now,
                                                   self._admin_token is not None),

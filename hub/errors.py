@@ -1,7 +1,18 @@
-"""Errors of the hub.
+"""Errors of the hub: the one tree every error the hub raises on purpose belongs to.
 
     HubError
-    └── CredentialsError   a users file that cannot be read or written
+    ├── CredentialsError   a users file that cannot be read or written; names the file
+    ├── PostingError       an operator's action on a posting that cannot be done (HTTP 404/409/422);
+    │                      names the field
+    ├── Rejected           a posting that breaks a governance rule; never sent to the ERP; names the
+    │                      part of the posting at fault
+    ├── ErpUnavailable     the ERP could not be asked (catalog, periods, read-back)
+    ├── UnknownStore       a reconciliation asked for a store the hub does not know (HTTP 404)
+    └── BadQuery           a dashboard query parameter that cannot be used (HTTP 422); also a
+                           ValueError; names the field
+
+Third-party errors (aiosqlite, aiohttp, amqtt) are translated where they are met; errors that
+never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay private there.
 """
 
 
@@ -13,3 +24,42 @@ class CredentialsError(HubError):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path = path
+
+
+class PostingError(HubError):
+    """An operator's action that cannot be done; `field` names what was wrong, `status` is the
+    HTTP status the API answers with."""
+
+    def __init__(self, message: str, field: str = "posting_id", status: int = 409) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class Rejected(HubError):
+    """The posting breaks a rule; the message is for a finance user, `field` names the part of
+    the posting at fault (a path such as `lines[0].sku`)."""
+
+    def __init__(self, message: str, field: str = "$") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ErpUnavailable(HubError):
+    """The ERP could not be asked (catalog, periods, read-back); the message says why."""
+
+
+class UnknownStore(HubError):
+    """A reconciliation was asked for a store the hub has never heard of nor provisioned."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"unknown store {store_id!r}: the hub has no such store")
+        self.store_id = store_id
+
+
+class BadQuery(HubError, ValueError):
+    """A query parameter the dashboard cannot use: answered 422 naming `field`."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field

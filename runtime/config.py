@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from runtime import secrets
+from runtime.errors import PlumbingError
 from runtime.validation import describe
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ DataDir = Annotated[str, msgspec.Meta(min_length=1)]
 _LISTEN = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>\d{1,5})$")
 
 
-class ConfigError(Exception):
+class ConfigError(PlumbingError):
     """A config file that cannot be used. `key` is a dotted path, or None for the whole file."""
 
     def __init__(self, path: Path | str, key: str | None, message: str) -> None:

@@ -12,11 +12,12 @@ import datetime as dt
 import logging
 
 from runtime.clock import Clock
+from runtime.errors import PlumbingError
 
 log = logging.getLogger(__name__)
 
 
-class Deaf(Exception):
+class Deaf(PlumbingError):
     """Raised out of an MQTT session that hears nothing: tear it down and reconnect."""
 
     def __init__(self, reason: str) -> None:

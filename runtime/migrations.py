@@ -5,10 +5,12 @@ say) is a function of the connection instead of a script."""
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from runtime.errors import PlumbingError
+
 Step = str | Callable[[sqlite3.Connection], None]
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(PlumbingError, RuntimeError):
     """The file was written by a newer program than this one."""
 
 

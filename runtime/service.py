@@ -17,13 +17,15 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from runtime.errors import PlumbingError
+
 # Exit codes both programs share for a failed start (README.md has the whole table).
 EXIT_CONFIG = 2
 EXIT_DATA_DIR_IN_USE = 5
 EXIT_CANNOT_LISTEN = 6
 
 
-class StartupError(Exception):
+class StartupError(PlumbingError):
     """The service cannot start; `str(exc)` is the one line to show, `exit_code` the code."""
 
     exit_code = 1

@@ -17,13 +17,15 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from runtime.errors import PlumbingError
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 _STOP = object()
 
 
-class WriterClosed(RuntimeError):
+class WriterClosed(PlumbingError, RuntimeError):
     """The writer was closed before it could run the job."""
 
 

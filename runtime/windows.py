@@ -4,12 +4,14 @@ import datetime as dt
 import re
 import zoneinfo
 
+from runtime.errors import PlumbingError
+
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WINDOW = re.compile(
     r"^(?:(?P<day>[A-Za-z]{3})\s+)?(?P<start>\d{2}):(?P<sm>\d{2})-(?P<end>\d{2}):(?P<em>\d{2})$")
 
 
-class WindowError(ValueError):
+class WindowError(PlumbingError, ValueError):
     """A window that cannot be parsed; the message quotes it."""
 
 

@@ -41,7 +41,8 @@ def test_the_tryton_module_stands_alone_and_the_hub_speaks_to_tryton_only_over_h
 
 
 # What each room of the hub may import of the hub (besides itself); docs/architecture.md has the
-# same table. `hub` alone (for __version__) is open to every room.
+# same table. `hub` alone (for __version__) and `errors` (the hub's one error tree) are open to
+# every room.
 HUB_ROOMS = {
     "storage": {"config"},
     "ledger": {"config"},
@@ -67,7 +68,8 @@ def hub_imports(room: str) -> set[str]:
 
 
 def allowed(name: str, room: str) -> bool:
-    return any(name == a or name.startswith(a + ".") for a in HUB_ROOMS[room] | {room})
+    return any(name == a or name.startswith(a + ".")
+               for a in HUB_ROOMS[room] | {room, "errors"})
 
 
 def test_each_hub_room_imports_only_what_its_row_allows():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.config import HubConfig
+from hub.errors import PostingError, UnknownStore
 from hub.postings import reconcile
 from hub.postings import store as postings
 from runtime import clock
@@ -152,7 +153,7 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
             else:
                 result = postings.resubmit(conn, args.posting_id, args.actor, now, edited,
                                            config.postings, config.erp.mapping, to)
-        except postings.PostingError as exc:
+        except PostingError as exc:
             conn.execute("ROLLBACK")
             print(f"retail-hub: {exc}", file=sys.stderr)
             return EXIT_REFUSED
@@ -173,7 +174,7 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
         if connector is not None:
             await connector.start()
         result = await reconcile.run(reader, connector, config.erp.mapping, args.day, args.store)
-    except reconcile.UnknownStore as exc:
+    except UnknownStore as exc:
         print(f"retail-hub reconcile: --store: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     finally:

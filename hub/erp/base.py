@@ -1,7 +1,7 @@
 """What the relay needs from an ERP: post one posting, name what it knows, read back what it holds.
 
 A connector never raises for the ERP's answers to a posting: it classifies them into a `Result`
-(posted, retry later, or dead with the ERP's reason). Its other calls raise `ErpUnavailable`.
+(posted, retry later, or dead with the ERP's reason). Its other calls raise `hub.errors.ErpUnavailable`.
 """
 
 import datetime as dt
@@ -13,10 +13,6 @@ import msgspec
 from hub.postings.payloads import Payload
 
 Outcome = Literal["posted", "retry", "dead"]
-
-
-class ErpUnavailable(Exception):
-    """The ERP could not be asked (catalog, periods, read-back); the message says why."""
 
 
 class Result(msgspec.Struct, frozen=True):

@@ -17,7 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from hub.erp.base import Catalog, ErpUnavailable, PostedDoc, Result
+from hub.erp.base import Catalog, PostedDoc, Result
+from hub.errors import ErpUnavailable
 from hub.postings.payloads import Line, Payload
 
 log = logging.getLogger(__name__)

@@ -13,20 +13,12 @@ import msgspec
 
 from hub.config import MappingConfig
 from hub.erp.base import Catalog
+from hub.errors import Rejected
 from hub.postings.payloads import Payload, PostingTender
 
 # ISO 4217 currencies whose minor unit is not 1/100.
 _MINOR_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "HUF": 2,
                  "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
-
-
-class Rejected(Exception):
-    """The posting breaks a rule; the message is for a finance user, `field` names the part of
-    the posting at fault (a path such as `lines[0].sku`)."""
-
-    def __init__(self, message: str, field: str = "$") -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def rounding_step(currency: str, overrides: dict[str, Decimal]) -> Decimal:

@@ -19,19 +19,12 @@ import aiosqlite
 
 from hub.config import MappingConfig
 from hub.erp.base import Connector
+from hub.errors import UnknownStore
 from hub.ledger import days
 
 log = logging.getLogger(__name__)
 _MAX_LEADS = 50
 _MAX_JUMP = 100
-
-
-class UnknownStore(Exception):
-    """A reconciliation was asked for a store the hub has never heard of nor provisioned."""
-
-    def __init__(self, store_id: str) -> None:
-        super().__init__(f"unknown store {store_id!r}: the hub has no such store")
-        self.store_id = store_id
 
 
 async def known_store(reader: aiosqlite.Connection, store_id: str) -> bool:

@@ -24,7 +24,8 @@ import aiosqlite
 import msgspec
 
 from hub.config import HubConfig
-from hub.erp.base import Catalog, Connector, ErpUnavailable, Result
+from hub.erp.base import Catalog, Connector, Result
+from hub.errors import ErpUnavailable, Rejected
 from hub.postings import governance, payloads
 from hub.postings import store as postings
 from runtime.circuit import CircuitBreaker
@@ -177,7 +178,7 @@ class Relay:
                              closed_through=self.config.postings.closed_through,
                              erp_closed=await self._day_closed(payload.business_day))
             mapped = governance.to_erp(payload, self.erp.mapping, await self._erp_catalog())
-        except governance.Rejected as exc:
+        except Rejected as exc:
             self.breaker.neutral()
             self.counters["exception"] += 1
             log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,

@@ -23,6 +23,7 @@ import msgspec
 
 from hub.config import MappingConfig, PostingsConfig
 from hub.erp.base import Catalog
+from hub.errors import PostingError, Rejected
 from hub.postings import governance, payloads
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
@@ -32,15 +33,6 @@ STATES = ("pending", "kept", "posting", "posted", "exception", "dead")
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
 PRIORITY = {"daily_summary": 0, "sale": 0, "return": 0, "inventory_adjustment": 1}
 _NAMESPACE = uuid.UUID("5b0e3c0e-7c1a-4c55-9d2a-0d6f1c1e9a11")
-
-
-class PostingError(Exception):
-    """An operator's action that cannot be done; `field` names what was wrong."""
-
-    def __init__(self, message: str, field: str = "posting_id", status: int = 409) -> None:
-        super().__init__(message)
-        self.field = field
-        self.status = status
 
 
 MAX_ACTOR = 200
@@ -295,7 +287,7 @@ def _checked(edited: str, pid: str, kind: str, policy: PostingsConfig,
         governance.check(payload, rounding=policy.rounding, closed_through=policy.closed_through,
                          erp_closed=False)
         governance.to_erp(payload, mapping, Catalog())
-    except governance.Rejected as exc:
+    except Rejected as exc:
         where = "payload" if exc.field == "$" else f"payload.{exc.field}"
         raise PostingError(str(exc), where, 422) from exc
     return payload

@@ -10,6 +10,7 @@ import aiosqlite
 from aiohttp import web
 
 from hub.config import MappingConfig, PostingsConfig
+from hub.errors import PostingError, UnknownStore
 from hub.ingest import quarantine
 from hub.ledger import days, fleet, inventory
 from hub.postings import reconcile
@@ -142,7 +143,7 @@ class HubApi:
                                     policy=self._policy, mapping=self._mapping, to=to)
         try:
             result = await self._writer.run(job)
-        except postings.PostingError as exc:
+        except PostingError as exc:
             return error(exc.status, str(exc), exc.field)
         if self._relay is not None:
             self._relay.wake()
@@ -156,7 +157,7 @@ class HubApi:
         try:
             return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
                                                      request.query.get("store_id")))
-        except reconcile.UnknownStore as exc:
+        except UnknownStore as exc:
             return error(422, str(exc), "store_id")
 
     async def healthz(self, request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import aiosqlite
 
+from hub.errors import BadQuery
 from hub.ingest import quarantine
 from hub.ledger import fleet, inventory
 from hub.postings import store as postings
@@ -24,12 +25,6 @@ PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
 
 
-class BadQuery(ValueError):
-    """A query parameter the dashboard cannot use: answered 422 naming `field`."""
-
-    def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;padding:1rem;color:#222}
 h1{font-size:1.3rem;margin:0 0 .8rem}h2{font-size:1.1rem;margin:1.2rem 0 .4rem}

@@ -8,7 +8,8 @@ import pytest
 
 from hub.config import MappingConfig
 from hub.erp.base import Catalog
-from hub.postings.governance import Rejected, check, rounding_step, to_erp
+from hub.errors import Rejected
+from hub.postings.governance import check, rounding_step, to_erp
 from hub.postings.payloads import Line, Payload, PostingTender, Source, Totals
 
 DAY = dt.date(2026, 11, 23)

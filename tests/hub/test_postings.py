@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import msgspec
 
+from hub.errors import PostingError
 from hub.postings import store as postings
 from hub.config import PostingsConfig
 from hub.ingest.eventlog import Sequencer
@@ -100,7 +101,7 @@ def test_an_operator_cannot_retry_a_posting_that_is_not_stuck(tmp_path):
     for action in (postings.retry, postings.resubmit):
         try:
             action(conn, pid, "ops", NOW)
-        except postings.PostingError as exc:
+        except PostingError as exc:
             assert "pending" in str(exc) and exc.status == 409
         else:
             raise AssertionError("a pending posting was retried")

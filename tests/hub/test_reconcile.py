@@ -6,6 +6,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from hub.errors import UnknownStore
 from hub.postings import reconcile
 from hub.config import MappingConfig
 from hub.ingest.eventlog import Sequencer
@@ -41,7 +42,7 @@ async def test_an_unknown_store_is_an_error_naming_it(tmp_path):
     mid_day(tmp_path / "hub.sqlite")
     reader = await open_reader(tmp_path / "hub.sqlite")
     try:
-        with pytest.raises(reconcile.UnknownStore, match="NOPE"):
+        with pytest.raises(UnknownStore, match="NOPE"):
             await reconcile.run(reader, None, MappingConfig(), NOW.date(), "NOPE")
         known = await reconcile.run(reader, None, MappingConfig(), NOW.date(), "S001")
     finally:

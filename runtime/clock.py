@@ -1,5 +1,7 @@
 """The wall clock, injectable: every business-day and timestamp decision asks a `Clock`.
 
+`stamp` is the one text form of an instant a program writes into its database.
+
 Production code takes a `Clock` (default `SYSTEM`); tests pass a `FrozenClock` so that no test
 depends on the day it runs. Intervals (timeouts, backoff) use `time.monotonic()` instead: they
 are not dates and must not jump when the wall clock is set.
@@ -58,6 +60,12 @@ class OffsetClock:
 
 
 SYSTEM: Clock = SystemClock()
+
+
+def stamp(at: dt.datetime) -> str:
+    """The one text form of an instant written into a database: UTC, microseconds, offset
+    (`2024-05-01T09:30:00.000000+00:00`), so instants sort and compare as text."""
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 # A process started by a test may be told the instant its clock reads at start; it then ticks on
 # from there. Only for tests: a deployed agent or hub never has this variable set.

@@ -8,6 +8,7 @@ import sqlite3
 from protocol import rules
 from protocol.errors import InvalidEvent
 from protocol.messages import MAX_BATCH_EVENTS, Envelope
+from runtime.clock import stamp
 
 NEW_STREAM_WINDOW = dt.timedelta(hours=24)
 
@@ -25,7 +26,7 @@ def new_stream_refusal(conn: sqlite3.Connection, store_id: str, stream: str, now
                        limit: int) -> str | None:
     """A store gets a new stream when its outbox is created, rebuilt or moved (restream): a few
     a day. Beyond `limit` new streams in 24 h, another one is refused until the window moves on."""
-    since = (now - NEW_STREAM_WINDOW).astimezone(dt.UTC).isoformat(timespec="microseconds")
+    since = stamp(now - NEW_STREAM_WINDOW)
     started = conn.execute("SELECT COUNT(*) FROM streams WHERE store_id = ? AND first_seen > ?",
                            (store_id, since)).fetchone()[0]
     if started < limit:

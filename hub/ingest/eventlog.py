@@ -21,7 +21,7 @@ from hub.ledger import days, fleet, inventory
 from hub.postings import store as postings
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
-from runtime.clock import SYSTEM, Clock
+from runtime.clock import SYSTEM, Clock, stamp
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class Sequencer:
 
     def apply(self, conn: sqlite3.Connection, batch: Batch, topic: str) -> Outcome:
         clock = self.clock.now()
-        now = postings.stamp(clock)
+        now = stamp(clock)
         key = (batch.store_id, batch.stream)
         row = conn.execute(
             "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?", key
@@ -117,7 +117,7 @@ class Sequencer:
 
     def _apply_events(self, conn: sqlite3.Connection, ready: list[Envelope], topic: str,
                       clock: dt.datetime, out: Outcome) -> None:
-        now = postings.stamp(clock)
+        now = stamp(clock)
         applied: list[Envelope] = []
         stock: Counter[tuple[str, str]] = Counter()
         totals: dict[days.DayKey, days.DayDelta] = {}

@@ -41,7 +41,7 @@ from protocol.messages import (
 )
 from protocol.topics import Topics
 from runtime.backoff import Backoff
-from runtime.clock import SYSTEM, Clock
+from runtime.clock import SYSTEM, Clock, stamp
 from runtime.config import broker_address
 from runtime.hearing import Deaf, Hearing
 from runtime.sqlite_writer import SQLiteWriter
@@ -211,7 +211,7 @@ class Ingest:
                 state = codec.decode_state(payload)
                 if state.store_id != store_id:
                     raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
-                now = self.clock.now().isoformat()
+                now = stamp(self.clock.now())
                 done = self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
                 done.add_done_callback(_log_state_failure)
         except ProtocolError as exc:
@@ -220,7 +220,7 @@ class Ingest:
     async def _quarantine(self, topic: str, store_id: str | None, reason: str, payload: bytes) -> None:
         self.counters["quarantined"] += 1
         log.warning("quarantined a message on %s: %s", topic, reason)
-        now = self.clock.now().isoformat()
+        now = stamp(self.clock.now())
         await self.writer.run(
             lambda conn: quarantine.add(conn, topic, store_id, reason, payload, now)
         )

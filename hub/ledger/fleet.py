@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from protocol.messages import StoreState
+from runtime.clock import stamp
 from runtime.sqlite_writer import open_reader
 
 
@@ -25,7 +26,7 @@ def seen(conn: sqlite3.Connection, store_id: str, stream: str, now: str) -> None
 
 
 def record_state(conn: sqlite3.Connection, state: StoreState, now: str) -> None:
-    at = state.at.isoformat() if state.at else now
+    at = stamp(state.at) if state.at else now
     conn.execute(
         "INSERT INTO stores (store_id, online, last_seen, state_at, version, backlog, stream)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -21,6 +21,7 @@ from hub.config import MappingConfig
 from hub.erp.base import Connector
 from hub.errors import UnknownStore
 from hub.ledger import days
+from runtime.clock import stamp
 
 log = logging.getLogger(__name__)
 _MAX_LEADS = 50
@@ -192,4 +193,4 @@ def save(conn: sqlite3.Connection, result: dict[str, Any], now: dt.datetime) -> 
         conn.execute(
             "INSERT OR REPLACE INTO reconciliations (store_id, business_day, status, report,"
             " checked_at) VALUES (?, ?, ?, ?, ?)",
-            (rep["store_id"], rep["business_day"], rep["status"], json.dumps(rep), now.isoformat()))
+            (rep["store_id"], rep["business_day"], rep["status"], json.dumps(rep), stamp(now)))

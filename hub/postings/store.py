@@ -28,6 +28,7 @@ from hub.postings import governance, payloads
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
 from runtime import validation
+from runtime.clock import stamp
 
 STATES = ("pending", "kept", "posting", "posted", "exception", "dead")
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
@@ -45,11 +46,6 @@ def actor_name(text: str) -> str:
     if not name or len(name) > MAX_ACTOR:
         raise ValueError(f"actor must be a name of 1 to {MAX_ACTOR} characters (not only spaces)")
     return name
-
-
-def stamp(at: dt.datetime) -> str:
-    """The one text form of instants in these tables (sortable as text)."""
-    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def posting_id(*parts: str) -> str:

@@ -20,6 +20,7 @@ from hub.ingest import quarantine
 from hub.ledger import fleet, inventory
 from hub.postings import store as postings
 from protocol import identity
+from runtime.clock import stamp
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
@@ -124,7 +125,7 @@ async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict
     async with reader.execute(
             "SELECT COALESCE(SUM(posted_at >= ?), 0), COUNT(*) FROM postings"
             " WHERE state = 'posted' AND posted_at >= ?",
-            (postings.stamp(now - dt.timedelta(minutes=5)), postings.stamp(midnight))) as cur:
+            (stamp(now - dt.timedelta(minutes=5)), stamp(midnight))) as cur:
         posted_5min, posted_today = await cur.fetchone() or (0, 0)
     async with reader.execute(
             "SELECT store_id, business_day, status, checked_at FROM reconciliations"

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from enum import StrEnum
 
 import aiomqtt
 
@@ -31,11 +32,23 @@ from runtime.secrets import scrub
 log = logging.getLogger(__name__)
 
 
+class ConnectionState(StrEnum):
+    """The forwarder's link to the broker (`mqtt.state` on /healthz, the status page)."""
+
+    STARTING = "starting"            # not yet tried
+    CONNECTED = "connected"          # subscribed and announced online
+    DISCONNECTED = "disconnected"    # lost or refused; retrying with backoff
+
+
 def _utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
 class Forwarder:
+    """The agent's one MQTT session to the broker: sends the outbox in batches, takes the hub's
+    acks, receipts, replay and restream requests, publishes the store's state, and keeps the
+    connection state and counters the status page and /healthz show."""
+
     def __init__(self, config: AgentConfig, outbox: Outbox, version: str,
                  clock: Clock = SYSTEM) -> None:
         self.config = config
@@ -50,7 +63,7 @@ class Forwarder:
         self._next_seq = 1
         self._rewind: int | None = None
         self._last_progress = time.monotonic()
-        self.state = "starting"
+        self.state = ConnectionState.STARTING
         self.state_since = self.clock.now()
         self.last_error: str | None = None
         self.last_ack_at: dt.datetime | None = None
@@ -68,12 +81,12 @@ class Forwarder:
         """New events are in the outbox."""
         self._poke.set()
 
-    def _set_state(self, state: str, reason: str | None = None) -> None:
+    def _set_state(self, state: ConnectionState, reason: str | None = None) -> None:
         if state == self.state:
             return
         reason = scrub(reason) if reason else reason
         self.state, self.state_since, self.last_error = state, self.clock.now(), reason
-        if state == "connected":
+        if state == ConnectionState.CONNECTED:
             log.info("connected to broker %s:%d", self.address.host, self.address.port)
         else:
             log.warning("not connected to broker %s:%d (%s); retrying with backoff",
@@ -114,10 +127,10 @@ class Forwarder:
             except* Deaf:
                 backoff.reset()
             except* aiomqtt.MqttError as group:
-                self._set_state("disconnected", str(group.exceptions[0]))
+                self._set_state(ConnectionState.DISCONNECTED, str(group.exceptions[0]))
             except* (OSError, ProtocolError, OutboxError) as group:  # a full disk: try again later
                 log.exception("forwarder session failed", exc_info=group.exceptions[0])
-                self._set_state("disconnected", str(group.exceptions[0]))
+                self._set_state(ConnectionState.DISCONNECTED, str(group.exceptions[0]))
             self.reconnects += 1
             await asyncio.sleep(backoff.next_delay())
 
@@ -131,7 +144,7 @@ class Forwarder:
         self._last_progress = time.monotonic()
         self._silent_resends = 0
         await self._publish_state(client, online=True)
-        self._set_state("connected")
+        self._set_state(ConnectionState.CONNECTED)
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._receive(client), name="forwarder-receive")

@@ -230,7 +230,13 @@ def _is_full(exc: sqlite3.Error) -> bool:
 
 
 class Outbox:
-    """enqueue (capture), next batch, mark acked, stats: the interface the agent relies on."""
+    """The outbox file and everything stored in it: the one owner of `outbox.sqlite`.
+
+    It owns the events from capture to the hub's ack (capture with dedupe by natural key, batches
+    in seq order, acks, restreams, pruning), the receipts the hub sends back, what the integrity
+    check found at open (`check`, `damage`), reopening after a full disk, and the read-only
+    queries the status page, the capture API and the inspect command make. All writes go
+    through one writer thread; reads use one read-only connection."""
 
     def __init__(self, path: Path | str, store_id: str, max_bytes: int | None = None,
                  clock: Clock = SYSTEM) -> None:

@@ -9,6 +9,8 @@ import datetime as dt
 from html import escape
 from typing import Any
 
+from edge_agent.forwarder import ConnectionState
+
 REFRESH_S = 5
 STATE_WORDS = {
     "waiting": "waiting to send",
@@ -145,7 +147,7 @@ def render(status: dict[str, Any], lookup: dict[str, Any] | None = None) -> str:
     backlog = status["backlog"]
     disk = status["disk"]
     throughput = status["throughput"]
-    connected = "connected" if conn["state"] == "connected" else "not connected"
+    connected = "connected" if conn["state"] == ConnectionState.CONNECTED else "not connected"
     if backlog["events"]:
         oldest = backlog["oldest_unsent_at"]
         waiting_note = (_plural(backlog["events"], "record") + " in all"
@@ -171,7 +173,7 @@ def render(status: dict[str, Any], lookup: dict[str, Any] | None = None) -> str:
         for t in status["recent"]) or "<tr><td colspan=5>Nothing recorded yet</td></tr>"
     problem = conn.get("problem") or conn["last_error"]
     error = (f"<p id=problem><small>Last connection problem: {escape(problem)}</small></p>"
-             if problem and conn["state"] != "connected" else "")
+             if problem and conn["state"] != ConnectionState.CONNECTED else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -29,6 +29,7 @@ from hub.web.activity import Activity
 from hub.web.api import HubApi
 from protocol.messages import Receipt
 from runtime import metrics, systemd
+from runtime.circuit import CircuitState
 from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, bound_port, error, json_errors
 from runtime.service import CannotListen, lock_data_dir
@@ -93,7 +94,7 @@ class Hub:
                       f"{ingest.hearing.deaf_since.isoformat()} ({ingest.hearing.reason}); "
                       "reconnecting")
         if reason is None and health.erp_circuit_open and self.relay is not None \
-                and self.relay.breaker.state == "open":
+                and self.relay.breaker.state == CircuitState.OPEN:
             reason = (f"ERP circuit open after {self.relay.breaker.consecutive} failed calls in a "
                       "row; postings wait and are retried")
         if reason is not None:
@@ -164,7 +165,7 @@ class Hub:
             r = self.relay
             families += [
                 metrics.gauge("hub_erp_circuit_open", "1 while the ERP circuit breaker is open",
-                              1.0 if r.breaker.state == "open" else 0.0),
+                              1.0 if r.breaker.state == CircuitState.OPEN else 0.0),
                 metrics.counter("hub_erp_requests", "ERP calls that ended posted, retry or dead",
                                 r.counters["posted"] + r.counters["retry"] + r.counters["dead"]),
                 metrics.counter("hub_erp_errors", "ERP calls that failed and will be retried",
@@ -216,7 +217,7 @@ class Hub:
         await self.writer.run(functools.partial(reconcile.save, result=result,
                                                 now=self.clock.now()))
         for rep in result["stores"]:
-            if rep["status"] == "mismatched":
+            if rep["status"] == reconcile.ReconcileStatus.MISMATCHED:
                 log.warning("reconciliation %s %s: mismatched (%s)", rep["store_id"], day,
                             ", ".join(d["field"] for d in rep["differences"]) or "postings missing in ERP")
         log.info("reconciliation of %s: %d matched, %d mismatched, %d incomplete", day,

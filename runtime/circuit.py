@@ -2,9 +2,15 @@
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from enum import StrEnum
 
-State = Literal["closed", "open", "half_open"]
+
+class CircuitState(StrEnum):
+    """Whether calls may go through (also the text shown on /healthz and the dashboard)."""
+
+    CLOSED = "closed"        # calls go through
+    OPEN = "open"            # no calls until open_s has passed
+    HALF_OPEN = "half_open"  # one probe at a time decides
 
 
 class CircuitBreaker:
@@ -22,19 +28,19 @@ class CircuitBreaker:
         self.opened = 0
 
     @property
-    def state(self) -> State:
+    def state(self) -> CircuitState:
         if self._opened_at is None:
-            return "closed"
+            return CircuitState.CLOSED
         if self._clock() - self._opened_at < self.open_s:
-            return "open"
-        return "half_open"
+            return CircuitState.OPEN
+        return CircuitState.HALF_OPEN
 
     def allowance(self) -> int | None:
         """How many calls may start now: None for no limit, 0 while open or a probe is out."""
         state = self.state
-        if state == "closed":
+        if state == CircuitState.CLOSED:
             return None
-        if state == "open" or self._probing:
+        if state == CircuitState.OPEN or self._probing:
             return 0
         return 1
 
@@ -45,7 +51,7 @@ class CircuitBreaker:
 
     def started(self) -> None:
         """A call starts; in half-open state it is the probe."""
-        if self.state == "half_open":
+        if self.state == CircuitState.HALF_OPEN:
             self._probing = True
 
     def success(self) -> None:

@@ -18,6 +18,7 @@ from hub.config import HubConfig
 from hub.errors import PostingError, UnknownStore
 from hub.postings import reconcile
 from hub.postings import store as postings
+from hub.postings.store import PostingState
 from runtime import clock
 from runtime.cli import global_options, wants_json
 from runtime.sqlite_writer import connect, open_reader
@@ -125,7 +126,7 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'POSTING':36}  {'KIND':20}  {'STORE':8}  {'DAY':10}  {'STATE':9}  {'TRIES':>5}  DETAIL"]
     for r in rows:
-        detail = r["erp_ref"] if r["state"] == "posted" else (r["reason"] or "")
+        detail = r["erp_ref"] if r["state"] == PostingState.POSTED else (r["reason"] or "")
         lines.append(f"{r['posting_id']:36}  {r['kind']:20}  {r['store_id']:8}  {r['business_day']:10}"
                      f"  {r['state']:9}  {r['attempts']:>5}  {detail}")
     return "\n".join(lines)

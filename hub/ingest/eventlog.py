@@ -19,6 +19,7 @@ from hub.config import IngestConfig, PostingsConfig
 from hub.ingest import admission, quarantine
 from hub.ledger import days, fleet, inventory
 from hub.postings import store as postings
+from hub.postings.store import PostingState
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock, stamp
@@ -42,11 +43,14 @@ class Outcome(msgspec.Struct):
 
 
 class Sequencer:
-    """Holds out-of-order events between batches. Touched only by the writer thread."""
+    """Applies batches to the event log exactly once and in seq order (see the module docstring),
+    holding events past a gap within their limits, deciding when to ask for a replay, and
+    admitting or refusing new streams. Touched only by the writer thread."""
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
                  policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
-                 limits: IngestConfig | None = None, posting_state: str = "pending") -> None:
+                 limits: IngestConfig | None = None,
+                 posting_state: PostingState = PostingState.PENDING) -> None:
         self.policy = policy or PostingsConfig()
         self.posting_state = posting_state  # `kept` when the hub has no ERP connector
         self.clock = clock

@@ -13,6 +13,7 @@ import json
 import logging
 import sqlite3
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import aiosqlite
@@ -21,9 +22,19 @@ from hub.config import MappingConfig
 from hub.erp.base import Connector
 from hub.errors import UnknownStore
 from hub.ledger import days
+from hub.postings.store import PostingState
 from runtime.clock import stamp
 
 log = logging.getLogger(__name__)
+
+
+class ReconcileStatus(StrEnum):
+    """The verdict on one store-day (`reconciliations.status`, the API's `status`)."""
+
+    MATCHED = "matched"        # store, hub and ERP agree
+    MISMATCHED = "mismatched"  # they differ, or postings are missing on one side
+    INCOMPLETE = "incomplete"  # no day-close from the store yet: the day is not over
+
 _MAX_LEADS = 50
 _MAX_JUMP = 100
 
@@ -78,9 +89,10 @@ async def report(reader: aiosqlite.Connection, connector: Connector | None,
     # Without the store's day-close the day is not over: the ERP is naturally behind the hub
     # (summaries not released, postings on their way), so that is not a mismatch yet.
     if close is None:
-        status = "incomplete"
+        status = ReconcileStatus.INCOMPLETE
     else:
-        status = "mismatched" if differences or missing_in_erp or extra_in_erp else "matched"
+        status = (ReconcileStatus.MISMATCHED if differences or missing_in_erp or extra_in_erp
+                  else ReconcileStatus.MATCHED)
     out: dict[str, Any] = {
         "store_id": store_id, "business_day": day.isoformat(), "status": status,
         "currency": hub["currency"], "store": store_side, "hub": hub_side, "erp": erp_side,
@@ -116,7 +128,7 @@ async def _erp(reader: aiosqlite.Connection, connector: Connector | None, mappin
                                 "source": "erp" if docs is not None else "hub_ledger"}
     if docs is None:
         # The ERP cannot be asked: what the hub knows it accepted stands in for it.
-        found_ids = {pid for pid, (_, state, _, _) in expected.items() if state == "posted"}
+        found_ids = {pid for pid, (_, state, _, _) in expected.items() if state == PostingState.POSTED}
         gross = Decimal(0)
         for pid in found_ids:
             kind, _, _, payload = expected[pid]
@@ -182,8 +194,8 @@ async def run(reader: aiosqlite.Connection, connector: Connector | None, mapping
     stores = [store_id] if store_id is not None else await stores_of_day(reader, day)
     reports = [await report(reader, connector, mapping, s, day) for s in stores]
     statuses = [r["status"] for r in reports]
-    return {"business_day": day.isoformat(), "matched": statuses.count("matched"),
-            "mismatched": statuses.count("mismatched"), "incomplete": statuses.count("incomplete"),
+    return {"business_day": day.isoformat(),
+            **{status.value: statuses.count(status) for status in ReconcileStatus},
             "stores": reports}
 
 

@@ -28,7 +28,8 @@ from hub.erp.base import Catalog, Connector, Result
 from hub.errors import ErpUnavailable, Rejected
 from hub.postings import governance, payloads
 from hub.postings import store as postings
-from runtime.circuit import CircuitBreaker
+from hub.postings.store import PostingState
+from runtime.circuit import CircuitBreaker, CircuitState
 from runtime.clock import SYSTEM, Clock
 from runtime.ratelimit import TokenBucket
 from runtime.secrets import scrub
@@ -40,6 +41,10 @@ _CACHE_S = 60.0
 
 
 class Relay:
+    """The one sender of postings to the ERP: claims due postings, checks and maps them, sends
+    them through the connector under the rate limit, circuit breaker and maintenance windows,
+    records each attempt and outcome, and tells the store through `on_settled`."""
+
     def __init__(self, config: HubConfig, writer: SQLiteWriter,
                  reader: Callable[[], aiosqlite.Connection], connector: Connector,
                  poll_s: float = 0.5,
@@ -154,7 +159,7 @@ class Relay:
             reason, wait = f"maintenance window {window.text}", 30.0
         elif self._hold_until > time.monotonic():
             reason, wait = "ERP asked to retry later", self._hold_until - time.monotonic()
-        elif self.breaker.state == "open":
+        elif self.breaker.state == CircuitState.OPEN:
             reason, wait = "circuit open", self.breaker.seconds_until_probe()
         if reason != self._paused_by:
             if reason:
@@ -184,9 +189,9 @@ class Relay:
             log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,
                         payload.kind, payload.store_id, payload.business_day, exc)
             await self.writer.run(functools.partial(
-                postings.finish, pid=claimed.posting_id, state="exception",
+                postings.finish, pid=claimed.posting_id, state=PostingState.EXCEPTION,
                 now=self.clock.now(), reason=str(exc)))
-            await self._tell(claimed.posting_id, "exception", None)
+            await self._tell(claimed.posting_id, PostingState.EXCEPTION, None)
             return
         except ErpUnavailable as exc:
             await self._settle(claimed, "", self.clock.now(), 0.0, Result(
@@ -227,13 +232,13 @@ class Relay:
                 ceiling = min(self.erp.retry_max_s, self.erp.retry_initial_s * 2 ** (claimed.attempts - 1))
                 wait = random.uniform(ceiling / 2, ceiling)
             log.info("posting %s: %s; retry in %.1f s", claimed.posting_id, result.reason, wait)
-            change = functools.partial(postings.finish, pid=claimed.posting_id, state="pending",
+            change = functools.partial(postings.finish, pid=claimed.posting_id, state=PostingState.PENDING,
                                        now=now, reason=result.reason,
                                        next_attempt=now + dt.timedelta(seconds=wait))
         else:
             self.breaker.success()
-            state = "posted" if result.outcome == "posted" else "dead"
-            if state == "dead":
+            state = PostingState.POSTED if result.outcome == "posted" else PostingState.DEAD
+            if state == PostingState.DEAD:
                 log.warning("posting %s is dead: %s", claimed.posting_id, result.reason)
             change = functools.partial(postings.finish, pid=claimed.posting_id, state=state,
                                        now=now, reason=result.reason, erp_ref=result.erp_ref,
@@ -247,8 +252,7 @@ class Relay:
 
         await self.writer.run(write)
         if result.outcome != "retry":
-            await self._tell(claimed.posting_id, "posted" if result.outcome == "posted" else "dead",
-                             result.erp_ref)
+            await self._tell(claimed.posting_id, state, result.erp_ref)
 
     async def _tell(self, pid: str, state: str, erp_ref: str | None) -> None:
         if self.on_settled is not None:

@@ -16,6 +16,7 @@ import sqlite3
 import uuid
 import zoneinfo
 from collections import defaultdict
+from enum import StrEnum
 from typing import Any
 
 import aiosqlite
@@ -30,7 +31,20 @@ from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, S
 from runtime import validation
 from runtime.clock import stamp
 
-STATES = ("pending", "kept", "posting", "posted", "exception", "dead")
+
+class PostingState(StrEnum):
+    """Where a posting is in its life (the `postings.state` column; see the module docstring)."""
+
+    PENDING = "pending"      # waiting for the relay to send it
+    KEPT = "kept"            # stored without an ERP connector; pending once one is configured
+    POSTING = "posting"      # claimed by the relay, being sent
+    POSTED = "posted"        # the ERP holds it
+    EXCEPTION = "exception"  # failed governance; waits for an operator
+    DEAD = "dead"            # the ERP refused it, or retries ran out; waits for an operator
+
+
+# The states as plain text, in the order the API, CLI and counts list them.
+STATES = tuple(state.value for state in PostingState)
 # Finance-critical kinds go first; stock corrections can wait for a quiet moment.
 PRIORITY = {"daily_summary": 0, "sale": 0, "return": 0, "inventory_adjustment": 1}
 _NAMESPACE = uuid.UUID("5b0e3c0e-7c1a-4c55-9d2a-0d6f1c1e9a11")
@@ -52,9 +66,9 @@ def posting_id(*parts: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, "|".join(parts)))
 
 
-def waiting_state(connector: str) -> str:
+def waiting_state(connector: str) -> PostingState:
     """The state of a posting not yet sent: `pending` for a relay to send, `kept` without one."""
-    return "kept" if connector == "none" else "pending"
+    return PostingState.KEPT if connector == "none" else PostingState.PENDING
 
 
 def summary_kinds(policy: PostingsConfig) -> set[str]:
@@ -63,7 +77,7 @@ def summary_kinds(policy: PostingsConfig) -> set[str]:
 
 
 def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
-               now: dt.datetime, state: str = "pending") -> int:
+               now: dt.datetime, state: PostingState = PostingState.PENDING) -> int:
     """Create the postings that newly applied events call for; runs in the applying transaction."""
     summarised: dict[tuple[str, str], int] = defaultdict(int)
     closes: list[tuple[str, dt.date]] = []
@@ -97,7 +111,8 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
 
 
 def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
-                    policy: PostingsConfig, now: dt.datetime, state: str = "pending") -> int:
+                    policy: PostingsConfig, now: dt.datetime,
+                    state: PostingState = PostingState.PENDING) -> int:
     """Post one store-day's not yet summarised sales (and returns): one posting per currency.
 
     Events that arrive after a day was released go into a later part of the same day.
@@ -133,7 +148,7 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
 
 
 def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
-          state: str = "pending") -> int:
+          state: PostingState = PostingState.PENDING) -> int:
     """Release the summaries whose cutoff has passed, and late events of released days."""
     if not summary_kinds(policy):
         return 0
@@ -150,8 +165,8 @@ def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
 
 
 def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, str | None]],
-                 now: dt.datetime, state: str) -> None:
-    assert state in ("pending", "kept")
+                 now: dt.datetime, state: PostingState) -> None:
+    assert state in (PostingState.PENDING, PostingState.KEPT)
     at = stamp(now)
     conn.executemany(
         "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency, state,"
@@ -208,7 +223,7 @@ def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Cl
     return out
 
 
-def finish(conn: sqlite3.Connection, pid: str, state: str, now: dt.datetime, *,
+def finish(conn: sqlite3.Connection, pid: str, state: PostingState, now: dt.datetime, *,
            reason: str | None = None, erp_ref: str | None = None, answer: str | None = None,
            next_attempt: dt.datetime | None = None) -> None:
     assert state in STATES
@@ -233,7 +248,7 @@ def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt
 # --- operators' actions (CLI and API), each kept in the audit trail ---
 
 def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
-          to: str = "pending") -> dict[str, Any]:
+          to: PostingState = PostingState.PENDING) -> dict[str, Any]:
     """Send a dead or exception posting again, unchanged (`to` is `kept` without a connector)."""
     row = _operable(conn, pid)
     finish(conn, pid, to, now)
@@ -243,7 +258,7 @@ def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
 
 def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
              edited: str | None = None, policy: PostingsConfig | None = None,
-             mapping: MappingConfig | None = None, to: str = "pending") -> dict[str, Any]:
+             mapping: MappingConfig | None = None, to: PostingState = PostingState.PENDING) -> dict[str, Any]:
     """Send again after a correction: a new payload, or none when the mapping was fixed.
 
     An edited payload must pass what governance checks before sending (balance, open day, and
@@ -293,7 +308,7 @@ def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:
     row = conn.execute("SELECT state, payload FROM postings WHERE posting_id = ?", (pid,)).fetchone()
     if row is None:
         raise PostingError(f"no posting {pid!r}", status=404)
-    if row[0] not in ("exception", "dead"):
+    if row[0] not in (PostingState.EXCEPTION, PostingState.DEAD):
         raise PostingError(f"posting {pid} is {row[0]}; only exception and dead postings can be "
                            "retried or resubmitted")
     return row[0], row[1]

@@ -15,6 +15,7 @@ from hub.ingest import quarantine
 from hub.ledger import days, fleet, inventory
 from hub.postings import reconcile
 from hub.postings import store as postings
+from hub.postings.store import PostingState
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
 from runtime.sqlite_writer import SQLiteWriter
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 
 class HubApi:
+    """The routes of the hub's HTTP API (docs/api.md) and their handlers; reads through the
+    read-only connection, writes (operators' retry and resubmit) through the writer."""
+
     def __init__(self, reader: Callable[[], aiosqlite.Connection],
                  health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
                  writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig,
@@ -131,7 +135,7 @@ class HubApi:
             return error(422, str(exc), "actor")
         pid = request.match_info["posting_id"]
         now = self._clock.now()
-        to = "pending" if self._relay is not None else "kept"
+        to = PostingState.PENDING if self._relay is not None else PostingState.KEPT
         if action == "retry":
             job = functools.partial(postings.retry, pid=pid, actor=actor, now=now, to=to)
         else:

@@ -19,7 +19,10 @@ from hub.errors import BadQuery
 from hub.ingest import quarantine
 from hub.ledger import fleet, inventory
 from hub.postings import store as postings
+from hub.postings.reconcile import ReconcileStatus
+from hub.postings.store import PostingState
 from protocol import identity
+from runtime.circuit import CircuitState
 from runtime.clock import stamp
 
 PAGE_SIZE = 50
@@ -134,8 +137,8 @@ async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict
                  for r in await cur.fetchall()]
     sku = query.get("sku", "").strip()
     find = query.get("find", "").strip()
-    exceptions = await postings.listing(reader, state="exception", limit=20)
-    dead = await postings.listing(reader, state="dead", limit=20)
+    exceptions = await postings.listing(reader, state=PostingState.EXCEPTION, limit=20)
+    dead = await postings.listing(reader, state=PostingState.DEAD, limit=20)
     await _add_payloads(reader, exceptions + dead)
     return {
         "fleet": {**await fleet.counts(reader), "filter": state, "q": query.get("q", ""),
@@ -252,7 +255,8 @@ def _day_check(result: dict[str, Any] | None) -> str:
         if rep.get("extra_in_erp"):
             diffs.append(f"{len(rep['extra_in_erp'])} ERP documents unknown to the hub")
         status = rep["status"]
-        cls = "good" if status == "matched" else "bad" if status == "mismatched" else "warn"
+        cls = ("good" if status == ReconcileStatus.MATCHED
+               else "bad" if status == ReconcileStatus.MISMATCHED else "warn")
         rows.append(
             f"<tr class={cls}><td>{escape(rep['store_id'])}</td><td>{escape(status)}</td>"
             f"<td>{escape(str(rep.get('currency') or ''))}</td>"
@@ -306,12 +310,13 @@ def render(data: dict[str, Any], now: dt.datetime, token_configured: bool) -> st
         ("Stores online", f"{f['online']} / {f['stores']}", "bad" if f["offline"] else "good"),
         ("Quarantined payloads", str(data["quarantined"]), "warn" if data["quarantined"] else ""),
         ("ERP connector", str(relay.get("connector")), ""),
-        ("ERP circuit", circuit, "bad" if circuit == "open" else ""),
-        ("Postings pending", str(p["pending"] + p["posting"]), ""),
+        ("ERP circuit", circuit, "bad" if circuit == CircuitState.OPEN else ""),
+        ("Postings pending", str(p[PostingState.PENDING] + p[PostingState.POSTING]), ""),
         ("Posted per minute", f"{data['posted_per_min']:g}", ""),
         ("Posted today", str(data["posted_today"]), ""),
-        ("Exceptions", str(p["exception"]), "warn" if p["exception"] else ""),
-        ("Dead letters", str(p["dead"]), "bad" if p["dead"] else ""),
+        ("Exceptions", str(p[PostingState.EXCEPTION]),
+         "warn" if p[PostingState.EXCEPTION] else ""),
+        ("Dead letters", str(p[PostingState.DEAD]), "bad" if p[PostingState.DEAD] else ""),
     ]
     card_html = "".join(f'<div class="card {cls}">{escape(a)}<b>{escape(b)}</b></div>'
                         for a, b, cls in cards)

@@ -19,6 +19,7 @@ from hub.ingest import quarantine
 from hub.ledger import fleet, inventory
 from hub.postings import store as postings
 from protocol import identity
+from runtime import timefmt
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
@@ -81,14 +82,7 @@ setInterval(() => {
 
 
 def _ago(iso: str | None, now: dt.datetime) -> str:
-    if not iso:
-        return "never"
-    seconds = (now - dt.datetime.fromisoformat(iso)).total_seconds()
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+    return timefmt.ago(dt.datetime.fromisoformat(iso) if iso else None, now)
 
 
 def _page(query: dict[str, str]) -> int:

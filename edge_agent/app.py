@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from edge_agent import __version__, status, status_page
+from edge_agent import __version__, disk, status, status_page
 from edge_agent.capture import CaptureApi
 from edge_agent.config import AgentConfig
 from edge_agent.errors import OutboxError
@@ -48,6 +48,13 @@ class Agent:
         self.started = asyncio.Event()
         self._acked_at_start = 0
 
+    def measure_disk(self, last_seq: int) -> disk.Disk:
+        """The one disk check: /healthz and the status page both read it (edge_agent.disk)."""
+        cfg = self.config
+        return disk.check(cfg.outbox_path, cfg.outbox.max_size_mb, cfg.health.min_free_mb,
+                          last_seq, self.outbox.pruned_through,
+                          self.api.throughput.per_hour(self.api.throughput.last_window()))
+
     async def health(self) -> tuple[int, dict[str, Any]]:
         stats = await self.outbox.stats()
         body = {
@@ -75,13 +82,12 @@ class Agent:
         reason = None
         health = self.config.health
         down_s = (self.clock.now() - self.forwarder.state_since).total_seconds()
-        free = shutil.disk_usage(self.config.outbox_path.parent).free
+        space = self.measure_disk(stats.last_seq)
         if self.api.full_since is not None:
             reason = (f"disk full since {self.api.full_since.isoformat()}: new sales "
                       "are refused (507); call support")
-        elif free < health.min_free_mb * 1024 * 1024:
-            reason = (f"disk nearly full: {free // (1024 * 1024)} MB free, below "
-                      f"health.min_free_mb = {health.min_free_mb}")
+        elif space.nearly_full:
+            reason = space.reason()
         elif self.forwarder.state != "connected" and down_s > health.broker_down_s:
             reason = (f"not connected to the broker for {down_s:.0f} s (more than "
                       f"health.broker_down_s = {health.broker_down_s:g}); sales are kept and "

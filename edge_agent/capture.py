@@ -3,9 +3,11 @@
 A 2xx answer is given only after the event is fsync'd in the outbox.
 """
 
+import collections
 import datetime as dt
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -25,12 +27,51 @@ from edge_agent.requests import (
     decode,
     prepare,
 )
-from edge_agent.status import Throughput
+from runtime import timefmt
 from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, error, json_response
 
 log = logging.getLogger(__name__)
+
+WINDOW_S = 15 * 60  # the capture rate is counted over this window
+
+
+class Throughput:
+    """Captures in the last 15 minutes: all of them (for the disk estimate) and the sales alone
+    (the rate staff see; returns, adjustments and day closes are not sales)."""
+
+    def __init__(self) -> None:
+        self._times: collections.deque[float] = collections.deque(maxlen=200_000)
+        self._sales: collections.deque[float] = collections.deque(maxlen=200_000)
+
+    def add(self, sale: bool = False) -> None:
+        now = time.monotonic()
+        self._times.append(now)
+        if sale:
+            self._sales.append(now)
+
+    def last_window(self) -> int:
+        return self._count(self._times)
+
+    def sales_last_window(self) -> int:
+        return self._count(self._sales)
+
+    @staticmethod
+    def per_hour(in_window: int) -> int:
+        """A count over the window, as a rate per hour."""
+        return in_window * 3600 // WINDOW_S
+
+    @staticmethod
+    def _count(times: collections.deque[float]) -> int:
+        cutoff = time.monotonic() - WINDOW_S
+        while times and times[0] < cutoff:
+            times.popleft()
+        return len(times)
+
+
 _OPEN_PATHS = frozenset({"/", "/v1/status", "/metrics", "/healthz", "/openapi.json"})
+
+
 class CaptureApi:
     """Routes for tills. `on_captured` is called after each new event commits."""
 
@@ -139,7 +180,7 @@ class CaptureApi:
                         "follow the controller's clock", register, skew)
         self.till_clocks[register] = (skew, now)
         ahead = "ahead of" if skew > 0 else "behind"
-        off = f"the till's clock is {_duration(abs(skew))} {ahead} the store controller's"
+        off = f"the till's clock is {timefmt.duration(skew)} {ahead} the store controller's"
         if not prepared.day_from_controller:  # the till gave business_day (or occurred_at) itself
             return f"{off}; please correct the till's time"
         return (f"{off}: business_day {prepared.business_day.isoformat()} was taken from the"
@@ -159,11 +200,6 @@ class CaptureApi:
     async def healthz(self, request: web.Request) -> web.Response:
         status, body = await self.health()
         return json_response(body, status)
-
-
-def _duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _key_field(kind: type[Body]) -> str:

@@ -18,7 +18,7 @@ from edge_agent import integrity
 from edge_agent.config import AgentConfig
 from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox
-from runtime import clock
+from runtime import clock, timefmt
 
 EXIT_OK, EXIT_DAMAGED, EXIT_CONFIG, EXIT_NO_OUTBOX, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 
@@ -76,7 +76,7 @@ def render_status(facts: dict[str, Any]) -> str:
     else:
         age = facts["oldest_unsent_age_s"] or 0
         headline = (f"{facts['backlog']} events waiting for head office "
-                    f"(oldest {age / 60:.0f} min). Keep selling: nothing is lost.")
+                    f"(oldest {timefmt.duration(age)}). Keep selling: nothing is lost.")
     mqtt = facts["mqtt"]
     link = (f"{mqtt['state']} since {mqtt['since']}" if mqtt
             else "agent not running (no answer from its API)")

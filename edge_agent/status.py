@@ -4,23 +4,21 @@ Everything here is read from the outbox by index (seq, business_day) or kept in 
 page stays fast with a million events waiting.
 """
 
-import collections
 import datetime as dt
-import os
-import shutil
-import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
-from edge_agent.outbox import COUNT_CAP, Damage
-
-if TYPE_CHECKING:
-    from edge_agent.app import Agent
+from edge_agent.capture import CaptureApi
+from edge_agent.config import AgentConfig
+from edge_agent.disk import Disk
+from edge_agent.forwarder import Forwarder
+from edge_agent.outbox import COUNT_CAP, Damage, Outbox
+from runtime import timefmt
+from runtime.clock import Clock
 
 RECENT = 20
-_WINDOW_S = 15 * 60
 REPAIR_SHOWN_FOR = dt.timedelta(days=7)  # the headline recalls a rebuilt outbox this long
 CLOCK_SHOWN_FOR = dt.timedelta(hours=1)  # and a till with a wrong clock, since its last sale
 
@@ -28,32 +26,18 @@ CLOCK_SHOWN_FOR = dt.timedelta(hours=1)  # and a till with a wrong clock, since 
 FLOWING_S = 60  # with every waiting event younger than this and an ack as recent: up to date
 
 
-class Throughput:
-    """Captures in the last 15 minutes: all of them (for the disk estimate) and the sales alone
-    (the rate staff see; returns, adjustments and day closes are not sales)."""
+class Agent(Protocol):
+    """What the status page reads of the running agent (`edge_agent.app.Agent`); a Protocol,
+    so that this module need not import the app that serves it."""
 
-    def __init__(self) -> None:
-        self._times: collections.deque[float] = collections.deque(maxlen=200_000)
-        self._sales: collections.deque[float] = collections.deque(maxlen=200_000)
+    config: AgentConfig
+    clock: Clock
+    outbox: Outbox
+    forwarder: Forwarder
+    api: CaptureApi
+    version: str
 
-    def add(self, sale: bool = False) -> None:
-        now = time.monotonic()
-        self._times.append(now)
-        if sale:
-            self._sales.append(now)
-
-    def last_window(self) -> int:
-        return self._count(self._times)
-
-    def sales_last_window(self) -> int:
-        return self._count(self._sales)
-
-    @staticmethod
-    def _count(times: collections.deque[float]) -> int:
-        cutoff = time.monotonic() - _WINDOW_S
-        while times and times[0] < cutoff:
-            times.popleft()
-        return len(times)
+    def measure_disk(self, last_seq: int) -> Disk: ...
 
 
 # What the MQTT library and the operating system say, in words for store staff; the raw text
@@ -98,16 +82,7 @@ def _parse(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def _ago(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 1:
-        return "under a minute"
-    if minutes < 120:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60} min"
-
-
-async def collect(agent: "Agent") -> dict[str, Any]:
+async def collect(agent: Agent) -> dict[str, Any]:
     config, outbox, fwd = agent.config, agent.outbox, agent.forwarder
     zone: dt.tzinfo = config.zone or dt.UTC
     now = agent.clock.now()
@@ -116,12 +91,10 @@ async def collect(agent: "Agent") -> dict[str, Any]:
     oldest_age = (now - oldest).total_seconds() if oldest else None
     # Counted after `stats`: an ack in between can only make it smaller, never above the backlog.
     sales_waiting = min(await outbox.count_unsent("sale"), stats.backlog)
-    disk = _disk(agent, stats.last_seq)
+    disk = agent.measure_disk(stats.last_seq)
     captured_15 = agent.api.throughput.last_window()
     sales_15 = agent.api.throughput.sales_last_window()
-    per_hour = captured_15 * 3600 // _WINDOW_S
-    if disk["bytes_per_event"] and per_hour:
-        disk["hours_left"] = round(disk["free_bytes"] / (disk["bytes_per_event"] * per_hour), 1)
+    per_hour = agent.api.throughput.per_hour(captured_15)
     connected = fwd.state == "connected"
     down_s = (now - fwd.state_since).total_seconds() if not connected else 0.0
     damage = await outbox.damage()
@@ -150,9 +123,9 @@ async def collect(agent: "Agent") -> dict[str, Any]:
         "last_ack_at": stats.acked_at,
         "throughput": {"captured_last_15_min": captured_15, "per_hour": per_hour,
                        "sales_last_15_min": sales_15,
-                       "sales_per_hour": sales_15 * 3600 // _WINDOW_S,
+                       "sales_per_hour": agent.api.throughput.per_hour(sales_15),
                        "forwarded": fwd.forwarded, "captured": agent.api.captured},
-        "disk": disk,
+        "disk": disk.report(full=agent.api.full_since is not None),
         "outbox_check": _check(agent, damage),
         "till_clocks": {r: {"skew_s": round(skew), "seen_at": at.isoformat()}
                         for r, (skew, at) in sorted(agent.api.till_clocks.items())},
@@ -175,34 +148,19 @@ def _totals(registers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**t, "gross": str(t["gross"])} for _c, t in sorted(out.items())]
 
 
-def _disk(agent: "Agent", last_seq: int) -> dict[str, Any]:
-    path = agent.config.outbox_path
-    usage = shutil.disk_usage(path.parent)
-    size = sum(os.path.getsize(p) for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    free = usage.free
-    cap = agent.config.outbox.max_size_mb * 1024 * 1024
-    if cap:
-        free = min(free, max(0, cap - size))
-    events = max(1, last_seq - agent.outbox.pruned_through)
-    return {"free_bytes": free, "total_bytes": usage.total, "outbox_bytes": size,
-            "bytes_per_event": size // events if last_seq else 0, "hours_left": None,
-            "nearly_full": free < agent.config.health.min_free_mb * 1024 * 1024
-            or agent.api.full_since is not None}
-
-
-def _check(agent: "Agent", damage: Damage | None) -> dict[str, Any]:
+def _check(agent: Agent, damage: Damage | None) -> dict[str, Any]:
     """The integrity check at this start, and the last rebuild it ever made."""
     now = agent.outbox.check
     return {"at": now.checked_at if now else None, "problems": now.problems if now else [],
             "last_repair": msgspec.to_builtins(damage) if damage else None}
 
 
-def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzinfo,
+def _headline(agent: Agent, connected: bool, since: dt.datetime, zone: dt.tzinfo,
               sales_waiting: int, backlog: int, oldest_age: float | None,
-              disk: dict[str, Any], damage: Damage | None, flowing: bool) -> dict[str, str]:
+              disk: Disk, damage: Damage | None, flowing: bool) -> dict[str, str]:
     if agent.api.full_since is not None:
         return {"level": "error", "text": "Disk full: new sales are being refused. Call support now."}
-    if disk["nearly_full"] or (disk["hours_left"] is not None and disk["hours_left"] < 24):
+    if disk.running_out:
         return {"level": "error", "text": "Disk almost full: call support. Sales are still recorded."}
     repaired = _parse(damage.repaired_at) if damage else None
     if damage and repaired and agent.clock.now() - repaired < REPAIR_SHOWN_FOR:
@@ -213,7 +171,7 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
                         "Keep selling; tell support."}
     noun = "sale" if sales_waiting == 1 else "sales"
     count = f"{COUNT_CAP}+" if sales_waiting >= COUNT_CAP else str(sales_waiting)
-    waiting = (f"{count} {noun} waiting (oldest {_ago(oldest_age or 0)})" if sales_waiting
+    waiting = (f"{count} {noun} waiting (oldest {timefmt.duration(oldest_age or 0)})" if sales_waiting
                else "no sales waiting")
     if not connected:
         return {"level": "warn",
@@ -232,14 +190,14 @@ def _headline(agent: "Agent", connected: bool, since: dt.datetime, zone: dt.tzin
         sent = "Sales are being sent as they happen" if backlog else "All sales sent"
         return {"level": "warn", "text": f"{sent}. Set the clock of till {', '.join(recent)}:"
                                          " it is wrong by more than "
-                                         f"{int(agent.config.api.max_clock_skew_s // 60)} min."}
+                                         f"{timefmt.duration(agent.config.api.max_clock_skew_s)}."}
     if backlog:
         # Under steady trade a few sales are always on their way: that is up to date, not late.
         return {"level": "ok", "text": "Up to date: sales reach head office as they happen"}
     return {"level": "ok", "text": "All sales sent to head office"}
 
 
-async def lookup(agent: "Agent", register_id: str, pos_txn_id: str) -> dict[str, Any]:
+async def lookup(agent: Agent, register_id: str, pos_txn_id: str) -> dict[str, Any]:
     """The page's "find a transaction" answer for one register and number."""
     register_id, pos_txn_id = register_id.strip(), pos_txn_id.strip()
     found = (await agent.outbox.find(register_id, pos_txn_id)

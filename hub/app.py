@@ -195,7 +195,7 @@ class Hub:
         if found is None or not found[1]:
             return
         store_id, event_ids = found
-        await self.ingest.publish_receipts(
+        await self.ingest.outbound.receipts(
             store_id, [Receipt(e, posting_id, state, erp_ref) for e in event_ids])
 
     async def sweep_summaries(self) -> None:

@@ -1,8 +1,11 @@
-"""protocol/ imports only msgspec and the standard library; edge_agent and hub never each other."""
+"""protocol/ imports only msgspec and the standard library; edge_agent and hub never each other;
+each hub room imports only what its row allows; no package has an import cycle."""
 
 import ast
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +84,51 @@ def test_each_hub_room_imports_only_what_its_row_allows():
 def test_no_product_package_imports_the_demo():
     for package in ("protocol", "runtime", "edge_agent", "hub", "tryton_retail_sync"):
         assert "demo" not in imports(package), package
+
+
+def module_graph(package: str) -> dict[str, set[str]]:
+    """Which modules of `package` each of its modules imports, as written: imports under
+    `if TYPE_CHECKING:` and inside functions count too (a cycle there is still a tangle)."""
+    modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (ROOT / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:  # `from pkg import module` names a module, else the package
+                    target = f"{node.module}.{a.name}"
+                    found.add(target if target in modules else node.module)
+        found &= modules.keys() - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every import cycle, each reported once, as the path that closes it."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            found.append(path[path.index(name):] + [name])
+            return
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, path + [name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
+    return found
+
+
+@pytest.mark.parametrize("package", ["protocol", "runtime", "edge_agent", "hub"])
+def test_no_import_cycle(package):
+    assert cycles(module_graph(package)) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]

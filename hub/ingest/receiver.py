@@ -1,8 +1,9 @@
-"""Ingest: receive store batches and states over MQTT, apply them, then ack what is durable.
+"""Ingest: receive store batches and states over MQTT and apply them; outbound.py acks what is durable.
 
 Messages are decoded and checked on the event loop; bad ones are quarantined. Good batches go to
 the single writer (group commit across stores). Only after a batch's transaction has committed
-is the cumulative ack ("applied through seq N of stream S") published to the store.
+is its outcome handed to `Outbound`, which publishes the cumulative ack ("applied through seq N
+of stream S") to the store.
 A probe the hub sends itself shows that its session still hears (runtime.hearing): when nothing
 reaches it for `ingest.deaf_after_s`, the session is torn down and made again.
 """
@@ -21,24 +22,15 @@ from collections import Counter
 
 import aiomqtt
 
-from hub import __version__
 from hub.config import HubConfig
 from hub.ingest import quarantine
 from hub.ingest.eventlog import Outcome, Sequencer
+from hub.ingest.outbound import Outbound
 from hub.ledger import fleet
 from hub.postings import store as postings
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
-from protocol.messages import (
-    MAX_RECEIPTS,
-    Ack,
-    Batch,
-    HubState,
-    Receipt,
-    Receipts,
-    Replay,
-    Restream,
-)
+from protocol.messages import Batch
 from protocol.topics import Topics
 from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock, stamp
@@ -81,9 +73,7 @@ class Ingest:
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
-        self._acks: dict[tuple[str, str], Outcome] = {}
-        self._acks_ready = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self.outbound = Outbound(self.topics, clock)
         self.connected = False
         self.disconnected_at: dt.datetime | None = None  # None: not yet connected since start
         self.counters: Counter[str] = Counter()
@@ -110,8 +100,7 @@ class Ingest:
                     keepalive=10,
                     timeout=10,
                     tls_context=self._tls,
-                    will=aiomqtt.Will(self.topics.hub_state(),
-                                      codec.encode_state(HubState(online=False)), qos=1, retain=True),
+                    will=self.outbound.will(),
                 ) as client:
                     backoff.reset()
                     try:
@@ -128,22 +117,22 @@ class Ingest:
             if self.connected:
                 self.disconnected_at = self.clock.now()
             self.connected = False
-            self._client = None
+            self.outbound.attach(None)
             await asyncio.sleep(backoff.next_delay())
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topics.every_store("events"), qos=1)
         await client.subscribe(self.topics.every_store("state"), qos=1)
         await client.subscribe(self.topics.hub_probe(), qos=1)
-        self._client = client
+        self.outbound.attach(client)
         self._heard_at = time.monotonic()
         self.connected = True
         log.info("hub connected to broker %s:%d", self.host, self.port)
         # Subscribed first, then "online": agents now send what they held while we were away.
-        await self._announce(client, online=True)
+        await self.outbound.announce(client, online=True)
         try:
             async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._publish_acks(client), name="ingest-acks")
+                tasks.create_task(self.outbound.send_acks(client), name="ingest-acks")
                 tasks.create_task(self._probe(client), name="ingest-probe")
                 async for message in client.messages:
                     payload = message.payload
@@ -156,7 +145,7 @@ class Ingest:
         except asyncio.CancelledError:
             # A clean stop does not fire the last will: tell the stores ourselves.
             with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await asyncio.wait_for(self._announce(client, online=False), 2)
+                await asyncio.wait_for(self.outbound.announce(client, online=False), 2)
             raise
 
     async def _probe(self, client: aiomqtt.Client) -> None:
@@ -166,7 +155,7 @@ class Ingest:
         session = uuid.uuid4().hex
         for n in itertools.count(1):
             self._probe_token = f"{session}:{n}".encode()
-            await client.publish(self.topics.hub_probe(), self._probe_token, qos=1)
+            await self.outbound.probe(client, self._probe_token)
             await asyncio.sleep(cfg.probe_interval_s)
             silent = time.monotonic() - self._heard_at
             if not self._handling and silent > cfg.deaf_after_s:
@@ -174,26 +163,13 @@ class Ingest:
                     f"nothing reached the hub for {silent:.0f} s, not even its own probe "
                     f"(ingest.deaf_after_s = {cfg.deaf_after_s:g})")
 
-    def _own(self, topic: str) -> bool:
-        """A topic the hub publishes itself (its state, a store's ack or control): a retained
-        message of ours that a session subscribed too widely hands back. Never store input."""
-        if topic == self.topics.hub_state():
-            return True
-        with contextlib.suppress(TopicError):
-            return self.topics.parse(topic)[1] in ("ack", "control")
-        return False
-
-    async def _announce(self, client: aiomqtt.Client, *, online: bool) -> None:
-        state = HubState(online=online, at=self.clock.now(), version=__version__)
-        await client.publish(self.topics.hub_state(), codec.encode_state(state), qos=1, retain=True)
-
     async def handle(self, topic: str, payload: bytes) -> None:
         """Decode and route one message; anything unusable is quarantined, never raised."""
         if topic == self.topics.hub_probe():
             if payload == self._probe_token:
                 self.hearing.heard()
             return
-        if self._own(topic):
+        if self.outbound.own(topic):
             self.counters["own_ignored"] += 1
             log.debug("ignored a message of the hub's own on %s", topic)
             return
@@ -278,47 +254,7 @@ class Ingest:
             self.gaps_by_store[out.store_id] += 1
         if out.diverged_from is not None:
             self.counters["diverged"] += 1
-        key = (out.store_id, out.stream)
-        previous = self._acks.get(key)
-        if (previous is None or out.applied_seq >= previous.applied_seq or out.replay_from
-                or out.diverged_from is not None):
-            if previous is not None and out.diverged_from is None:
-                out.diverged_from = previous.diverged_from
-            self._acks[key] = out
-        self._acks_ready.set()
-
-    async def _publish_acks(self, client: aiomqtt.Client) -> None:
-        while True:
-            await self._acks_ready.wait()
-            self._acks_ready.clear()
-            pending, self._acks = self._acks, {}
-            for (store_id, stream), out in pending.items():
-                if out.diverged_from is not None:
-                    # Before the ack: the store must not take that ack as covering its events.
-                    await client.publish(self.topics.control(store_id),
-                                         codec.encode(Restream(stream, out.diverged_from)), qos=1)
-                await client.publish(self.topics.ack(store_id),
-                                     codec.encode(Ack(stream, out.applied_seq)), qos=1)
-                if out.replay_from is not None:
-                    log.info("store %s: gap after seq %d; asking for a replay",
-                             store_id, out.applied_seq)
-                    await client.publish(self.topics.control(store_id),
-                                         codec.encode(Replay(stream, out.replay_from)), qos=1)
-
-
-    async def publish_receipts(self, store_id: str, items: list[Receipt]) -> bool:
-        """Tell a store what the ERP made of its transactions; False if not connected now."""
-        client = self._client
-        if client is None or not self.connected:
-            return False
-        try:
-            for i in range(0, len(items), MAX_RECEIPTS):
-                await client.publish(self.topics.control(store_id),
-                                     codec.encode(Receipts(items[i:i + MAX_RECEIPTS])), qos=1)
-        except aiomqtt.MqttError as exc:
-            log.warning("receipts for store %s not sent: %s", store_id, exc)
-            return False
-        return True
+        self.outbound.owe_ack(out)  # the transaction has committed: only now is it acked
 
 
 def _log_state_failure(future: "asyncio.Future[None]") -> None:

@@ -22,6 +22,7 @@ from hub.postings import store as postings
 from hub.postings.reconcile import ReconcileStatus
 from hub.postings.store import PostingState
 from protocol import identity
+from runtime import timefmt
 from runtime.circuit import CircuitState
 from runtime.clock import stamp
 
@@ -80,14 +81,7 @@ setInterval(() => {
 
 
 def _ago(iso: str | None, now: dt.datetime) -> str:
-    if not iso:
-        return "never"
-    seconds = (now - dt.datetime.fromisoformat(iso)).total_seconds()
-    if seconds < 90:
-        return f"{seconds:.0f} s ago"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
+    return timefmt.ago(dt.datetime.fromisoformat(iso) if iso else None, now)
 
 
 def _page(query: dict[str, str]) -> int:

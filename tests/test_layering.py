@@ -132,3 +132,29 @@ def test_no_import_cycle(package):
 
 def test_the_cycle_check_sees_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def imported_test_modules(path: Path) -> set[str]:
+    """The test modules (`tests...test_*`) a file imports, at any depth and however spelled."""
+    package = path.relative_to(ROOT).parent.parts
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = [*package[:len(package) - node.level + 1]] if node.level else []
+            base = ".".join([*parts, *filter(None, [node.module])])
+            names = [base] if "test_" in base else [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.startswith("tests.")
+                  and any(p.startswith("test_") for p in n.split("."))}
+    return found
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in helper modules (helpers.py, procs.py, tills.py ...) or conftest
+    fixtures, never in a test module another one imports."""
+    wrong = {str(p.relative_to(ROOT)): sorted(names) for p in (ROOT / "tests").rglob("*.py")
+             if (names := imported_test_modules(p))}
+    assert wrong == {}

@@ -50,7 +50,7 @@ async def test_status_outbox_and_stores_commands(tmp_path):
         hub.start()
         async with aiohttp.ClientSession() as http:
             await hub.ready(http)
-            from tests.integration.test_pipeline import assert_delivered
+            from tests.integration.helpers import assert_delivered
             await assert_delivered(http, hub, "S001", till)
         stores = json.loads(cli("hub", "stores", "--config", str(hub.root / "hub.toml"), "--json").stdout)
         assert stores[0]["store_id"] == "S001" and stores[0]["events"] == 3

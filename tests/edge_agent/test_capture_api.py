@@ -1,38 +1,11 @@
 """The till-facing HTTP API, over real HTTP against a running agent with a real outbox."""
 
-import copy
 import json
 import sqlite3
 
 import pytest
 
-SALE = {
-    "register_id": "R1", "pos_txn_id": "000123",
-    "occurred_at": "2026-11-23T00:15:00+01:00", "currency": "EUR",
-    "lines": [{"sku": "SKU-1001", "qty": 2, "unit_price": "12.00", "discount": "0.00", "tax": "4.00"}],
-    "tenders": [{"method": "cash", "amount": "24.00"}],
-}
-
-
-def with_(path: str, value, base=SALE):
-    body = copy.deepcopy(base)
-    target = body
-    keys = path.split(".")
-    for k in keys[:-1]:
-        target = target[int(k)] if isinstance(target, list) else target[k]
-    last = keys[-1]
-    if value is ...:
-        del target[last]
-    elif isinstance(target, list):
-        target[int(last)] = value
-    else:
-        target[last] = value
-    return body
-
-
-async def post(http, url, body, path="/v1/sales", **kw):
-    async with http.post(url + path, json=body, **kw) as r:
-        return r.status, await r.json()
+from tests.edge_agent.helpers import SALE, post, with_
 
 
 async def sell_until_refused(http, url) -> tuple[int, dict]:

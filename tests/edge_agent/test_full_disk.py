@@ -12,7 +12,7 @@ from hub.broker.credentials import write_secret
 from runtime.clock import OffsetClock
 from tests.conftest import wait_for
 from tests.edge_agent.conftest import STARTS_AT
-from tests.edge_agent.test_capture_api import post, with_
+from tests.edge_agent.helpers import post, with_
 from tests.integration.procs import HubProc
 
 

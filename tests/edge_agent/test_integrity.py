@@ -10,7 +10,7 @@ from pathlib import Path
 
 from edge_agent import integrity
 from edge_agent.outbox import Outbox
-from tests.edge_agent.test_outbox import NOW, sale
+from tests.edge_agent.helpers import NOW, sale
 
 KEYS = [f"S001/sale/R1/{n}" for n in range(300)]
 

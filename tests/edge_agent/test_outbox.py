@@ -5,16 +5,7 @@ import pytest
 
 from edge_agent.errors import Conflict, OutboxError
 from edge_agent.outbox import Outbox
-from edge_agent.requests import SaleIn, decode, prepare
-
-NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-
-
-def sale(n: int, qty: int = 1):
-    body = (b'{"register_id":"R1","pos_txn_id":"%d","occurred_at":"2026-11-23T10:00:00Z",'
-            b'"currency":"EUR","lines":[{"sku":"A","qty":%d,"unit_price":"1.00"}],"tenders":[]}'
-            % (n, qty))
-    return prepare(decode(body, SaleIn), "S001", None, NOW)
+from tests.edge_agent.helpers import NOW, sale
 
 
 async def test_concurrent_captures_get_gapless_seqs_and_survive_reopen(tmp_path):

@@ -6,11 +6,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edge_agent import status, status_page
 from tests.conftest import wait_for
-
-SALE = {"register_id": "R1", "pos_txn_id": "000123", "occurred_at": "2026-11-23T10:15:00+01:00",
-        "currency": "EUR", "lines": [{"sku": "SKU-1", "qty": 2, "unit_price": "12.00",
-                                      "tax": "4.00"}],
-        "tenders": [{"method": "cash", "amount": "24.00"}]}
+from tests.edge_agent.helpers import MORNING_SALE as SALE
 
 BASE = {
     "store_id": "S001", "version": "0.1.0", "at": "2026-11-23T10:50:00+01:00",

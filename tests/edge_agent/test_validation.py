@@ -7,7 +7,7 @@ import pytest
 
 from edge_agent.outbox import Outbox
 from protocol import codec
-from tests.edge_agent.test_capture_api import SALE, post, with_
+from tests.edge_agent.helpers import SALE, post, with_
 
 RETURN = {**SALE, "pos_txn_id": "RET-1",
           "lines": [{"sku": "SKU-1001", "qty": 1, "unit_price": "12.00", "restock": True}]}

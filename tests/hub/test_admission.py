@@ -4,9 +4,12 @@ make it hold unbounded memory by inventing streams or far-ahead events."""
 import pytest
 
 from hub.config import IngestConfig
+from hub.ingest import admission
 from hub.ingest.eventlog import Sequencer
+from protocol.messages import MAX_BATCH_EVENTS
+from runtime.clock import FrozenClock
 from tests.hub.admission_cases import BAD
-from tests.hub.helpers import apply, batch, database, sale_envelope
+from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
 
 
 def day_total(conn):
@@ -72,3 +75,28 @@ def test_new_streams_beyond_the_daily_limit_are_quarantined(tmp_path):
     # Known streams carry on, and other stores are not affected.
     assert apply(conn, seq, batch([sale_envelope(2, stream="restreamed")])).applied == 1
     assert apply(conn, seq, batch([sale_envelope(1, store="S002", stream="x")])).applied == 1
+
+
+def test_the_next_batch_worth_of_seqs_is_always_held_whatever_the_limits():
+    room = admission.HeldRoom(per_stream=10, per_store=20, total=30)
+    applied = 7
+    assert room.admits(applied + MAX_BATCH_EVENTS, applied, 10, 20, 30)  # every limit reached
+    assert not room.admits(applied + MAX_BATCH_EVENTS + 1, applied, 10, 0, 0)
+    assert not room.admits(applied + MAX_BATCH_EVENTS + 1, applied, 0, 20, 0)
+    assert not room.admits(applied + MAX_BATCH_EVENTS + 1, applied, 0, 0, 30)
+    assert room.admits(applied + MAX_BATCH_EVENTS + 1, applied, 9, 19, 29)
+
+
+def test_the_new_stream_limit_counts_only_the_last_24_hours(tmp_path):
+    conn = database(tmp_path / "hub.sqlite")
+    clock = FrozenClock(NOW)
+    seq = Sequencer(clock=clock, limits=limits(max_new_streams_per_day=2))
+    for n, stream in enumerate(("first", "second")):
+        assert apply(conn, seq, batch([sale_envelope(1, stream=stream, txn=f"T{n}")])).applied == 1
+    assert apply(conn, seq, batch([sale_envelope(1, stream="third", txn="T2")])).quarantined == 1
+    clock.advance(hours=23, minutes=59)
+    assert apply(conn, seq, batch([sale_envelope(1, stream="third", txn="T2")])).quarantined == 1
+    clock.advance(minutes=2)  # the first two started more than 24 h ago
+    assert apply(conn, seq, batch([sale_envelope(1, stream="third", txn="T2")])).applied == 1
+    assert apply(conn, seq, batch([sale_envelope(1, stream="fourth", txn="T3")])).applied == 1
+    assert apply(conn, seq, batch([sale_envelope(1, stream="fifth", txn="T4")])).quarantined == 1

@@ -1,7 +1,11 @@
-"""Fixtures for whole-system tests: an HTTP client and a registry that stops what tests start."""
+"""Fixtures for whole-system tests: an HTTP client, a registry that stops what tests start, a hub
+on either broker, an HTTP ERP, a Tryton."""
 
 import aiohttp
 import pytest
+
+from tests.integration.helpers import start
+from tests.integration.procs import HubProc, Mosquitto
 
 
 @pytest.fixture
@@ -36,3 +40,28 @@ def tryton(tryton_template, tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def erp():
+    """A fault-injecting HTTP ERP (tests.erp_server.FakeErp) in this process."""
+    from tests.erp_server import FakeErp
+
+    server = await FakeErp().start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(params=["embedded", "mosquitto"])
+async def hub(request, tmp_path, http, procs):
+    """A running hub knowing S001-S003, once on its embedded broker and once on Mosquitto
+    (skipped where Mosquitto is absent). A module may define its own `hub` instead."""
+    if request.param == "mosquitto" and not Mosquitto.available():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    mosq = tmp_path / "mosquitto" if request.param == "mosquitto" else None
+    hub = HubProc(tmp_path / "hub", ["S001", "S002", "S003"], mosquitto_root=mosq)
+    if hub.mosquitto:
+        start(procs, hub.mosquitto)
+    start(procs, hub)
+    await hub.ready(http)
+    return hub

@@ -1,46 +1,20 @@
 """A store's credentials cannot publish to or read another store's topics, on either broker."""
 
 import asyncio
-import itertools
 
 import aiomqtt
 import pytest
 
-from protocol import codec
-from tests.hub.helpers import batch, sale_envelope
-from tests.integration.procs import HubProc, Mosquitto
-from tests.integration.test_pipeline import start
+from tests.integration.helpers import send_sale, start
+from tests.integration.procs import HubProc
 
 pytestmark = pytest.mark.integration
-_probes = itertools.count(1)
-
-
-@pytest.fixture(params=["embedded", "mosquitto"])
-async def hub(request, tmp_path, http, procs):
-    if request.param == "mosquitto" and not Mosquitto.available():
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    mosq = tmp_path / "mosquitto" if request.param == "mosquitto" else None
-    hub = HubProc(tmp_path / "hub", ["S001", "S002", "S003"], mosquitto_root=mosq)
-    if hub.mosquitto:
-        start(procs, hub.mosquitto)
-    start(procs, hub)
-    await hub.ready(http)
-    return hub
 
 
 def client(hub: HubProc, store: str) -> aiomqtt.Client:
     """A store's client with the agent's client id (a store may use only its own)."""
     return aiomqtt.Client("127.0.0.1", hub.broker_port, username=store,
                           password=hub.passwords[store], identifier=f"edge-{store}", timeout=5)
-
-
-async def send_sale(c: aiomqtt.Client, store: str) -> str:
-    """Publish one sale as `store` on a new stream; the hub acks it on the store's ack topic."""
-    stream = f"probe-{store}-{next(_probes)}"
-    await c.publish(f"retail/v1/stores/{store}/events",
-                    codec.encode(batch([sale_envelope(1, store=store, stream=stream, txn=stream)])),
-                    qos=1)
-    return stream
 
 
 async def received(c: aiomqtt.Client, timeout: float) -> list[str]:
@@ -100,8 +74,8 @@ async def test_stores_add_rotate_remove_take_effect_without_a_hub_restart(tmp_pa
     import subprocess
     import sys
 
+    from tests.integration.helpers import assert_delivered
     from tests.integration.procs import AgentProc
-    from tests.integration.test_pipeline import assert_delivered
     from tests.integration.tills import Till
 
     hub = start(procs, HubProc(tmp_path / "hub", ["S001"]))

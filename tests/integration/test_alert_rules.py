@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 from tests.conftest import wait_for
-from tests.erp_server import FakeErp
-from tests.integration.test_pipeline import hub_and_agents
+from tests.integration.helpers import hub_and_agents
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +37,6 @@ def rules() -> list[dict]:
         assert {"alert", "expr", "labels", "annotations"} <= rule.keys(), rule
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
     return found
-
-
-@pytest.fixture
-async def erp():
-    server = await FakeErp().start()
-    yield server
-    await server.stop()
 
 
 async def test_every_metric_in_the_alert_rules_is_printed_by_the_services(tmp_path: Path, http,

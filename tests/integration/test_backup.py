@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pipeline import assert_delivered, hub_and_agents
+from tests.integration.helpers import assert_delivered, hub_and_agents
 from tests.integration.tills import Till
 
 pytestmark = pytest.mark.integration

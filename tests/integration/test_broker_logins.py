@@ -8,8 +8,8 @@ import pytest
 
 from hub.broker.credentials import new_password
 from tests.conftest import wait_for
+from tests.integration.helpers import start
 from tests.integration.procs import HubProc
-from tests.integration.test_pipeline import start
 
 pytestmark = pytest.mark.integration
 

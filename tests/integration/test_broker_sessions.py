@@ -8,8 +8,8 @@ import pytest
 
 from protocol import codec
 from tests.conftest import wait_for
+from tests.integration.helpers import send_sale
 from tests.integration.procs import HubProc
-from tests.integration.test_acl import hub, send_sale  # noqa: F401 - hub: the fixture, on both brokers
 
 pytestmark = pytest.mark.integration
 

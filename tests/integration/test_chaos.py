@@ -11,9 +11,8 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import wait_for
+from tests.integration.helpers import assert_delivered, erp_section, start
 from tests.integration.procs import AgentProc, HubProc, Mosquitto
-from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import assert_delivered, start
 from tests.integration.tills import Till
 
 pytestmark = pytest.mark.skipif(not Mosquitto.available(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
-from tests.integration.test_pipeline import hub_and_agents
+from tests.integration.helpers import hub_and_agents
 from tests.integration.tills import sale
 
 pytestmark = pytest.mark.integration

@@ -10,25 +10,9 @@ import subprocess
 import sys
 from decimal import Decimal
 
-import pytest
-
 from tests.conftest import wait_for
-from tests.erp_server import FakeErp
-from tests.integration.test_pipeline import hub_and_agents
+from tests.integration.helpers import erp_section, hub_and_agents
 from tests.integration.tills import Till, sale
-
-
-@pytest.fixture
-async def erp():
-    server = await FakeErp().start()
-    yield server
-    await server.stop()
-
-
-def erp_section(url: str, rate: float = 50, **more: object) -> str:
-    options = "".join(f"{k} = {json.dumps(v)}\n" for k, v in more.items())
-    return (f'[erp]\nconnector = "http-json"\nurl = "{url}"\nrate_limit_per_s = {rate}\n'
-            f"retry_initial_s = 0.1\nretry_max_s = 0.5\n{options}")
 
 
 async def postings_in(http, hub, state):

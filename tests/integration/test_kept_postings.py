@@ -8,8 +8,7 @@ import sys
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import wait_for
-from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import hub_and_agents
+from tests.integration.helpers import erp_section, hub_and_agents
 from tests.integration.tills import Till
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
+from tests.integration.helpers import assert_delivered, start
 from tests.integration.procs import AgentProc, HubProc, Mosquitto
-from tests.integration.test_pipeline import assert_delivered, start
 from tests.integration.tills import Till
 
 pytestmark = [

@@ -9,9 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from hub.storage.schema import migrate
 from runtime.sqlite_writer import connect
 from tests.conftest import wait_for
+from tests.integration.helpers import erp_section, hub_and_agents, start
 from tests.integration.procs import HubProc
-from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import hub_and_agents, start
 from tests.integration.tills import Till
 
 

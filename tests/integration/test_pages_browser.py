@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import wait_for
+from tests.integration.helpers import erp_section, hub_and_agents, start
 from tests.integration.procs import REPO, AgentProc, HubProc
-from tests.integration.test_erp_relay import erp, erp_section  # noqa: F401 - fixture
-from tests.integration.test_pipeline import hub_and_agents, start
 from tests.integration.tills import Till
 
 CHROMIUM = Path("/usr/bin/chromium")

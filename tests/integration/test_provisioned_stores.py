@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
+from tests.integration.helpers import start
 from tests.integration.procs import HubProc
-from tests.integration.test_pipeline import start
 
 
 def stores_cli(hub, *args):

@@ -11,9 +11,8 @@ import pytest
 from hub.broker.credentials import new_password, write_secret
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
+from tests.integration.helpers import erp_section, start
 from tests.integration.procs import AgentProc, HubProc
-from tests.integration.test_erp_relay import erp_section
-from tests.integration.test_pipeline import start
 from tests.integration.tills import sale
 
 pytestmark = pytest.mark.integration

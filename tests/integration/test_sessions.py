@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.integration.deafproxy import DeafProxy
+from tests.integration.helpers import hub_and_agents, start
 from tests.integration.procs import AgentProc, HubProc, Mosquitto
-from tests.integration.test_pipeline import hub_and_agents, start
 from tests.integration.tills import Till
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ import aiohttp
 from aiohttp import web
 
 from tests.conftest import wait_for
+from tests.integration.helpers import start
 from tests.integration.procs import AgentProc, HubProc
-from tests.integration.test_pipeline import start
 from tests.integration.tills import Till
 from tests.integration.tryton_erp import TrytonClient, money
 

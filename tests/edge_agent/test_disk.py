@@ -2,7 +2,7 @@
 
 import os
 
-from tests.edge_agent.test_capture_api import post, with_
+from tests.edge_agent.helpers import post, with_
 
 MB = 1024 * 1024
 

@@ -159,7 +159,9 @@ async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
         await wait_for(lambda: _true(killed), 60, "the hub to reach Tryton's process step")
         hub.proc.wait(10)
         client = TrytonClient(tryton, tryton_template)
-        (half_done,) = [s for s in client.sales() if s["state"] == "open"]  # created, not posted
+        # Created, not posted: one, or both when the relay had both sales in flight at the kill.
+        half_done = [s for s in client.sales() if s["state"] == "open"]
+        assert half_done
         hub.start()
         await hub.ready(http)
         done = await wait_posted(http, hub, 2, "S003")
@@ -168,7 +170,7 @@ async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
     sales = client.sales([p["posting_id"] for p in done])
     assert sorted(s["reference"] for s in sales) == sorted(p["posting_id"] for p in done)
     assert all(s["state"] == "posted" for s in sales)
-    assert half_done["reference"] in {s["reference"] for s in sales}
+    assert {s["reference"] for s in half_done} <= {s["reference"] for s in sales}
     assert "found as sale" in hub.log.read_text()
 
 

@@ -154,15 +154,19 @@ def _closes(rows: list[Any]) -> dict[str, Any] | None:
         }
         for reg, cur, s, r, net, tax, tenders, at in rows
     ]
+    # A store-wide close (no register) is the store's own total: the registers' closes beside it
+    # are the same sales again, listed for reading but never added to it.
+    store_wide = [x for x in registers if x["register_id"] is None]
+    counted = store_wide[-1:] or registers
     tender_sum: dict[str, Decimal] = defaultdict(Decimal)
-    for reg in registers:
+    for reg in counted:
         for method, amount in reg["tenders"].items():
             tender_sum[method] += Decimal(amount)
     return {
-        "sales_count": sum(x["sales_count"] for x in registers),
-        "returns_count": sum(x["returns_count"] for x in registers),
-        "net_total": str(sum((Decimal(x["net_total"]) for x in registers), Decimal(0))),
-        "tax_total": str(sum((Decimal(x["tax_total"]) for x in registers), Decimal(0))),
+        "sales_count": sum(x["sales_count"] for x in counted),
+        "returns_count": sum(x["returns_count"] for x in counted),
+        "net_total": str(sum((Decimal(x["net_total"]) for x in counted), Decimal(0))),
+        "tax_total": str(sum((Decimal(x["tax_total"]) for x in counted), Decimal(0))),
         "tenders": {m: str(a) for m, a in sorted(tender_sum.items())},
         "registers": registers,
     }

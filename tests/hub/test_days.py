@@ -3,13 +3,16 @@
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.ingest.eventlog import Sequencer
 from hub.ledger import days
-from protocol.messages import Return, ReturnLine, SaleLine, Tender
+from protocol.messages import DayClose, Envelope, Return, ReturnLine, SaleLine, Tender
 from protocol.money import line_amounts
-from tests.hub.helpers import NOW, sale_envelope
+from runtime.sqlite_writer import open_reader
+from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
 
 cents = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)
 
@@ -54,3 +57,32 @@ def test_returns_subtract(tmp_path):
     assert row == (2, 2, "0.20")
     assert conn.execute("SELECT amount FROM day_tenders").fetchone()[0] == "0.20"
     assert dt.date.fromisoformat(conn.execute("SELECT business_day FROM day_totals").fetchone()[0])
+
+
+def _close(seq: int, register: str | None, sales: int, net: str, tax: str, cash: str):
+    return Envelope("S001", "st-1", seq, f"close-{seq}", NOW, NOW.date(), NOW,
+                    DayClose(register, sales, 0, Decimal(net), Decimal(tax),
+                             {"cash": Decimal(cash)}, "EUR"))
+
+
+@pytest.mark.parametrize("closes, expected", [
+    # Register closes only: the store's figure is their sum.
+    ([("R1", 1, "2.00", "0.50", "2.50"), ("R2", 1, "2.00", "0.50", "2.50")], (2, "4.00", "5.00")),
+    # A store-wide close beside register closes is the store's own total: never added to them.
+    ([("R1", 1, "2.00", "0.50", "2.50"), ("R2", 1, "2.00", "0.50", "2.50"),
+      (None, 2, "4.00", "1.00", "5.00")], (2, "4.00", "5.00")),
+    ([("R1", 2, "4.00", "1.00", "5.00"), (None, 2, "4.00", "1.00", "5.00")], (2, "4.00", "5.00")),
+])
+async def test_the_store_day_close_counts_each_sale_once(tmp_path, closes, expected):
+    conn = database(tmp_path / "hub.sqlite")
+    events = [sale_envelope(1), sale_envelope(2)]
+    events += [_close(3 + i, *c) for i, c in enumerate(closes)]
+    apply(conn, Sequencer(posting_state="kept"), batch(events))
+    conn.close()
+    reader = await open_reader(tmp_path / "hub.sqlite")
+    try:
+        close = (await days.report(reader, "S001", NOW.date()))["store_day_close"]
+    finally:
+        await reader.close()
+    assert (close["sales_count"], close["net_total"], close["tenders"]["cash"]) == expected
+    assert len(close["registers"]) == len(closes)

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.integration
 needs_mosquitto = pytest.mark.skipif(not Mosquitto.available(),
                                      reason="mosquitto is not installed (apt-get install mosquitto)")
 
-STOP_DEADLINE_S = 8.0
+# Clean stops take well under a second (0.05-0.4 s measured); the bound that must hold whatever
+# the peers do is runtime.service.GRACE_S (10 s), after which the process exits 0 regardless.
+STOP_DEADLINE_S = 15.0
 
 
 async def _exits_within(proc, deadline: float) -> int:  # type: ignore[no-untyped-def]

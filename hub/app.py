@@ -3,7 +3,6 @@
 import asyncio
 import datetime as dt
 import functools
-import hmac
 import logging
 import zoneinfo
 from typing import Any
@@ -25,13 +24,15 @@ from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage.schema import migrate
 from hub.web import dashboard
+from hub.web import metrics as hub_metrics
 from hub.web.activity import Activity
 from hub.web.api import HubApi
+from hub.web.auth import admin_only_writes
 from protocol.messages import Receipt
-from runtime import metrics, systemd
+from runtime import systemd
 from runtime.circuit import CircuitState
 from runtime.clock import SYSTEM, Clock
-from runtime.http import Handler, bound_port, error, json_errors
+from runtime.http import bound_port, error, json_errors
 from runtime.service import CannotListen, lock_data_dir
 from runtime.sqlite_writer import SQLiteWriter, open_reader
 
@@ -129,65 +130,7 @@ class Hub:
             await asyncio.sleep(self.activity.interval_s)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        reader = self.reader()
-        c = self.ingest.counters
-        stores = await fleet.stores(reader)
-        now = self.clock.now()
-        families = [
-            metrics.counter("hub_events_applied", "store events applied", c["events_applied"]),
-            metrics.counter("hub_duplicates_dropped", "events received again and dropped",
-                            c["duplicates"]),
-            metrics.counter("hub_gaps", "replays asked for after a gap in a stream", c["gaps"]),
-            metrics.counter("hub_quarantined", "payloads and events quarantined", c["quarantined"]),
-            metrics.counter("hub_streams_diverged",
-                            "batches with other events at seqs the log holds (restreamed)",
-                            c["diverged"]),
-            metrics.counter("hub_apply_failures", "batches whose transaction failed",
-                            c["apply_failures"]),
-            metrics.gauge("hub_broker_connected", "1 when connected to the MQTT broker",
-                          1.0 if self.ingest.connected else 0.0),
-            metrics.counter("hub_mqtt_deaf_reconnects",
-                            "reconnects because the session heard nothing (its probe did not "
-                            "come back)", self.ingest.hearing.reconnects),
-            metrics.gauge("hub_stores_online", "stores whose state says online",
-                          sum(1 for s in stores if s["online"])),
-            metrics.gauge("hub_store_backlog_events", "events a store reported not yet acked",
-                          labels={"store": [(s["store_id"], float(s["backlog"] or 0))
-                                            for s in stores]}),
-            metrics.gauge("hub_store_last_seen_age_seconds", "seconds since a store was last heard",
-                          labels={"store": [(s["store_id"], (now - dt.datetime.fromisoformat(
-                              s["last_seen"])).total_seconds()) for s in stores if s["last_seen"]]}),
-            metrics.gauge("hub_postings", "ERP postings by state",
-                          labels={"state": [(k, float(v)) for k, v in
-                                            (await postings.counts(reader)).items()]}),
-        ]
-        if self.relay is not None:
-            r = self.relay
-            families += [
-                metrics.gauge("hub_erp_circuit_open", "1 while the ERP circuit breaker is open",
-                              1.0 if r.breaker.state == CircuitState.OPEN else 0.0),
-                metrics.counter("hub_erp_requests", "ERP calls that ended posted, retry or dead",
-                                r.counters["posted"] + r.counters["retry"] + r.counters["dead"]),
-                metrics.counter("hub_erp_errors", "ERP calls that failed and will be retried",
-                                r.counters["retry"]),
-                metrics.summary("hub_erp_request_duration_seconds", "time spent in ERP calls",
-                                r.latency_count, r.latency_sum),
-            ]
-        return metrics.response(families)
-
-    @web.middleware
-    async def require_admin(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Every change through the API (POST) needs the admin token; reads are open."""
-        if request.method in ("GET", "HEAD"):
-            return await handler(request)
-        if self._admin_token is None:
-            return error(403, "actions are disabled until [api] admin_token_file is set in the "
-                              "hub's config", "Authorization")
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {self._admin_token}".encode()):
-            return error(401, "missing or wrong admin token (Authorization: Bearer ...)",
-                         "Authorization")
-        return await handler(request)
+        return await hub_metrics.response(self.reader(), self.ingest, self.relay, self.clock.now())
 
     async def send_receipts(self, posting_id: str, state: str, erp_ref: str | None) -> None:
         """Tell the store what became of the transactions behind a posting."""
@@ -262,7 +205,7 @@ class Hub:
         try:
             if self.broker is not None:
                 await self.broker.start()
-            app = web.Application(middlewares=[json_errors, self.require_admin])
+            app = web.Application(middlewares=[json_errors, admin_only_writes(self._admin_token)])
             app.add_routes(self.api.routes())
             app.add_routes([web.get("/", self.dashboard), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)

@@ -174,11 +174,8 @@ class Agent:
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
-        lock = lock_data_dir(self.config.data_dir, "edge-agent")
-        try:
+        with lock_data_dir(self.config.data_dir, "edge-agent"):  # held until the service ends
             await self._serve()
-        finally:
-            lock.close()
 
     async def _serve(self) -> None:
         await self.outbox.open()

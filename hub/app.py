@@ -183,11 +183,8 @@ class Hub:
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
-        lock = lock_data_dir(self.config.data_dir, "retail-hub")
-        try:
+        with lock_data_dir(self.config.data_dir, "retail-hub"):  # held until the service ends
             await self._serve()
-        finally:
-            lock.close()
 
     async def _serve(self) -> None:
         await self.writer.start()

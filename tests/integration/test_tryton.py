@@ -4,6 +4,7 @@ Tryton posts about 3 sales/s on this machine, so these tests post a handful of s
 """
 
 import datetime as dt
+import contextlib
 import json
 import signal
 from decimal import Decimal
@@ -121,6 +122,21 @@ async def test_a_daily_summary_is_one_tryton_sale_per_store_day(tmp_path, http, 
     assert report["status"] == "matched", report
 
 
+@contextlib.asynccontextmanager
+async def _proxy(forward):  # type: ignore[no-untyped-def]
+    """A real HTTP proxy in front of Tryton on a free port; `forward` decides what passes."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
         tmp_path, http, procs, tryton, tryton_template):
     """A proxy in front of Tryton SIGKILLs the hub when it asks Tryton to process a new sale."""
@@ -141,14 +157,7 @@ async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
             return web.Response(body=await upstream.read(), status=upstream.status,
                                 content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    proxy = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    try:
+    async with _proxy(forward) as proxy:
         hub = HubProc(tmp_path / "hub", ["S003"],
                       extra=tryton_section(proxy, tryton.hub_password_file))
         hub_box.append(start(procs, hub))
@@ -165,8 +174,6 @@ async def test_a_hub_killed_between_create_and_post_resumes_without_a_duplicate(
         hub.start()
         await hub.ready(http)
         done = await wait_posted(http, hub, 2, "S003")
-    finally:
-        await runner.cleanup()
     sales = client.sales([p["posting_id"] for p in done])
     assert sorted(s["reference"] for s in sales) == sorted(p["posting_id"] for p in done)
     assert all(s["state"] == "posted" for s in sales)
@@ -202,14 +209,7 @@ async def test_a_post_still_running_in_tryton_when_the_hub_retries_is_not_dead_l
             await send(*held[0])  # the first post lands just before the retry's
         return await send(body, headers)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", forward)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    proxy = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
-    try:
+    async with _proxy(forward) as proxy:
         hub = start(procs, HubProc(tmp_path / "hub", ["S001"],
                                    extra=tryton_section(proxy, tryton.hub_password_file)))
         await hub.ready(http)
@@ -217,8 +217,6 @@ async def test_a_post_still_running_in_tryton_when_the_hub_retries_is_not_dead_l
         await agent.ready(http)
         await Till(agent.url, register="R9").sell_many(http, 1)
         (posting,) = await wait_posted(http, hub, 1, "S001")
-    finally:
-        await runner.cleanup()
     assert held, "the proxy never saw a post"
     (sale,) = TrytonClient(tryton, tryton_template).sales([posting["posting_id"]])
     assert sale["state"] == "posted" and posting["erp_ref"] == sale["number"]

@@ -29,8 +29,7 @@ from hub.postings import store as postings
 from hub.config import ErpConfig, HubConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
 from hub.postings.relay import Relay
-from hub.storage.schema import migrate
-from runtime.sqlite_writer import SQLiteWriter, open_reader
+from hub.storage import Database
 from tests.erp_server import FakeErp
 from tests.hub.helpers import sale_envelope
 
@@ -39,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 async def relay_rate(tmp: Path, connector, url: str, count: int, in_flight: int,
                      store: str, start: int, limit: float = 100000) -> float:
-    writer = SQLiteWriter(tmp / f"hub-{start}.sqlite", migrate)
+    writer = Database(tmp / f"hub-{start}.sqlite")
     await writer.start()
-    reader = await open_reader(tmp / f"hub-{start}.sqlite")
+    reader = writer.reads
     envs = [sale_envelope(i, store=store, txn=f"{i:08d}", sku=f"SKU-{1 + i % 4}")
             for i in range(start, start + count)]
     await writer.run(functools.partial(postings.on_applied, envs=envs, policy=PostingsConfig(),
@@ -49,7 +48,7 @@ async def relay_rate(tmp: Path, connector, url: str, count: int, in_flight: int,
     config = HubConfig(data_dir=str(tmp), erp=ErpConfig(
         connector="http-json", url=url, rate_limit_per_s=limit, max_in_flight=in_flight,
         timeout_s=60, retry_initial_s=0.05, retry_max_s=0.2))
-    relay = Relay(config, writer, lambda: reader, connector, poll_s=0.01)
+    relay = Relay(config, writer, connector, poll_s=0.01)
     t0 = time.perf_counter()
     task = asyncio.create_task(relay.run())
     try:

@@ -265,7 +265,7 @@ class Demo:
             await asyncio.sleep(0.5)
 
     async def _progress(self, hub: Hub, http: aiohttp.ClientSession) -> Progress:
-        hub_stores = await fleet.stores(hub.reader())  # first: see demo.progress
+        hub_stores = await fleet.stores(hub.db.reads)  # first: see demo.progress
         healths = await asyncio.gather(*(self._agent_health(http, s) for s in self.store_ids))
         return self.counters.progress(hub_stores, dict(zip(self.store_ids, healths, strict=True)))
 
@@ -370,7 +370,7 @@ class Demo:
             last_applied, last_t = p.applied, now
             erp = ""
             if self.erp is not None:
-                counts = await postings.counts(hub.reader())
+                counts = await postings.counts(hub.db.reads)
                 erp = (f"  erp posted {counts['posted']} pending "
                        f"{counts['pending'] + counts['posting']}")
             print(f"{now - start:6.0f}s  stores online {p.online}/{p.stores}  "
@@ -396,11 +396,11 @@ class Demo:
             body = self.books.setdefault(store, Books()).day_close(day)
             await self._post(http, f"http://127.0.0.1:{self.agent_ports[store]}/v1/day-close", body)
         deadline = time.monotonic() + 120
-        counts = await postings.counts(hub.reader())
+        counts = await postings.counts(hub.db.reads)
         while time.monotonic() < deadline:
             await asyncio.sleep(1)
-            counts = await postings.counts(hub.reader())
-            summaries = await postings.listing(hub.reader(), business_day=day.isoformat(),
+            counts = await postings.counts(hub.db.reads)
+            summaries = await postings.listing(hub.db.reads, business_day=day.isoformat(),
                                                state=None, limit=1000)
             released = sum(1 for p in summaries if p["kind"] == "daily_summary")
             if released >= len(self.store_ids) and not counts["pending"] + counts["posting"]:
@@ -412,7 +412,7 @@ class Demo:
               f"(see `retail-hub postings list --config {self.dir / 'hub' / 'hub.toml'}`)",
               flush=True)
         assert hub.relay is not None
-        result = await reconcile.run(hub.reader(), hub.relay.connector, hub.config.erp.mapping, day)
+        result = await reconcile.run(hub.db.reads, hub.relay.connector, hub.config.erp.mapping, day)
         print(f"demo: reconciliation of {day}: {result['matched']} matched, "
               f"{result['mismatched']} mismatched (store day-close vs hub vs Tryton)", flush=True)
         if result["mismatched"]:

@@ -7,7 +7,6 @@ import logging
 import zoneinfo
 from typing import Any
 
-import aiosqlite
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -22,7 +21,7 @@ from hub.ledger import fleet
 from hub.postings import reconcile
 from hub.postings import store as postings
 from hub.postings.relay import Relay
-from hub.storage.schema import migrate
+from hub.storage import Database
 from hub.web import dashboard
 from hub.web import metrics as hub_metrics
 from hub.web.activity import Activity
@@ -34,7 +33,6 @@ from runtime.circuit import CircuitState
 from runtime.clock import SYSTEM, Clock
 from runtime.http import bound_port, error, json_errors
 from runtime.service import CannotListen, lock_data_dir
-from runtime.sqlite_writer import SQLiteWriter, open_reader
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ class Hub:
     def __init__(self, config: HubConfig, clock: Clock = SYSTEM) -> None:
         self.config = config
         self.clock = clock
-        self.writer = SQLiteWriter(config.db_path, migrate, name="hub-writer")
+        self.db = Database(config.db_path)
         self.broker = EmbeddedBroker(config) if config.broker.embedded else None
         if self.broker is not None:
             host, port = config.broker_listen
@@ -53,21 +51,16 @@ class Hub:
             url = f"mqtt://{host}:{port}"
         else:
             url = config.broker.url
-        self.ingest = Ingest(config, self.writer, url, clock)
-        self._reader: aiosqlite.Connection | None = None
+        self.ingest = Ingest(config, self.db, url, clock)
         connector = make_connector(config)
-        self.relay = (Relay(config, self.writer, self.reader, connector, on_settled=self.send_receipts, clock=clock)
+        self.relay = (Relay(config, self.db, connector, on_settled=self.send_receipts, clock=clock)
                       if connector else None)
-        self.api = HubApi(self.reader, self.health, self.writer, self.relay, config.erp.mapping,
+        self.api = HubApi(self.db, self.health, self.relay, config.erp.mapping,
                            clock, config.postings)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
         self.activity = Activity()
-
-    def reader(self) -> aiosqlite.Connection:
-        assert self._reader is not None, "hub database is not open"
-        return self._reader
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {
@@ -110,11 +103,11 @@ class Hub:
         now = self.clock.now()
         try:
             day = dashboard.check_day(query)
-            checked = (await reconcile.run(self.reader(), self.relay.connector if self.relay else None,
+            checked = (await reconcile.run(self.db.reads, self.relay.connector if self.relay else None,
                                            self.config.erp.mapping, day, query.get("store_id") or None)
                        if day else None)
             data = await dashboard.gather(
-                self.reader(), query, dict(self.ingest.gaps_by_store), relay, now,
+                self.db.reads, query, dict(self.ingest.gaps_by_store), relay, now,
                 zoneinfo.ZoneInfo(self.config.reconcile.timezone), checked, self.activity.svg(now))
         except BadQuery as exc:
             return error(422, str(exc), exc.field)
@@ -126,15 +119,15 @@ class Hub:
         """Feed the dashboard's last-hour chart: one sample every activity.interval_s."""
         while True:
             self.activity.add(self.clock.now(), self.ingest.counters["events_applied"],
-                              await dashboard.total_backlog(self.reader()))
+                              await dashboard.total_backlog(self.db.reads))
             await asyncio.sleep(self.activity.interval_s)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await hub_metrics.response(self.reader(), self.ingest, self.relay, self.clock.now())
+        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now())
 
     async def send_receipts(self, posting_id: str, state: str, erp_ref: str | None) -> None:
         """Tell the store what became of the transactions behind a posting."""
-        found = await postings.sources(self.reader(), posting_id)
+        found = await postings.sources(self.db.reads, posting_id)
         if found is None or not found[1]:
             return
         store_id, event_ids = found
@@ -143,7 +136,7 @@ class Hub:
 
     async def sweep_summaries(self) -> None:
         """Release daily summaries whose cutoff has passed (and late sales of released days)."""
-        released = await self.writer.run(functools.partial(
+        released = await self.db.run(functools.partial(
             postings.sweep, policy=self.config.postings, now=self.clock.now(),
             state=postings.waiting_state(self.config.erp.connector)))
         if released:
@@ -155,9 +148,9 @@ class Hub:
         """The scheduled check of yesterday's business days; a mismatch is logged as a WARNING."""
         zone = zoneinfo.ZoneInfo(self.config.reconcile.timezone)
         day = self.clock.now().astimezone(zone).date() - dt.timedelta(days=1)
-        result = await reconcile.run(self.reader(), self.relay.connector if self.relay else None,
+        result = await reconcile.run(self.db.reads, self.relay.connector if self.relay else None,
                                      self.config.erp.mapping, day)
-        await self.writer.run(functools.partial(reconcile.save, result=result,
+        await self.db.run(functools.partial(reconcile.save, result=result,
                                                 now=self.clock.now()))
         for rep in result["stores"]:
             if rep["status"] == reconcile.ReconcileStatus.MISMATCHED:
@@ -187,16 +180,15 @@ class Hub:
             await self._serve()
 
     async def _serve(self) -> None:
-        await self.writer.start()
+        await self.db.start()
         if self.broker is not None:
-            await self.writer.run(functools.partial(fleet.provisioned,
+            await self.db.run(functools.partial(fleet.provisioned,
                                                     store_ids=provisioning.store_ids(self.config)))
         if self.relay is None:
-            kept = await self.writer.run(functools.partial(postings.keep_waiting,
+            kept = await self.db.run(functools.partial(postings.keep_waiting,
                                                            now=self.clock.now()))
             if kept:
                 log.info("no ERP connector: %d postings that waited for one are kept", kept)
-        self._reader = await open_reader(self.config.db_path)
         runner: web.AppRunner | None = None
         scheduler = self._schedule()
         try:
@@ -233,8 +225,7 @@ class Hub:
                 await runner.cleanup()
             if self.broker is not None:
                 await self.broker.stop()
-            await self._reader.close()
-            await self.writer.close()
+            await self.db.close()
             log.info("hub stopped")
 
 

@@ -48,13 +48,13 @@ def test_the_tryton_module_stands_alone_and_the_hub_speaks_to_tryton_only_over_h
 # every room.
 HUB_ROOMS = {
     "storage": {"config"},
-    "ledger": {"config"},
+    "ledger": {"config", "storage"},
     "erp": {"config", "postings.payloads"},
-    "postings": {"config", "erp", "ledger"},
-    "ingest": {"config", "ledger", "postings"},
-    "broker": {"config", "errors", "ledger"},
-    "web": {"config", "ingest", "ledger", "postings"},
-    "cli": {"config", "erp", "postings"},
+    "postings": {"config", "erp", "ledger", "storage"},
+    "ingest": {"config", "ledger", "postings", "storage"},
+    "broker": {"config", "errors", "ledger", "storage"},
+    "web": {"config", "ingest", "ledger", "postings", "storage"},
+    "cli": {"config", "erp", "postings", "storage"},
 }
 
 

@@ -13,9 +13,9 @@ from hub.broker.credentials import new_password, read_users, set_password, write
 from hub.config import HubConfig
 from hub.errors import CredentialsError
 from hub.ledger import fleet
+from hub.storage import transact
 from protocol.errors import TopicError
 from protocol.topics import check_store_id
-from runtime.sqlite_writer import connect
 
 # A store id names the store's topics, its broker user and its client ids (`S042`,
 # `edge-S042`), and operators use it in file names: letters, digits and `_ . -`, starting with
@@ -57,13 +57,7 @@ def record(config: HubConfig) -> None:
     the hub also does this at start)."""
     if not config.broker.embedded or not config.db_path.exists():
         return
-    conn = connect(config.db_path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        fleet.provisioned(conn, store_ids(config))
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+    transact(config.db_path, lambda tx: fleet.provisioned(tx, store_ids(config)))
 
 
 def add(config: HubConfig, store_id: str, password_file: str | None, *, rotate: bool) -> dict[str, Any]:

@@ -19,9 +19,9 @@ from hub.errors import PostingError, UnknownStore
 from hub.postings import reconcile
 from hub.postings import store as postings
 from hub.postings.store import PostingState
+from hub.storage import reading, transact
 from runtime import clock
 from runtime.cli import global_options, wants_json
-from runtime.sqlite_writer import connect, open_reader
 
 EXIT_MISMATCH = 1
 EXIT_NO_DATABASE = 3
@@ -94,8 +94,7 @@ def _whoami() -> str:
 
 
 async def _read(config: HubConfig, args: argparse.Namespace) -> int:
-    reader = await open_reader(config.db_path)
-    try:
+    async with reading(config.db_path) as reader:
         if args.postings_command == "show":
             found = await postings.show(reader, args.posting_id)
             if found is None:
@@ -111,8 +110,6 @@ async def _read(config: HubConfig, args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"retail-hub postings list: --cursor: {exc}", file=sys.stderr)
             return 2
-    finally:
-        await reader.close()
     if wants_json(args):
         print(json.dumps(rows, indent=2))
     else:
@@ -145,22 +142,17 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
         if isinstance(body, dict) and "payload" in body and "posting_id" in body.get("payload", {}):
             edited = json.dumps(body["payload"])  # the whole `postings show --json` output
     to = postings.waiting_state(config.erp.connector)
-    conn = connect(config.db_path)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if args.postings_command == "retry":
-                result = postings.retry(conn, args.posting_id, args.actor, now, to)
-            else:
-                result = postings.resubmit(conn, args.posting_id, args.actor, now, edited,
-                                           config.postings, config.erp.mapping, to)
-        except PostingError as exc:
-            conn.execute("ROLLBACK")
-            print(f"retail-hub: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
+        if args.postings_command == "retry":
+            result = transact(config.db_path, lambda tx: postings.retry(
+                tx, args.posting_id, args.actor, now, to))
+        else:
+            result = transact(config.db_path, lambda tx: postings.resubmit(
+                tx, args.posting_id, args.actor, now, edited, config.postings,
+                config.erp.mapping, to))
+    except PostingError as exc:
+        print(f"retail-hub: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     print(json.dumps(result) if wants_json(args) else
           f"{args.posting_id}: {args.postings_command} queued (state {result['state']})")
     return 0
@@ -170,18 +162,18 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
     from hub.erp.factory import make_connector
 
     connector = make_connector(config)
-    reader = await open_reader(config.db_path)
-    try:
-        if connector is not None:
-            await connector.start()
-        result = await reconcile.run(reader, connector, config.erp.mapping, args.day, args.store)
-    except UnknownStore as exc:
-        print(f"retail-hub reconcile: --store: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    finally:
-        if connector is not None:
-            await connector.close()
-        await reader.close()
+    async with reading(config.db_path) as reader:
+        try:
+            if connector is not None:
+                await connector.start()
+            result = await reconcile.run(reader, connector, config.erp.mapping, args.day,
+                                         args.store)
+        except UnknownStore as exc:
+            print(f"retail-hub reconcile: --store: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        finally:
+            if connector is not None:
+                await connector.close()
     if wants_json(args):
         print(json.dumps(result, indent=2))
     else:

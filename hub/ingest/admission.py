@@ -3,8 +3,8 @@ capture API's own), and a store may not make the hub hold unbounded memory by in
 or sending far-ahead events. What is refused is quarantined with its reason, never applied."""
 
 import datetime as dt
-import sqlite3
 
+from hub.storage import Transaction
 from protocol import rules
 from protocol.errors import InvalidEvent
 from protocol.messages import MAX_BATCH_EVENTS, Envelope
@@ -22,7 +22,7 @@ def refusal(env: Envelope) -> str | None:
     return None
 
 
-def new_stream_refusal(conn: sqlite3.Connection, store_id: str, stream: str, now: dt.datetime,
+def new_stream_refusal(conn: Transaction, store_id: str, stream: str, now: dt.datetime,
                        limit: int) -> str | None:
     """A store gets a new stream when its outbox is created, rebuilt or moved (restream): a few
     a day. Beyond `limit` new streams in 24 h, another one is refused until the window moves on."""

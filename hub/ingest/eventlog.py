@@ -9,7 +9,6 @@ returns is published only after that transaction has committed.
 
 import datetime as dt
 import logging
-import sqlite3
 import time
 from collections import Counter
 
@@ -20,6 +19,7 @@ from hub.ingest import admission, quarantine
 from hub.ledger import days, fleet, inventory
 from hub.postings import store as postings
 from hub.postings.store import PostingState
+from hub.storage import Transaction
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock, stamp
@@ -63,7 +63,7 @@ class Sequencer:
         self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
 
-    def apply(self, conn: sqlite3.Connection, batch: Batch, topic: str) -> Outcome:
+    def apply(self, conn: Transaction, batch: Batch, topic: str) -> Outcome:
         clock = self.clock.now()
         now = stamp(clock)
         key = (batch.store_id, batch.stream)
@@ -119,7 +119,7 @@ class Sequencer:
             self._held.pop(key, None)
         return out
 
-    def _apply_events(self, conn: sqlite3.Connection, ready: list[Envelope], topic: str,
+    def _apply_events(self, conn: Transaction, ready: list[Envelope], topic: str,
                       clock: dt.datetime, out: Outcome) -> None:
         now = stamp(clock)
         applied: list[Envelope] = []
@@ -178,7 +178,7 @@ class Sequencer:
         out.postings = postings.on_applied(conn, applied, self.policy, clock, self.posting_state)
 
 
-def _diverged(conn: sqlite3.Connection, key: tuple[str, str], envs: list[Envelope]) -> int | None:
+def _diverged(conn: Transaction, key: tuple[str, str], envs: list[Envelope]) -> int | None:
     """The first of `envs` (all at seqs the log has) whose event differs from the log's."""
     stored: dict[int, str] = {}
     for i in range(0, len(envs), 500):
@@ -197,7 +197,7 @@ def _diverged(conn: sqlite3.Connection, key: tuple[str, str], envs: list[Envelop
     return min(differ) if differ else None
 
 
-def _known_event_ids(conn: sqlite3.Connection, event_ids: list[str]) -> set[str]:
+def _known_event_ids(conn: Transaction, event_ids: list[str]) -> set[str]:
     """Which of `event_ids` the log already holds (one query per 500 ids)."""
     known: set[str] = set()
     for i in range(0, len(event_ids), 500):

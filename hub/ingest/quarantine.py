@@ -1,12 +1,11 @@
 """Payloads the hub refused: kept with their reason for an operator, counted, never fatal."""
 
-import sqlite3
 from typing import Any
 
-import aiosqlite
+from hub.storage import Reads, Transaction
 
 
-def add(conn: sqlite3.Connection, topic: str, store_id: str | None, reason: str,
+def add(conn: Transaction, topic: str, store_id: str | None, reason: str,
         payload: bytes, now: str) -> None:
     conn.execute(
         "INSERT INTO quarantine (received_at, topic, store_id, reason, payload)"
@@ -15,7 +14,7 @@ def add(conn: sqlite3.Connection, topic: str, store_id: str | None, reason: str,
     )
 
 
-async def recent(reader: aiosqlite.Connection, limit: int = 100) -> list[dict[str, Any]]:
+async def recent(reader: Reads, limit: int = 100) -> list[dict[str, Any]]:
     async with reader.execute(
         "SELECT id, received_at, topic, store_id, reason, length(payload) FROM quarantine"
         " ORDER BY id DESC LIMIT ?",
@@ -29,7 +28,7 @@ async def recent(reader: aiosqlite.Connection, limit: int = 100) -> list[dict[st
     ]
 
 
-async def count(reader: aiosqlite.Connection) -> int:
+async def count(reader: Reads) -> int:
     async with reader.execute("SELECT count(*) FROM quarantine") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0

@@ -14,7 +14,6 @@ import datetime as dt
 import functools
 import itertools
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
 from hub.ledger import fleet
 from hub.postings import store as postings
+from hub.storage import Database, Transaction
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
 from protocol.messages import Batch
@@ -36,7 +36,6 @@ from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock, stamp
 from runtime.config import broker_address
 from runtime.hearing import Deaf, Hearing
-from runtime.sqlite_writer import SQLiteWriter
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +56,11 @@ def check_batch(batch: Batch, topic_store: str) -> None:
 
 
 class Ingest:
-    def __init__(self, config: HubConfig, writer: SQLiteWriter, broker_url: str,
+    def __init__(self, config: HubConfig, db: Database, broker_url: str,
                  clock: Clock = SYSTEM) -> None:
         self.config = config
         self.clock = clock
-        self.writer = writer
+        self.db = db
         self.topics = Topics(config.topic_prefix)
         address = broker_address(broker_url, path=config.source, key="broker.url")
         self.host, self.port = address.host, address.port
@@ -188,7 +187,7 @@ class Ingest:
                 if state.store_id != store_id:
                     raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
                 now = stamp(self.clock.now())
-                done = self.writer.submit(functools.partial(fleet.record_state, state=state, now=now))
+                done = self.db.submit(functools.partial(fleet.record_state, state=state, now=now))
                 done.add_done_callback(_log_state_failure)
         except ProtocolError as exc:
             await self._quarantine(topic, store_id, str(exc), payload)
@@ -197,7 +196,7 @@ class Ingest:
         self.counters["quarantined"] += 1
         log.warning("quarantined a message on %s: %s", topic, reason)
         now = stamp(self.clock.now())
-        await self.writer.run(
+        await self.db.run(
             lambda conn: quarantine.add(conn, topic, store_id, reason, payload, now)
         )
 
@@ -214,10 +213,10 @@ class Ingest:
             queued.append((batch, topic))
             first = len(queued) == 1
         if first:
-            future = self.writer.submit(functools.partial(self._apply_queued, key=key))
+            future = self.db.submit(functools.partial(self._apply_queued, key=key))
             future.add_done_callback(self._applied)
 
-    def _apply_queued(self, conn: sqlite3.Connection, key: tuple[str, str]) -> tuple[Outcome, int]:
+    def _apply_queued(self, conn: Transaction, key: tuple[str, str]) -> tuple[Outcome, int]:
         """In the writer thread: every batch queued for `key` so far, applied as one."""
         with self._queue_lock:
             queued = self._queued.pop(key, [])

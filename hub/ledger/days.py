@@ -5,14 +5,13 @@ net_total and tax_total are sales minus returns; tenders are payments minus refu
 """
 
 import datetime as dt
-import sqlite3
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
 import msgspec
 
+from hub.storage import Reads, Transaction
 from protocol.messages import DayClose, Envelope, Return, Sale
 from protocol.money import line_amounts
 
@@ -49,7 +48,7 @@ def add_event(totals: dict[DayKey, DayDelta], envelope: Envelope) -> None:
         delta.tenders[tender.method] = delta.tenders.get(tender.method, Decimal(0)) + sign * tender.amount
 
 
-def apply(conn: sqlite3.Connection, totals: dict[DayKey, DayDelta]) -> None:
+def apply(conn: Transaction, totals: dict[DayKey, DayDelta]) -> None:
     for (store, day, currency), d in totals.items():
         row = conn.execute(
             "SELECT net_total, tax_total, gross_total FROM day_totals"
@@ -82,7 +81,7 @@ def apply(conn: sqlite3.Connection, totals: dict[DayKey, DayDelta]) -> None:
             )
 
 
-def record_close(conn: sqlite3.Connection, envelope: Envelope, now: str) -> None:
+def record_close(conn: Transaction, envelope: Envelope, now: str) -> None:
     """Keep a store's (or register's) own day-close figures; a later close replaces an earlier."""
     close = envelope.event
     assert isinstance(close, DayClose)
@@ -97,7 +96,7 @@ def record_close(conn: sqlite3.Connection, envelope: Envelope, now: str) -> None
     )
 
 
-async def report(reader: aiosqlite.Connection, store_id: str, day: dt.date) -> dict[str, Any]:
+async def report(reader: Reads, store_id: str, day: dt.date) -> dict[str, Any]:
     """The hub's totals for one store and business day, beside the store's own day-close."""
     d = day.isoformat()
     async with reader.execute(

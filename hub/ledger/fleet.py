@@ -5,18 +5,15 @@ is listed beside the others; removing its credentials removes that row (`provisi
 """
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
+from hub.storage import Reads, Transaction, reading
 from protocol.messages import StoreState
 from runtime.clock import stamp
-from runtime.sqlite_writer import open_reader
 
 
-def seen(conn: sqlite3.Connection, store_id: str, stream: str, now: str) -> None:
+def seen(conn: Transaction, store_id: str, stream: str, now: str) -> None:
     conn.execute(
         "INSERT INTO stores (store_id, last_seen, stream, online) VALUES (?, ?, ?, 1)"
         " ON CONFLICT (store_id) DO UPDATE SET last_seen = excluded.last_seen,"
@@ -25,7 +22,7 @@ def seen(conn: sqlite3.Connection, store_id: str, stream: str, now: str) -> None
     )
 
 
-def record_state(conn: sqlite3.Connection, state: StoreState, now: str) -> None:
+def record_state(conn: Transaction, state: StoreState, now: str) -> None:
     at = stamp(state.at) if state.at else now
     conn.execute(
         "INSERT INTO stores (store_id, online, last_seen, state_at, version, backlog, stream)"
@@ -40,7 +37,7 @@ def record_state(conn: sqlite3.Connection, state: StoreState, now: str) -> None:
     )
 
 
-def provisioned(conn: sqlite3.Connection, store_ids: list[str]) -> None:
+def provisioned(conn: Transaction, store_ids: list[str]) -> None:
     """Make the never-connected rows match the provisioned stores (the broker's users file)."""
     conn.executemany("INSERT OR IGNORE INTO stores (store_id, online) VALUES (?, 0)",
                      [(s,) for s in store_ids])
@@ -50,7 +47,7 @@ def provisioned(conn: sqlite3.Connection, store_ids: list[str]) -> None:
     conn.executemany("DELETE FROM stores WHERE store_id = ? AND last_seen IS NULL", gone)
 
 
-async def stores(reader: aiosqlite.Connection) -> list[dict[str, Any]]:
+async def stores(reader: Reads) -> list[dict[str, Any]]:
     async with reader.execute(
         "SELECT s.store_id, s.online, s.last_seen, s.stream, s.version, s.backlog,"
         " COALESCE((SELECT applied_seq FROM streams t"
@@ -73,11 +70,8 @@ def list_stores_now(db_path: Path) -> list[dict[str, Any]]:
     """`stores()` for a command line: opens, reads and closes a read-only connection."""
 
     async def read() -> list[dict[str, Any]]:
-        reader = await open_reader(db_path)
-        try:
-            return await stores(reader)
-        finally:
-            await reader.close()
+        async with reading(db_path) as reads:
+            return await stores(reads)
 
     return asyncio.run(read())
 
@@ -90,7 +84,7 @@ def render_stores(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-async def page(reader: aiosqlite.Connection, *, online: bool | None, query: str,
+async def page(reader: Reads, *, online: bool | None, query: str,
                offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
     """One page of the fleet for the dashboard: filtered in SQL, never all 1,000 rows."""
     where: list[str] = ["s.store_id LIKE ?"]
@@ -116,7 +110,7 @@ async def page(reader: aiosqlite.Connection, *, online: bool | None, query: str,
     ]
 
 
-async def counts(reader: aiosqlite.Connection) -> dict[str, int]:
+async def counts(reader: Reads) -> dict[str, int]:
     async with reader.execute("SELECT COUNT(*), COALESCE(SUM(online), 0) FROM stores") as cur:
         total, online = await cur.fetchone() or (0, 0)
     return {"stores": int(total), "online": int(online), "offline": int(total) - int(online)}

@@ -3,12 +3,10 @@
 Sales take stock off the shelf, restocked returns put it back, adjustments apply their delta.
 """
 
-import sqlite3
 from collections import Counter
 from typing import Any
 
-import aiosqlite
-
+from hub.storage import Reads, Transaction
 from protocol.messages import Envelope, InventoryAdjustment, Return, Sale
 
 
@@ -29,7 +27,7 @@ def deltas(envelope: Envelope) -> Counter[str]:
     return out
 
 
-def apply(conn: sqlite3.Connection, changes: dict[tuple[str, str], int], now: str) -> None:
+def apply(conn: Transaction, changes: dict[tuple[str, str], int], now: str) -> None:
     """Add `changes` {(store_id, sku): delta} to on hand."""
     conn.executemany(
         "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
@@ -39,7 +37,7 @@ def apply(conn: sqlite3.Connection, changes: dict[tuple[str, str], int], now: st
     )
 
 
-async def lookup(reader: aiosqlite.Connection, sku: str) -> dict[str, Any] | None:
+async def lookup(reader: Reads, sku: str) -> dict[str, Any] | None:
     """On hand, reserved and available to sell for one SKU: in total and per store."""
     async with reader.execute(
         "SELECT store_id, on_hand, reserved FROM inventory WHERE sku = ? ORDER BY store_id", (sku,)

@@ -11,18 +11,16 @@ import datetime as dt
 import itertools
 import json
 import logging
-import sqlite3
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-
-import aiosqlite
 
 from hub.config import MappingConfig
 from hub.erp.base import Connector
 from hub.errors import UnknownStore
 from hub.ledger import days
 from hub.postings.store import PostingState
+from hub.storage import Reads, Transaction
 from runtime.clock import stamp
 
 log = logging.getLogger(__name__)
@@ -39,7 +37,7 @@ _MAX_LEADS = 50
 _MAX_JUMP = 100
 
 
-async def known_store(reader: aiosqlite.Connection, store_id: str) -> bool:
+async def known_store(reader: Reads, store_id: str) -> bool:
     async with reader.execute(
         "SELECT 1 FROM stores WHERE store_id = ? UNION ALL SELECT 1 FROM streams WHERE store_id = ?"
         " UNION ALL SELECT 1 FROM postings WHERE store_id = ? LIMIT 1",
@@ -47,7 +45,7 @@ async def known_store(reader: aiosqlite.Connection, store_id: str) -> bool:
         return await cur.fetchone() is not None
 
 
-async def stores_of_day(reader: aiosqlite.Connection, day: dt.date) -> list[str]:
+async def stores_of_day(reader: Reads, day: dt.date) -> list[str]:
     d = day.isoformat()
     async with reader.execute(
         "SELECT store_id FROM day_totals WHERE business_day = ? UNION SELECT store_id FROM day_closes"
@@ -56,7 +54,7 @@ async def stores_of_day(reader: aiosqlite.Connection, day: dt.date) -> list[str]
         return [r[0] for r in await cur.fetchall()]
 
 
-async def report(reader: aiosqlite.Connection, connector: Connector | None,
+async def report(reader: Reads, connector: Connector | None,
                  mapping: MappingConfig, store_id: str, day: dt.date) -> dict[str, Any]:
     hub = await days.report(reader, store_id, day)
     close = hub["store_day_close"]
@@ -109,7 +107,7 @@ def _differs(a: Any, b: Any) -> bool:
     return Decimal(str(a)) != Decimal(str(b))
 
 
-async def _erp(reader: aiosqlite.Connection, connector: Connector | None, mapping: MappingConfig,
+async def _erp(reader: Reads, connector: Connector | None, mapping: MappingConfig,
                store_id: str, day: dt.date) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """(ERP side, postings the ERP lacks, documents only the ERP has); `connector` None is no
     ERP at all: nothing is expected of it."""
@@ -152,7 +150,7 @@ async def _erp(reader: aiosqlite.Connection, connector: Connector | None, mappin
     return erp_side, missing, extra
 
 
-async def _hub_leads(reader: aiosqlite.Connection, store_id: str, day: dt.date,
+async def _hub_leads(reader: Reads, store_id: str, day: dt.date,
                      store_side: dict[str, Any], hub_side: dict[str, Any]) -> dict[str, Any]:
     """Which transactions the hub may lack: the count short and gaps in register numbering."""
     async with reader.execute(
@@ -186,7 +184,7 @@ async def _hub_leads(reader: aiosqlite.Connection, store_id: str, day: dt.date,
     }
 
 
-async def run(reader: aiosqlite.Connection, connector: Connector | None, mapping: MappingConfig,
+async def run(reader: Reads, connector: Connector | None, mapping: MappingConfig,
               day: dt.date, store_id: str | None = None) -> dict[str, Any]:
     """Raises UnknownStore when `store_id` names a store the hub does not know."""
     if store_id is not None and not await known_store(reader, store_id):
@@ -199,7 +197,7 @@ async def run(reader: aiosqlite.Connection, connector: Connector | None, mapping
             "stores": reports}
 
 
-def save(conn: sqlite3.Connection, result: dict[str, Any], now: dt.datetime) -> None:
+def save(conn: Transaction, result: dict[str, Any], now: dt.datetime) -> None:
     """Keep the latest scheduled result per store-day (for the dashboard and audits)."""
     for rep in result["stores"]:
         conn.execute(

@@ -14,13 +14,11 @@ import functools
 import hashlib
 import logging
 import random
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from hub.config import HubConfig
@@ -29,11 +27,11 @@ from hub.errors import ErpUnavailable, Rejected
 from hub.postings import governance, payloads
 from hub.postings import store as postings
 from hub.postings.store import PostingState
+from hub.storage import Database, Transaction
 from runtime.circuit import CircuitBreaker, CircuitState
 from runtime.clock import SYSTEM, Clock
 from runtime.ratelimit import TokenBucket
 from runtime.secrets import scrub
-from runtime.sqlite_writer import SQLiteWriter
 from runtime.windows import Schedule
 
 log = logging.getLogger(__name__)
@@ -45,16 +43,14 @@ class Relay:
     them through the connector under the rate limit, circuit breaker and maintenance windows,
     records each attempt and outcome, and tells the store through `on_settled`."""
 
-    def __init__(self, config: HubConfig, writer: SQLiteWriter,
-                 reader: Callable[[], aiosqlite.Connection], connector: Connector,
+    def __init__(self, config: HubConfig, db: Database, connector: Connector,
                  poll_s: float = 0.5,
                  on_settled: Callable[[str, str, str | None], Awaitable[None]] | None = None,
                  clock: Clock = SYSTEM) -> None:
         self.config = config
         self.clock = clock
         self.erp = config.erp
-        self.writer = writer
-        self.reader = reader
+        self.db = db
         self.connector = connector
         self.poll_s = poll_s
         self.on_settled = on_settled  # (posting_id, state, erp_ref) once posted, dead or exception
@@ -103,10 +99,10 @@ class Relay:
     async def run(self) -> None:
         await self.connector.start()
         try:
-            resumed = await self.writer.run(postings.reset_in_flight)
+            resumed = await self.db.run(postings.reset_in_flight)
             if resumed:
                 log.info("ERP relay: %d postings were mid-send at the last stop; sending again", resumed)
-            released = await self.writer.run(functools.partial(postings.release_kept,
+            released = await self.db.run(functools.partial(postings.release_kept,
                                                                 now=self.clock.now()))
             if released:
                 log.info("ERP relay: %d postings kept while there was no connector are now "
@@ -134,8 +130,8 @@ class Relay:
                 await self._sleep(self.poll_s)
                 continue
             now = self.clock.now()
-            ids = await postings.due(self.reader(), now, free)
-            claimed = await self.writer.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
+            ids = await postings.due(self.db.reads, now, free)
+            claimed = await self.db.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
             if not claimed:
                 await self._sleep(self.poll_s)
                 continue
@@ -188,7 +184,7 @@ class Relay:
             self.counters["exception"] += 1
             log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,
                         payload.kind, payload.store_id, payload.business_day, exc)
-            await self.writer.run(functools.partial(
+            await self.db.run(functools.partial(
                 postings.finish, pid=claimed.posting_id, state=PostingState.EXCEPTION,
                 now=self.clock.now(), reason=str(exc)))
             await self._tell(claimed.posting_id, PostingState.EXCEPTION, None)
@@ -244,13 +240,13 @@ class Relay:
                                        now=now, reason=result.reason, erp_ref=result.erp_ref,
                                        answer=result.answer)
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Transaction) -> None:
             postings.record_attempt(conn, claimed.posting_id, claimed.attempts, started, digest,
                                     result.status, result.outcome, result.answer or result.reason,
                                     round(latency * 1000))
             change(conn)
 
-        await self.writer.run(write)
+        await self.db.run(write)
         if result.outcome != "retry":
             await self._tell(claimed.posting_id, state, result.erp_ref)
 

@@ -12,20 +12,19 @@ when a connector is configured, the relay makes kept postings pending at its sta
 import base64
 import datetime as dt
 import json
-import sqlite3
 import uuid
 import zoneinfo
 from collections import defaultdict
 from enum import StrEnum
 from typing import Any
 
-import aiosqlite
 import msgspec
 
 from hub.config import MappingConfig, PostingsConfig
 from hub.erp.base import Catalog
 from hub.errors import PostingError, Rejected
 from hub.postings import governance, payloads
+from hub.storage import Reads, Transaction
 from protocol import codec
 from protocol.messages import DayClose, Envelope, InventoryAdjustment, Return, Sale
 from runtime import validation
@@ -76,7 +75,7 @@ def summary_kinds(policy: PostingsConfig) -> set[str]:
         {"return"} if policy.returns == "daily_summary" else set())
 
 
-def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsConfig,
+def on_applied(conn: Transaction, envs: list[Envelope], policy: PostingsConfig,
                now: dt.datetime, state: PostingState = PostingState.PENDING) -> int:
     """Create the postings that newly applied events call for; runs in the applying transaction."""
     summarised: dict[tuple[str, str], int] = defaultdict(int)
@@ -110,7 +109,7 @@ def on_applied(conn: sqlite3.Connection, envs: list[Envelope], policy: PostingsC
     return created
 
 
-def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
+def release_summary(conn: Transaction, store_id: str, day: dt.date,
                     policy: PostingsConfig, now: dt.datetime,
                     state: PostingState = PostingState.PENDING) -> int:
     """Post one store-day's not yet summarised sales (and returns): one posting per currency.
@@ -147,7 +146,7 @@ def release_summary(conn: sqlite3.Connection, store_id: str, day: dt.date,
     return len(by_currency)
 
 
-def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
+def sweep(conn: Transaction, policy: PostingsConfig, now: dt.datetime,
           state: PostingState = PostingState.PENDING) -> int:
     """Release the summaries whose cutoff has passed, and late events of released days."""
     if not summary_kinds(policy):
@@ -164,7 +163,7 @@ def sweep(conn: sqlite3.Connection, policy: PostingsConfig, now: dt.datetime,
                for store, day in due)
 
 
-def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, str | None]],
+def _insert_many(conn: Transaction, made: list[tuple[payloads.Payload, str | None]],
                  now: dt.datetime, state: PostingState) -> None:
     assert state in (PostingState.PENDING, PostingState.KEPT)
     at = stamp(now)
@@ -177,7 +176,7 @@ def _insert_many(conn: sqlite3.Connection, made: list[tuple[payloads.Payload, st
          for p, event_id in made])
 
 
-def _link_many(conn: sqlite3.Connection, sources: list[tuple[str, Envelope]]) -> None:
+def _link_many(conn: Transaction, sources: list[tuple[str, Envelope]]) -> None:
     conn.executemany(
         "INSERT OR IGNORE INTO posting_sources (event_id, posting_id, register_id, pos_txn_id)"
         " VALUES (?, ?, ?, ?)",
@@ -194,24 +193,24 @@ class Claimed(msgspec.Struct, frozen=True):
     payload: str
 
 
-def reset_in_flight(conn: sqlite3.Connection) -> int:
+def reset_in_flight(conn: Transaction) -> int:
     """After a crash, postings caught mid-send go back to pending (their key makes that safe)."""
     return conn.execute("UPDATE postings SET state = 'pending' WHERE state = 'posting'").rowcount
 
 
-def release_kept(conn: sqlite3.Connection, now: dt.datetime) -> int:
+def release_kept(conn: Transaction, now: dt.datetime) -> int:
     """A connector is configured now: postings kept without one become pending, due at once."""
     return conn.execute("UPDATE postings SET state = 'pending', next_attempt_at = ?, updated_at = ?"
                         " WHERE state = 'kept'", (stamp(now), stamp(now))).rowcount
 
 
-def keep_waiting(conn: sqlite3.Connection, now: dt.datetime) -> int:
+def keep_waiting(conn: Transaction, now: dt.datetime) -> int:
     """No connector (any more): postings waiting for one are kept, not pending forever."""
     return conn.execute("UPDATE postings SET state = 'kept', updated_at = ?"
                         " WHERE state IN ('pending', 'posting')", (stamp(now),)).rowcount
 
 
-def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Claimed]:
+def claim(conn: Transaction, ids: list[str], now: dt.datetime) -> list[Claimed]:
     out = []
     for pid in ids:
         row = conn.execute(
@@ -223,7 +222,7 @@ def claim(conn: sqlite3.Connection, ids: list[str], now: dt.datetime) -> list[Cl
     return out
 
 
-def finish(conn: sqlite3.Connection, pid: str, state: PostingState, now: dt.datetime, *,
+def finish(conn: Transaction, pid: str, state: PostingState, now: dt.datetime, *,
            reason: str | None = None, erp_ref: str | None = None, answer: str | None = None,
            next_attempt: dt.datetime | None = None) -> None:
     assert state in STATES
@@ -235,7 +234,7 @@ def finish(conn: sqlite3.Connection, pid: str, state: PostingState, now: dt.date
         (state, reason, erp_ref, answer, stamp(next_attempt or now), at, state, at, pid))
 
 
-def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt.datetime,
+def record_attempt(conn: Transaction, pid: str, attempt: int, started: dt.datetime,
                    digest: str, status: int | None, outcome: str, answer: str | None,
                    latency_ms: int) -> None:
     conn.execute(
@@ -247,7 +246,7 @@ def record_attempt(conn: sqlite3.Connection, pid: str, attempt: int, started: dt
 
 # --- operators' actions (CLI and API), each kept in the audit trail ---
 
-def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
+def retry(conn: Transaction, pid: str, actor: str, now: dt.datetime,
           to: PostingState = PostingState.PENDING) -> dict[str, Any]:
     """Send a dead or exception posting again, unchanged (`to` is `kept` without a connector)."""
     row = _operable(conn, pid)
@@ -256,7 +255,7 @@ def retry(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
     return {"posting_id": pid, "state": to}
 
 
-def resubmit(conn: sqlite3.Connection, pid: str, actor: str, now: dt.datetime,
+def resubmit(conn: Transaction, pid: str, actor: str, now: dt.datetime,
              edited: str | None = None, policy: PostingsConfig | None = None,
              mapping: MappingConfig | None = None, to: PostingState = PostingState.PENDING) -> dict[str, Any]:
     """Send again after a correction: a new payload, or none when the mapping was fixed.
@@ -304,7 +303,7 @@ def _checked(edited: str, pid: str, kind: str, policy: PostingsConfig,
     return payload
 
 
-def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:
+def _operable(conn: Transaction, pid: str) -> tuple[str, str]:
     row = conn.execute("SELECT state, payload FROM postings WHERE posting_id = ?", (pid,)).fetchone()
     if row is None:
         raise PostingError(f"no posting {pid!r}", status=404)
@@ -314,7 +313,7 @@ def _operable(conn: sqlite3.Connection, pid: str) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def _audit(conn: sqlite3.Connection, pid: str, actor: str, action: str, now: dt.datetime,
+def _audit(conn: Transaction, pid: str, actor: str, action: str, now: dt.datetime,
            before: dict[str, Any], after: dict[str, Any]) -> None:
     conn.execute(
         "INSERT INTO posting_audit (posting_id, at, actor, action, before, after)"
@@ -328,14 +327,14 @@ _COLUMNS = ("posting_id, kind, store_id, business_day, currency, state, reason, 
             " attempts, next_attempt_at, created_at, updated_at, posted_at")
 
 
-async def due(reader: aiosqlite.Connection, now: dt.datetime, limit: int) -> list[str]:
+async def due(reader: Reads, now: dt.datetime, limit: int) -> list[str]:
     async with reader.execute(
         "SELECT posting_id FROM postings WHERE state = 'pending' AND next_attempt_at <= ?"
         " ORDER BY priority, next_attempt_at LIMIT ?", (stamp(now), limit)) as cur:
         return [r[0] for r in await cur.fetchall()]
 
 
-async def listing(reader: aiosqlite.Connection, *, state: str | None = None,
+async def listing(reader: Reads, *, state: str | None = None,
                   store_id: str | None = None, business_day: str | None = None,
                   limit: int = 100) -> list[dict[str, Any]]:
     """The newest `limit` postings that match (see `page` for the ones after them)."""
@@ -343,7 +342,7 @@ async def listing(reader: aiosqlite.Connection, *, state: str | None = None,
                        limit=limit))[0]
 
 
-async def page(reader: aiosqlite.Connection, *, state: str | None = None,
+async def page(reader: Reads, *, state: str | None = None,
                store_id: str | None = None, business_day: str | None = None,
                limit: int = 100, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """One page of postings, newest first, and the cursor of the next page (None at the end).
@@ -392,7 +391,7 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     return created_at, pid
 
 
-async def counts(reader: aiosqlite.Connection, *, store_id: str | None = None,
+async def counts(reader: Reads, *, store_id: str | None = None,
                  business_day: str | None = None) -> dict[str, int]:
     """Postings per state, of one store and/or business day when given."""
     where, args = _filters(store_id=store_id, business_day=business_day)
@@ -404,7 +403,7 @@ async def counts(reader: aiosqlite.Connection, *, store_id: str | None = None,
     return {state: int(found.get(state, 0)) for state in STATES}
 
 
-async def show(reader: aiosqlite.Connection, pid: str) -> dict[str, Any] | None:
+async def show(reader: Reads, pid: str) -> dict[str, Any] | None:
     async with reader.execute(f"SELECT {_COLUMNS}, payload, erp_answer FROM postings"
                               " WHERE posting_id = ?", (pid,)) as cur:
         names = [d[0] for d in cur.description]
@@ -427,7 +426,7 @@ async def show(reader: aiosqlite.Connection, pid: str) -> dict[str, Any] | None:
     return out
 
 
-async def sources(reader: aiosqlite.Connection, pid: str) -> tuple[str, list[str]] | None:
+async def sources(reader: Reads, pid: str) -> tuple[str, list[str]] | None:
     """The store of a posting and the event ids it was made from."""
     async with reader.execute("SELECT store_id, event_id FROM postings WHERE posting_id = ?",
                               (pid,)) as cur:

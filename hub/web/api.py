@@ -6,7 +6,6 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
 from aiohttp import web
 
 from hub.config import MappingConfig, PostingsConfig
@@ -16,9 +15,9 @@ from hub.ledger import days, fleet, inventory
 from hub.postings import reconcile
 from hub.postings import store as postings
 from hub.postings.store import PostingState
+from hub.storage import Database
 from runtime.clock import SYSTEM, Clock
 from runtime.http import error, json_response
-from runtime.sqlite_writer import SQLiteWriter
 
 if TYPE_CHECKING:
     from hub.postings.relay import Relay
@@ -28,14 +27,13 @@ class HubApi:
     """The routes of the hub's HTTP API (docs/api.md) and their handlers; reads through the
     read-only connection, writes (operators' retry and resubmit) through the writer."""
 
-    def __init__(self, reader: Callable[[], aiosqlite.Connection],
+    def __init__(self, db: Database,
                  health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
-                 writer: SQLiteWriter, relay: "Relay | None", mapping: MappingConfig,
+                 relay: "Relay | None", mapping: MappingConfig,
                  clock: Clock = SYSTEM, policy: PostingsConfig | None = None) -> None:
-        self._reader = reader
+        self._db = db
         self._clock = clock
         self._health = health
-        self._writer = writer
         self._relay = relay
         self._mapping = mapping
         self._policy = policy or PostingsConfig()
@@ -55,23 +53,23 @@ class HubApi:
         ]
 
     async def stores(self, request: web.Request) -> web.Response:
-        return json_response({"stores": await fleet.stores(self._reader())})
+        return json_response({"stores": await fleet.stores(self._db.reads)})
 
     async def day(self, request: web.Request) -> web.Response:
         try:
             day = dt.date.fromisoformat(request.match_info["business_day"])
         except ValueError:
             return error(422, "business_day must be YYYY-MM-DD", "business_day")
-        return json_response(await days.report(self._reader(), request.match_info["store_id"], day))
+        return json_response(await days.report(self._db.reads, request.match_info["store_id"], day))
 
     async def inventory(self, request: web.Request) -> web.Response:
-        found = await inventory.lookup(self._reader(), request.match_info["sku"])
+        found = await inventory.lookup(self._db.reads, request.match_info["sku"])
         if found is None:
             return error(404, "no inventory recorded for this SKU", "sku")
         return json_response(found)
 
     async def quarantined(self, request: web.Request) -> web.Response:
-        reader = self._reader()
+        reader = self._db.reads
         return json_response({"count": await quarantine.count(reader),
                               "recent": await quarantine.recent(reader)})
 
@@ -89,7 +87,7 @@ class HubApi:
                 raise ValueError
         except ValueError:
             return error(422, "limit must be a whole number from 1 to 1000", "limit")
-        reader = self._reader()
+        reader = self._db.reads
         store_id = q.get("store_id")
         try:
             rows, next_cursor = await postings.page(reader, state=state, store_id=store_id,
@@ -104,7 +102,7 @@ class HubApi:
         })
 
     async def posting(self, request: web.Request) -> web.Response:
-        found = await postings.show(self._reader(), request.match_info["posting_id"])
+        found = await postings.show(self._db.reads, request.match_info["posting_id"])
         if found is None:
             return error(404, "no such posting", "posting_id")
         return json_response(found)
@@ -146,7 +144,7 @@ class HubApi:
                                     edited=json.dumps(edited) if edited is not None else None,
                                     policy=self._policy, mapping=self._mapping, to=to)
         try:
-            result = await self._writer.run(job)
+            result = await self._db.run(job)
         except PostingError as exc:
             return error(exc.status, str(exc), exc.field)
         if self._relay is not None:
@@ -159,7 +157,7 @@ class HubApi:
             return error(422, "day is required, as a date YYYY-MM-DD (e.g. 2026-11-23)", "day")
         connector = self._relay.connector if self._relay else None
         try:
-            return json_response(await reconcile.run(self._reader(), connector, self._mapping, day,
+            return json_response(await reconcile.run(self._db.reads, connector, self._mapping, day,
                                                      request.query.get("store_id")))
         except UnknownStore as exc:
             return error(422, str(exc), "store_id")

@@ -13,14 +13,13 @@ from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
-import aiosqlite
-
 from hub.errors import BadQuery
 from hub.ingest import quarantine
 from hub.ledger import fleet, inventory
 from hub.postings import store as postings
 from hub.postings.reconcile import ReconcileStatus
 from hub.postings.store import PostingState
+from hub.storage import Reads
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
@@ -108,7 +107,7 @@ def check_day(query: dict[str, str]) -> dt.date | None:
     raise BadQuery("day must be a date as YYYY-MM-DD", "day")
 
 
-async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict[str, int],
+async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
                  relay: dict[str, Any], now: dt.datetime, zone: dt.tzinfo = dt.UTC,
                  day_check: dict[str, Any] | None = None, chart: str = "") -> dict[str, Any]:
     state = query.get("stores", "all")
@@ -156,13 +155,13 @@ async def gather(reader: aiosqlite.Connection, query: dict[str, str], gaps: dict
     }
 
 
-async def total_backlog(reader: aiosqlite.Connection) -> int:
+async def total_backlog(reader: Reads) -> int:
     """Events the stores last said they hold unacknowledged, all stores together (the chart)."""
     async with reader.execute("SELECT COALESCE(SUM(backlog), 0) FROM stores") as cur:
         return int((await cur.fetchone() or (0,))[0])
 
 
-async def _add_payloads(reader: aiosqlite.Connection, rows: list[dict[str, Any]]) -> None:
+async def _add_payloads(reader: Reads, rows: list[dict[str, Any]]) -> None:
     """Each listed posting's current payload, pretty-printed for the resubmit editor."""
     if not rows:
         return
@@ -175,7 +174,7 @@ async def _add_payloads(reader: aiosqlite.Connection, rows: list[dict[str, Any]]
         r["payload"] = json.dumps(json.loads(found.get(r["posting_id"], "{}")), indent=2)
 
 
-async def search(reader: aiosqlite.Connection, text: str) -> dict[str, Any]:
+async def search(reader: Reads, text: str) -> dict[str, Any]:
     """Postings and transactions matching what the operator typed: a posting id, an event id, a
     store id, or a transaction as `store/register/number` (the store page's reference with its
     store in front). Every lookup goes by a key or an index."""

@@ -3,18 +3,18 @@ posting gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses the
 
 import datetime as dt
 
-import aiosqlite
 from aiohttp import web
 
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.postings import store as postings
 from hub.postings.relay import Relay
+from hub.storage import Reads
 from runtime import metrics
 from runtime.circuit import CircuitState
 
 
-async def response(reader: aiosqlite.Connection, ingest: Ingest, relay: Relay | None,
+async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
                    now: dt.datetime) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)

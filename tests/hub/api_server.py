@@ -11,10 +11,9 @@ from aiohttp.test_utils import TestServer
 
 from hub.web.api import HubApi
 from hub.config import HubConfig
-from hub.storage.schema import migrate
+from hub.storage import Database
 from runtime.clock import FrozenClock
 from runtime.http import json_errors
-from runtime.sqlite_writer import SQLiteWriter, open_reader
 from tests.hub.helpers import NOW
 
 
@@ -26,10 +25,9 @@ async def _healthy() -> tuple[int, dict[str, Any]]:
 async def api_server(db: Path, config: HubConfig | None = None) -> AsyncIterator[str]:
     """Serve HubApi over `db` (seed it first); yields the base URL."""
     config = config or HubConfig(data_dir=str(db.parent))
-    writer = SQLiteWriter(db, migrate)
-    await writer.start()
-    reader = await open_reader(db)
-    api = HubApi(lambda: reader, _healthy, writer, None, config.erp.mapping, FrozenClock(NOW))
+    database = Database(db)
+    await database.start()
+    api = HubApi(database, _healthy, None, config.erp.mapping, FrozenClock(NOW))
     app = web.Application(middlewares=[json_errors])
     app.add_routes(api.routes())
     server = TestServer(app, host="127.0.0.1", port=0)
@@ -38,8 +36,7 @@ async def api_server(db: Path, config: HubConfig | None = None) -> AsyncIterator
         yield str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
-        await reader.close()
-        await writer.close()
+        await database.close()
 
 
 async def get(http: aiohttp.ClientSession, url: str, **params: str) -> tuple[int, Any]:

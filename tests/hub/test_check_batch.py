@@ -6,11 +6,10 @@ import pytest
 
 from hub.config import HubConfig
 from hub.ingest.receiver import Ingest, check_batch
-from hub.storage.schema import migrate
+from hub.storage import Database
 from protocol import codec
 from protocol.errors import PayloadError
 from protocol.messages import Batch
-from runtime.sqlite_writer import SQLiteWriter
 from tests.conftest import wait_for
 from tests.hub.helpers import batch, sale_envelope
 
@@ -51,10 +50,10 @@ def test_an_empty_batch_is_refused_on_the_wire():
 @pytest.fixture
 async def ingest(tmp_path):
     """The hub's receiver on a real database, fed messages directly (no broker needed)."""
-    writer = SQLiteWriter(tmp_path / "hub.sqlite", migrate)
-    await writer.start()
-    yield Ingest(HubConfig(data_dir=str(tmp_path)), writer, "mqtt://127.0.0.1:1883"), writer
-    await writer.close()
+    db = Database(tmp_path / "hub.sqlite")
+    await db.start()
+    yield Ingest(HubConfig(data_dir=str(tmp_path)), db, "mqtt://127.0.0.1:1883"), db
+    await db.close()
 
 
 def rows(conn, sql):

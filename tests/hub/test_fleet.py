@@ -4,11 +4,10 @@ import sqlite3
 
 from hub.config import HubConfig
 from hub.ingest.receiver import Ingest
-from hub.storage.schema import migrate
+from hub.storage import Database
 from protocol import codec
 from protocol.messages import StoreState
 from runtime.clock import FrozenClock, stamp
-from runtime.sqlite_writer import SQLiteWriter
 from tests.conftest import wait_for
 from tests.hub.helpers import NOW, batch, sale_envelope
 
@@ -16,7 +15,7 @@ from tests.hub.helpers import NOW, batch, sale_envelope
 async def test_last_seen_has_the_same_form_from_the_state_path_and_from_the_event_path(tmp_path):
     # On the whole second, where `isoformat()` would drop the microseconds that `stamp` keeps.
     clock = FrozenClock(NOW)
-    writer = SQLiteWriter(tmp_path / "hub.sqlite", migrate)
+    writer = Database(tmp_path / "hub.sqlite")
     await writer.start()
     ingest = Ingest(HubConfig(data_dir=str(tmp_path)), writer, "mqtt://127.0.0.1:1", clock)
 

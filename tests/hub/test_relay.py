@@ -18,9 +18,8 @@ from hub.postings import store as postings
 from hub.config import ErpConfig, HubConfig, MappingConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
 from hub.postings.relay import Relay
-from hub.storage.schema import migrate
+from hub.storage import Database
 from protocol.messages import Sale, SaleLine, Tender
-from runtime.sqlite_writer import SQLiteWriter, open_reader
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
 from tests.hub.helpers import NOW, sale_envelope
@@ -37,12 +36,10 @@ async def erp():
 
 @pytest.fixture
 async def hubdb(tmp_path):
-    writer = SQLiteWriter(tmp_path / "hub.sqlite", migrate)
-    await writer.start()
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    yield writer, reader
-    await reader.close()
-    await writer.close()
+    db = Database(tmp_path / "hub.sqlite")
+    await db.start()
+    yield db, db.reads
+    await db.close()
 
 
 @contextlib.asynccontextmanager
@@ -50,7 +47,7 @@ async def relay_running(hubdb, erp, tmp_path, **erp_options):
     writer, reader = hubdb
     config = HubConfig(data_dir=str(tmp_path), erp=ErpConfig(
         connector="http-json", url=erp.url, **{**FAST, **erp_options}))
-    relay = Relay(config, writer, lambda: reader,
+    relay = Relay(config, writer,
                   HttpJsonConnector(erp.url, None, config.erp.timeout_s), poll_s=0.05)
     task = asyncio.create_task(relay.run())
     try:
@@ -208,7 +205,7 @@ async def test_unmapped_skus_and_closed_days_are_exceptions(hubdb, erp, tmp_path
     await writer.run(functools.partial(postings.retry, pid=unmapped, actor="ops", now=NOW))
     config = HubConfig(data_dir=str(tmp_path), postings=PostingsConfig(closed_through=NOW.date()),
                        erp=ErpConfig(connector="http-json", url=erp.url, **FAST))
-    relay = Relay(config, writer, lambda: reader, HttpJsonConnector(erp.url, None, 5), poll_s=0.05)
+    relay = Relay(config, writer, HttpJsonConnector(erp.url, None, 5), poll_s=0.05)
     task = asyncio.create_task(relay.run())
     try:
         await wait_for(lambda: _state(reader, unmapped, "exception"), timeout=20)

@@ -1,0 +1,175 @@
+"""The hub's storage port: one object owns the database file, its writer thread and its reads.
+
+Every other hub module reaches the database only through this port (tests/test_layering.py
+checks that nothing outside `hub/storage/` imports a driver or writes SQL):
+
+- `Database.submit(job)` / `run(job)`: `job(tx)` runs in the single writer thread
+  (runtime.sqlite_writer) inside a group-commit transaction shared with other jobs, each in its
+  own savepoint; the future resolves only after COMMIT, which is fsync'd. "Commit, then ack" rests
+  on that: Ingest hands an outcome to Outbound only when its future has resolved.
+- `Database.reads`: async repositories over a read-only connection (WAL: reads never block the
+  writer, and see only committed transactions).
+- `transact(path, job)` and `reading(path)`: the same two for a command line, without a thread.
+
+A `Transaction` and `Reads` hold one repository per aggregate, each with intention-revealing
+methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
+`postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`.
+
+Single-writer assumptions: this backend has one writer thread in one process, and these are
+correct only because of it. A backend shared by several hub workers must provide each by other
+means (docs/architecture.md says the same):
+
+1. Applying a stream reads `streams.applied_seq`, applies what follows and advances it in one
+   transaction: needs a per-stream lock (`SELECT ... FOR UPDATE` on the stream's row, or
+   `pg_advisory_xact_lock`). Admitting a new stream counts the store's streams, then inserts:
+   the same lock, per store.
+2. Events held past a gap live in `Sequencer`'s memory and ingest coalesces queued batches in
+   memory: with several workers the held events must live in the database.
+3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
+   lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column. Inventory is
+   already an atomic increment.
+4. The relay reads due postings, then claims them (the claim re-checks the state), and at start
+   puts every posting in flight back to pending (`PostingsWrites.reset_in_flight`): with several
+   relays, claims need `FOR UPDATE SKIP LOCKED` and a lease that expires.
+5. Every ordering by time compares instants as text written by `runtime.clock.stamp`.
+"""
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from hub.storage.audit import AuditReads, AuditWrites
+from hub.storage.days import DaysReads, DaysWrites
+from hub.storage.eventlog import EventLogReads, EventLogWrites
+from hub.storage.fleet import FleetReads, FleetWrites
+from hub.storage.inventory import InventoryReads, InventoryWrites
+from hub.storage.postings import PostingsReads, PostingsWrites
+from hub.storage.quarantine import QuarantineReads, QuarantineWrites
+from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
+from hub.storage.schema import migrate
+from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
+
+T = TypeVar("T")
+
+
+class Transaction:
+    """One job's view of the writer's open transaction. Only the writer thread touches it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.events = EventLogWrites(conn)
+        self.quarantine = QuarantineWrites(conn)
+        self.inventory = InventoryWrites(conn)
+        self.days = DaysWrites(conn)
+        self.fleet = FleetWrites(conn)
+        self.postings = PostingsWrites(conn)
+        self.audit = AuditWrites(conn)
+        self.reconciliations = ReconciliationsWrites(conn)
+
+    # Transitional, while the rooms move their SQL into the repositories.
+    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, args)
+
+    def executemany(self, sql: str, args: Any) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, args)
+
+
+class Reads:
+    """The read repositories, over one read-only connection shared by the API and dashboard."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self.events = EventLogReads(conn)
+        self.quarantine = QuarantineReads(conn)
+        self.inventory = InventoryReads(conn)
+        self.days = DaysReads(conn)
+        self.fleet = FleetReads(conn)
+        self.postings = PostingsReads(conn)
+        self.audit = AuditReads(conn)
+        self.reconciliations = ReconciliationsReads(conn)
+
+    # Transitional, while the rooms move their SQL into the repositories.
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        return self._conn.execute(sql, args)
+
+
+class Database:
+    """The hub database: `start()` migrates it and opens the reads; `close()` finishes every
+    queued job first."""
+
+    def __init__(self, path: Path | str, *, name: str = "hub-writer") -> None:
+        self.path = Path(path)
+        self._tx: Transaction | None = None
+        self._writer = SQLiteWriter(self.path, self._setup, name=name)
+        self._reads: Reads | None = None
+        self._reader: aiosqlite.Connection | None = None
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        migrate(conn)
+        self._tx = Transaction(conn)
+
+    async def start(self) -> None:
+        """Migrate (raises SchemaTooNew for a file from a newer hub) and open the reads."""
+        await self._writer.start()
+        self._reader = await open_reader(self.path)
+        self._reads = Reads(self._reader)
+
+    def submit(self, job: Callable[[Transaction], T], *,
+               isolate: bool = True) -> "asyncio.Future[T]":
+        """Queue `job(tx)`; the future resolves after its transaction has committed (fsync'd).
+        `isolate=False` only for a job that can raise only before it writes (saves a savepoint)."""
+        return self._writer.submit(lambda _conn: job(self._transaction()), isolate=isolate)
+
+    async def run(self, job: Callable[[Transaction], T], *, isolate: bool = True) -> T:
+        return await self.submit(job, isolate=isolate)
+
+    def _transaction(self) -> Transaction:
+        assert self._tx is not None, "the writer has not run its setup"
+        return self._tx
+
+    @property
+    def reads(self) -> Reads:
+        assert self._reads is not None, "hub database is not open"
+        return self._reads
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = self._reads = None
+        await self._writer.close()
+
+
+def transact(path: Path | str, job: Callable[[Transaction], T]) -> T:
+    """Run `job(tx)` in one transaction of its own, for a command line beside a running hub
+    (the busy timeout waits out the hub's writer). The job's exception rolls it back."""
+    conn = connect(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(Transaction(conn))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def reading(path: Path | str) -> AsyncIterator[Reads]:
+    """The read repositories of a database file, for a command line."""
+    conn = await open_reader(path)
+    try:
+        yield Reads(conn)
+    finally:
+        await conn.close()

@@ -1,0 +1,49 @@
+"""Named rows and SQLite's variable limit, for the repositories of this package only."""
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import aiosqlite
+
+T = TypeVar("T")
+# SQLite allows 32,766 variables per statement since 3.32, 999 before: 500 is safe everywhere.
+MAX_VARIABLES = 500
+
+
+def all_rows(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    """Every row of a query, each readable by column name (row["store_id"])."""
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur.execute(sql, args).fetchall()
+
+
+def one_row(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
+    cur = conn.cursor()
+    cur.row_factory = sqlite3.Row
+    row: sqlite3.Row | None = cur.execute(sql, args).fetchone()
+    return row
+
+
+async def fetch_all(reader: aiosqlite.Connection, sql: str,
+                    args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async with reader.execute(sql, args) as cur:
+        cur.row_factory = sqlite3.Row
+        return list(await cur.fetchall())
+
+
+async def fetch_one(reader: aiosqlite.Connection, sql: str,
+                    args: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async with reader.execute(sql, args) as cur:
+        cur.row_factory = sqlite3.Row
+        return await cur.fetchone()
+
+
+def chunks(items: Sequence[T], size: int = MAX_VARIABLES) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def marks(items: Iterable[Any]) -> str:
+    """`?,?,?` for an IN (...) list of these items."""
+    return ",".join("?" for _ in items)

@@ -21,7 +21,6 @@ from hub.errors import UnknownStore
 from hub.ledger import days
 from hub.postings.store import PostingState
 from hub.storage import Reads, Transaction
-from runtime.clock import stamp
 
 log = logging.getLogger(__name__)
 
@@ -38,20 +37,11 @@ _MAX_JUMP = 100
 
 
 async def known_store(reader: Reads, store_id: str) -> bool:
-    async with reader.execute(
-        "SELECT 1 FROM stores WHERE store_id = ? UNION ALL SELECT 1 FROM streams WHERE store_id = ?"
-        " UNION ALL SELECT 1 FROM postings WHERE store_id = ? LIMIT 1",
-        (store_id, store_id, store_id)) as cur:
-        return await cur.fetchone() is not None
+    return await reader.reconciliations.store_known(store_id)
 
 
 async def stores_of_day(reader: Reads, day: dt.date) -> list[str]:
-    d = day.isoformat()
-    async with reader.execute(
-        "SELECT store_id FROM day_totals WHERE business_day = ? UNION SELECT store_id FROM day_closes"
-        " WHERE business_day = ? UNION SELECT store_id FROM postings WHERE business_day = ?"
-        " ORDER BY 1", (d, d, d)) as cur:
-        return [r[0] for r in await cur.fetchall()]
+    return await reader.reconciliations.stores_of_day(day)
 
 
 async def report(reader: Reads, connector: Connector | None,
@@ -111,12 +101,9 @@ async def _erp(reader: Reads, connector: Connector | None, mapping: MappingConfi
                store_id: str, day: dt.date) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """(ERP side, postings the ERP lacks, documents only the ERP has); `connector` None is no
     ERP at all: nothing is expected of it."""
-    async with reader.execute(
-        "SELECT p.posting_id, p.kind, p.state, p.reason, p.payload FROM postings p"
-        " WHERE p.store_id = ? AND p.business_day = ? AND p.kind != 'inventory_adjustment'"
-        " ORDER BY p.created_at", (store_id, day.isoformat())) as cur:
-        expected = {pid: (kind, state, reason, json.loads(payload))
-                    for pid, kind, state, reason, payload in await cur.fetchall()}
+    expected = {row["posting_id"]: (row["kind"], row["state"], row["reason"],
+                                    json.loads(row["payload"]))
+                for row in await reader.postings.for_the_erp_books(store_id, day)}
     if connector is None:
         return ({"configured": False, "available": False, "source": "none",
                  "postings": len(expected)}, [], [])
@@ -153,14 +140,11 @@ async def _erp(reader: Reads, connector: Connector | None, mapping: MappingConfi
 async def _hub_leads(reader: Reads, store_id: str, day: dt.date,
                      store_side: dict[str, Any], hub_side: dict[str, Any]) -> dict[str, Any]:
     """Which transactions the hub may lack: the count short and gaps in register numbering."""
-    async with reader.execute(
-        "SELECT register_id, pos_txn_id FROM events WHERE store_id = ? AND business_day = ?"
-        " AND kind IN ('sale', 'return') ORDER BY register_id", (store_id, day.isoformat())) as cur:
-        rows = await cur.fetchall()
     numbers: dict[str, list[tuple[int, str]]] = {}
-    for register, txn in rows:
+    for row in await reader.reconciliations.transaction_numbers(store_id, day):
+        txn = row["pos_txn_id"]
         if txn is not None and txn.isdigit():
-            numbers.setdefault(register, []).append((int(txn), txn))
+            numbers.setdefault(row["register_id"], []).append((int(txn), txn))
     gaps = []
     for register, found in sorted(numbers.items()):
         found.sort()
@@ -197,10 +181,7 @@ async def run(reader: Reads, connector: Connector | None, mapping: MappingConfig
             "stores": reports}
 
 
-def save(conn: Transaction, result: dict[str, Any], now: dt.datetime) -> None:
+def save(tx: Transaction, result: dict[str, Any], now: dt.datetime) -> None:
     """Keep the latest scheduled result per store-day (for the dashboard and audits)."""
     for rep in result["stores"]:
-        conn.execute(
-            "INSERT OR REPLACE INTO reconciliations (store_id, business_day, status, report,"
-            " checked_at) VALUES (?, ?, ?, ?, ?)",
-            (rep["store_id"], rep["business_day"], rep["status"], json.dumps(rep), stamp(now)))
+        tx.reconciliations.record(rep["store_id"], rep["business_day"], rep["status"], rep, now)

@@ -1,8 +1,15 @@
-"""The posting_audit table: who did what to a posting, and when."""
+"""The posting_audit table: who did what to a posting, and when (an operator's retry or
+resubmit), with the posting's state (and payload) before and after, kept as JSON text."""
 
+import datetime as dt
+import json
 import sqlite3
+from typing import Any
 
 import aiosqlite
+
+from hub.storage.rows import fetch_all
+from runtime.clock import stamp
 
 
 class AuditWrites:
@@ -11,9 +18,27 @@ class AuditWrites:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def record(self, pid: str, actor: str, action: str, now: dt.datetime,
+               before: dict[str, Any], after: dict[str, Any]) -> None:
+        """`actor` did `action` to the posting at `now`, taking it from `before` to `after`."""
+        self._conn.execute(
+            "INSERT INTO posting_audit (posting_id, at, actor, action, before, after)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (pid, stamp(now), actor, action, json.dumps(before), json.dumps(after)))
+
 
 class AuditReads:
     """On the read-only connection."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+
+    async def trail(self, pid: str) -> list[dict[str, Any]]:
+        """What was done to a posting, oldest first: at, actor, action, before, after."""
+        rows = await fetch_all(
+            self._conn,
+            "SELECT at, actor, action, before, after FROM posting_audit WHERE posting_id = ?"
+            " ORDER BY id", (pid,))
+        return [{"at": row["at"], "actor": row["actor"], "action": row["action"],
+                 "before": json.loads(row["before"]) if row["before"] else None,
+                 "after": json.loads(row["after"]) if row["after"] else None} for row in rows]

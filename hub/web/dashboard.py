@@ -165,11 +165,7 @@ async def _add_payloads(reader: Reads, rows: list[dict[str, Any]]) -> None:
     """Each listed posting's current payload, pretty-printed for the resubmit editor."""
     if not rows:
         return
-    ids = [r["posting_id"] for r in rows]
-    async with reader.execute(
-            f"SELECT posting_id, payload FROM postings WHERE posting_id IN"
-            f" ({', '.join('?' * len(ids))})", ids) as cur:
-        found = {pid: payload for pid, payload in await cur.fetchall()}
+    found = await reader.postings.payloads([r["posting_id"] for r in rows])
     for r in rows:
         r["payload"] = json.dumps(json.loads(found.get(r["posting_id"], "{}")), indent=2)
 

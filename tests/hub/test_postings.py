@@ -9,6 +9,7 @@ from hub.errors import PostingError
 from hub.postings import store as postings
 from hub.config import PostingsConfig
 from hub.ingest.eventlog import Sequencer
+from hub.storage import Transaction
 from protocol import identity
 from protocol.messages import DayClose, Envelope, Return, ReturnLine, Tender
 from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
@@ -73,8 +74,8 @@ def test_late_sales_of_a_released_day_go_into_a_second_part(tmp_path):
     apply(conn, seq, batch([sale_envelope(3), sale_envelope(4)]))
     conn.execute("BEGIN IMMEDIATE")
     later = dt.datetime.now(dt.UTC)
-    assert postings.sweep(conn, SUMMARY, later) == 1
-    assert postings.sweep(conn, SUMMARY, later) == 0
+    assert postings.sweep(Transaction(conn), SUMMARY, later) == 1
+    assert postings.sweep(Transaction(conn), SUMMARY, later) == 0
     conn.execute("COMMIT")
     parts = [msgspec.json.decode(p) for (p,) in rows(conn, "SELECT payload FROM postings ORDER BY created_at")]
     assert [len(p["source"]) for p in parts] == [1, 2]
@@ -89,8 +90,8 @@ def test_the_cutoff_releases_a_day_without_a_day_close(tmp_path):
     before = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 59), dt.UTC)
     after = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(4, 0), dt.UTC)
     conn.execute("BEGIN IMMEDIATE")
-    assert postings.sweep(conn, SUMMARY, before) == 0
-    assert postings.sweep(conn, SUMMARY, after) == 1
+    assert postings.sweep(Transaction(conn), SUMMARY, before) == 0
+    assert postings.sweep(Transaction(conn), SUMMARY, after) == 1
     conn.execute("COMMIT")
 
 
@@ -100,7 +101,7 @@ def test_an_operator_cannot_retry_a_posting_that_is_not_stuck(tmp_path):
     ((pid,),) = rows(conn, "SELECT posting_id FROM postings")
     for action in (postings.retry, postings.resubmit):
         try:
-            action(conn, pid, "ops", NOW)
+            action(Transaction(conn), pid, "ops", NOW)
         except PostingError as exc:
             assert "pending" in str(exc) and exc.status == 409
         else:

@@ -8,6 +8,7 @@ import aiohttp
 
 from hub.postings import store as postings
 from hub.config import PostingsConfig
+from hub.storage import Transaction
 from tests.hub.api_server import api_server, get
 from tests.hub.helpers import NOW, database, sale_envelope
 
@@ -19,7 +20,7 @@ def busy_day(path, count=250, other_store=5):
             + [sale_envelope(i, store="S002") for i in range(1, other_store + 1)])
     conn.execute("BEGIN IMMEDIATE")
     for n, env in enumerate(envs):
-        postings.on_applied(conn, [env], PostingsConfig(), NOW + dt.timedelta(seconds=n))
+        postings.on_applied(Transaction(conn), [env], PostingsConfig(), NOW + dt.timedelta(seconds=n))
     conn.execute("COMMIT")
     conn.close()
     return [postings.posting_id("sale", env.event_id) for env in envs]
@@ -68,8 +69,8 @@ def held_as_exception(path) -> str:
     env = msgspec.structs.replace(sale_envelope(900, txn="000900"), event=unbalanced)
     pid = postings.posting_id("sale", env.event_id)
     conn.execute("BEGIN IMMEDIATE")
-    postings.on_applied(conn, [env], PostingsConfig(), NOW)
-    postings.finish(conn, pid, "exception", NOW, reason="tenders do not balance")
+    postings.on_applied(Transaction(conn), [env], PostingsConfig(), NOW)
+    postings.finish(Transaction(conn), pid, "exception", NOW, reason="tenders do not balance")
     conn.execute("COMMIT")
     conn.close()
     return pid

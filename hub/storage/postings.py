@@ -282,6 +282,14 @@ class PostingsReads:
             found.update((row["posting_id"], row["payload"]) for row in rows)
         return found
 
+    async def posted_since(self, recent: dt.datetime, today: dt.datetime) -> tuple[int, int]:
+        """How many postings the ERP accepted since `recent`, and since `today` (the earlier)."""
+        row = await fetch_one(
+            self._conn,
+            "SELECT COALESCE(SUM(posted_at >= ?), 0) AS recent, COUNT(*) AS today FROM postings"
+            " WHERE state = 'posted' AND posted_at >= ?", (stamp(recent), stamp(today)))
+        return (int(row["recent"]), int(row["today"])) if row is not None else (0, 0)
+
     async def for_the_erp_books(self, store_id: str, day: dt.date) -> list[sqlite3.Row]:
         """The store-day's postings the ERP's books should show, every state (stock adjustments
         aside), oldest first: rows of posting_id, kind, state, reason, payload (text)."""

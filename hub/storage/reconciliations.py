@@ -35,6 +35,15 @@ class ReconciliationsReads:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    async def latest(self, limit: int) -> list[dict[str, Any]]:
+        """The newest business days' results (mismatched first within a day), without their
+        reports: store_id, business_day, status, checked_at."""
+        rows = await fetch_all(
+            self._conn,
+            "SELECT store_id, business_day, status, checked_at FROM reconciliations"
+            " ORDER BY business_day DESC, status DESC, store_id LIMIT ?", (limit,))
+        return [dict(row) for row in rows]
+
     async def store_known(self, store_id: str) -> bool:
         """Whether the hub has heard of the store: registered, streaming, or with postings."""
         row = await fetch_one(

@@ -23,7 +23,6 @@ from hub.storage import Reads
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
-from runtime.clock import stamp
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
@@ -118,16 +117,9 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
     for row in rows:
         row["gaps"] = gaps.get(row["store_id"], 0)
     midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
-    async with reader.execute(
-            "SELECT COALESCE(SUM(posted_at >= ?), 0), COUNT(*) FROM postings"
-            " WHERE state = 'posted' AND posted_at >= ?",
-            (stamp(now - dt.timedelta(minutes=5)), stamp(midnight))) as cur:
-        posted_5min, posted_today = await cur.fetchone() or (0, 0)
-    async with reader.execute(
-            "SELECT store_id, business_day, status, checked_at FROM reconciliations"
-            " ORDER BY business_day DESC, status DESC, store_id LIMIT 20") as cur:
-        recon = [dict(zip(("store_id", "business_day", "status", "checked_at"), r, strict=True))
-                 for r in await cur.fetchall()]
+    posted_5min, posted_today = await reader.postings.posted_since(
+        now - dt.timedelta(minutes=5), midnight)
+    recon = await reader.reconciliations.latest(20)
     sku = query.get("sku", "").strip()
     find = query.get("find", "").strip()
     exceptions = await postings.listing(reader, state=PostingState.EXCEPTION, limit=20)

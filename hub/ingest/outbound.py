@@ -4,6 +4,8 @@ The receiver (`receiver.py`) hands over the outcome of a batch only after its tr
 committed (`owe_ack`); `send_acks` then publishes "applied through seq N" to the store, after a
 Restream (the store must not take that ack as covering its events) and before a Replay. The
 hub's state is retained on `hub/state`, and the last will says "offline" if the hub dies.
+Receipts tell a store what the ERP made of its transactions once the relay settles a posting
+(`settled`, the relay's `on_settled`).
 """
 
 import asyncio
@@ -13,6 +15,8 @@ import aiomqtt
 
 from hub import __version__
 from hub.ingest.eventlog import Outcome
+from hub.postings import store as postings
+from hub.storage import Database
 from protocol import codec
 from protocol.errors import TopicError
 from protocol.messages import MAX_RECEIPTS, Ack, HubState, Receipt, Receipts, Replay, Restream
@@ -105,3 +109,13 @@ class Outbound:
             log.warning("receipts for store %s not sent: %s", store_id, exc)
             return False
         return True
+
+    async def settled(self, db: Database, posting_id: str, state: str,
+                      erp_ref: str | None) -> None:
+        """Tell the store what became of the transactions behind a posting: the relay's
+        `on_settled` (bound to the database), once the posting is posted, dead or an exception."""
+        found = await postings.sources(db.reads, posting_id)
+        if found is None or not found[1]:
+            return
+        store_id, event_ids = found
+        await self.receipts(store_id, [Receipt(e, posting_id, state, erp_ref) for e in event_ids])

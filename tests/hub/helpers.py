@@ -2,6 +2,7 @@ import datetime as dt
 import sqlite3
 from decimal import Decimal
 
+from hub.storage import Transaction
 from hub.storage.schema import migrate
 from protocol import identity
 from protocol.messages import Batch, Envelope, Sale, SaleLine, Tender
@@ -32,6 +33,6 @@ def batch(envs: list[Envelope]) -> Batch:
 
 def apply(conn, sequencer, b: Batch):
     conn.execute("BEGIN IMMEDIATE")
-    out = sequencer.apply(conn, b, f"retail/v1/stores/{b.store_id}/events")
+    out = sequencer.apply(Transaction(conn), b, f"retail/v1/stores/{b.store_id}/events")
     conn.execute("COMMIT")
     return out

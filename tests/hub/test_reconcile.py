@@ -11,8 +11,8 @@ from hub.postings import reconcile
 from hub.config import MappingConfig
 from hub.ingest.eventlog import Sequencer
 from hub.cli.postings import render
+from hub.storage import reading
 from protocol.messages import DayClose, Envelope
-from runtime.sqlite_writer import open_reader
 from tests.hub.api_server import api_server, get
 from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
 
@@ -26,11 +26,8 @@ def mid_day(path):
 
 async def test_a_day_without_a_day_close_is_incomplete_even_when_the_erp_is_behind(tmp_path):
     mid_day(tmp_path / "hub.sqlite")
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    try:
+    async with reading(tmp_path / "hub.sqlite") as reader:
         result = await reconcile.run(reader, None, MappingConfig(), NOW.date())
-    finally:
-        await reader.close()
     (rep,) = result["stores"]
     assert rep["store"] is None and rep["hub"]["gross_total"] == "7.50"
     assert rep["erp"]["configured"] is False  # no connector: no ERP side to be behind
@@ -40,13 +37,10 @@ async def test_a_day_without_a_day_close_is_incomplete_even_when_the_erp_is_behi
 
 async def test_an_unknown_store_is_an_error_naming_it(tmp_path):
     mid_day(tmp_path / "hub.sqlite")
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    try:
+    async with reading(tmp_path / "hub.sqlite") as reader:
         with pytest.raises(UnknownStore, match="NOPE"):
             await reconcile.run(reader, None, MappingConfig(), NOW.date(), "NOPE")
         known = await reconcile.run(reader, None, MappingConfig(), NOW.date(), "S001")
-    finally:
-        await reader.close()
     assert known["incomplete"] == 1
 
 
@@ -72,11 +66,8 @@ async def test_without_an_erp_a_closed_day_compares_store_and_hub_only(tmp_path)
     apply(conn, seq, batch([Envelope("S001", "st-1", 4, "close-4", NOW, NOW.date(), NOW, close)]))
     assert {r[0] for r in conn.execute("SELECT state FROM postings")} == {"kept"}
     conn.close()
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    try:
+    async with reading(tmp_path / "hub.sqlite") as reader:
         result = await reconcile.run(reader, None, MappingConfig(), NOW.date())
-    finally:
-        await reader.close()
     (rep,) = result["stores"]
     assert rep["status"] == "matched", rep
     assert rep["erp"]["configured"] is False and rep["erp"]["available"] is False

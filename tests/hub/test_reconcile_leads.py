@@ -15,6 +15,7 @@ from hub.ingest.eventlog import Sequencer
 from hub.postings import payloads, reconcile
 from hub.postings import store as postings
 from hub.postings.governance import to_erp
+from hub.storage import reading
 from protocol import identity
 from protocol.messages import (
     AdjustmentLine,
@@ -28,7 +29,6 @@ from protocol.messages import (
     Tender,
 )
 from runtime.net import free_port
-from runtime.sqlite_writer import open_reader
 from tests.erp_server import FakeErp
 from tests.hub.helpers import NOW, apply, batch, database
 
@@ -85,11 +85,8 @@ async def erp_holds(connector: HttpJsonConnector, *held: payloads.Payload) -> No
 
 
 async def reconciled(path, connector, mapping: MappingConfig | None = None) -> dict:
-    reader = await open_reader(path)
-    try:
+    async with reading(path) as reader:
         result = await reconcile.run(reader, connector, mapping or MappingConfig(), DAY)
-    finally:
-        await reader.close()
     (report,) = result["stores"]
     counts = {s: result[s] for s in ("matched", "mismatched", "incomplete")}
     assert counts == {s: int(report["status"] == s) for s in counts}
@@ -262,12 +259,9 @@ async def test_without_the_day_close_disagreements_are_listed_but_the_day_is_inc
 @pytest.mark.parametrize("day", [DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1)])
 async def test_another_day_of_a_known_store_has_nothing_to_reconcile(tmp_path, day):
     hub_day(tmp_path / "hub.sqlite", THREE_SALES)
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    try:
+    async with reading(tmp_path / "hub.sqlite") as reader:
         every = await reconcile.run(reader, None, MappingConfig(), day)
         one = await reconcile.run(reader, None, MappingConfig(), day, "S001")
-    finally:
-        await reader.close()
     assert every["stores"] == []
     (rep,) = one["stores"]
     assert rep["status"] == "incomplete" and rep["hub"]["sales_count"] == 0

@@ -22,13 +22,11 @@ def refusal(env: Envelope) -> str | None:
     return None
 
 
-def new_stream_refusal(conn: Transaction, store_id: str, stream: str, now: dt.datetime,
+def new_stream_refusal(tx: Transaction, store_id: str, stream: str, now: dt.datetime,
                        limit: int) -> str | None:
     """A store gets a new stream when its outbox is created, rebuilt or moved (restream): a few
     a day. Beyond `limit` new streams in 24 h, another one is refused until the window moves on."""
-    since = stamp(now - NEW_STREAM_WINDOW)
-    started = conn.execute("SELECT COUNT(*) FROM streams WHERE store_id = ? AND first_seen > ?",
-                           (store_id, since)).fetchone()[0]
+    started = tx.events.streams_started_since(store_id, stamp(now - NEW_STREAM_WINDOW))
     if started < limit:
         return None
     return (f"store {store_id} started {started} streams in 24 h (ingest.max_new_streams_per_day"

@@ -20,6 +20,7 @@ from hub.ledger import days, fleet, inventory
 from hub.postings import store as postings
 from hub.postings.store import PostingState
 from hub.storage import Transaction
+from hub.storage.eventlog import NewEvent
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock, stamp
@@ -63,30 +64,26 @@ class Sequencer:
         self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
 
-    def apply(self, conn: Transaction, batch: Batch, topic: str) -> Outcome:
+    def apply(self, tx: Transaction, batch: Batch, topic: str) -> Outcome:
         clock = self.clock.now()
         now = stamp(clock)
         key = (batch.store_id, batch.stream)
-        row = conn.execute(
-            "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?", key
-        ).fetchone()
-        if row is None:
-            refused = admission.new_stream_refusal(conn, batch.store_id, batch.stream, clock,
+        applied_seq = tx.events.applied_seq(*key)
+        if applied_seq is None:
+            refused = admission.new_stream_refusal(tx, batch.store_id, batch.stream, clock,
                                                    self.max_new_streams)
             if refused:
                 log.warning("%s", refused)
-                quarantine.add(conn, topic, batch.store_id, refused, codec.encode(batch), now)
+                quarantine.add(tx, topic, batch.store_id, refused, codec.encode(batch), now)
                 return Outcome(batch.store_id, batch.stream, 0, quarantined=1)
-            conn.execute(
-                "INSERT INTO streams (store_id, stream, first_seen) VALUES (?, ?, ?)", (*key, now)
-            )
+            tx.events.open_stream(*key, now)
             log.info("store %s: new stream %s", *key)
-        applied = row[0] if row else 0
+        applied = applied_seq or 0
         out = Outcome(batch.store_id, batch.stream, applied)
         held = self._held.setdefault(key, {})
         already = [env for env in batch.events if env.seq <= applied]
         if already:
-            out.diverged_from = _diverged(conn, key, already)
+            out.diverged_from = _diverged(tx, key, already)
         store_held = sum(len(h) for (store, _), h in self._held.items() if store == key[0])
         total_held = sum(len(h) for h in self._held.values())
         for env in batch.events:
@@ -101,13 +98,9 @@ class Sequencer:
             applied += 1
             ready.append(held.pop(applied))
         if ready:
-            self._apply_events(conn, ready, topic, clock, out)
-            conn.execute(
-                "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?,"
-                " last_applied_at = ? WHERE store_id = ? AND stream = ?",
-                (applied, out.applied, now, *key),
-            )
-        fleet.seen(conn, batch.store_id, batch.stream, now)
+            self._apply_events(tx, ready, topic, clock, out)
+            tx.events.advance(*key, applied_seq=applied, events=out.applied, now=now)
+        fleet.seen(tx, batch.store_id, batch.stream, now)
         out.applied_seq = applied
         out.held = len(held)
         if held:
@@ -119,26 +112,22 @@ class Sequencer:
             self._held.pop(key, None)
         return out
 
-    def _apply_events(self, conn: Transaction, ready: list[Envelope], topic: str,
+    def _apply_events(self, tx: Transaction, ready: list[Envelope], topic: str,
                       clock: dt.datetime, out: Outcome) -> None:
         now = stamp(clock)
         applied: list[Envelope] = []
         stock: Counter[tuple[str, str]] = Counter()
         totals: dict[days.DayKey, days.DayDelta] = {}
-        seen = _known_event_ids(conn, [env.event_id for env in ready])
-        rows = []
+        seen = tx.events.known_event_ids([env.event_id for env in ready])
+        rows: list[NewEvent] = []
         for env in ready:
             if env.event_id in seen:
-                conn.execute(
-                    "INSERT OR IGNORE INTO duplicate_events (store_id, stream, seq, event_id,"
-                    " received_at) VALUES (?, ?, ?, ?, ?)",
-                    (env.store_id, env.stream, env.seq, env.event_id, now),
-                )
+                tx.events.record_duplicate(env.store_id, env.stream, env.seq, env.event_id, now)
                 out.duplicates += 1
                 continue
             refused = admission.refusal(env)
             if refused:
-                quarantine.add(conn, topic, env.store_id, refused, codec.encode_envelope(env), now)
+                quarantine.add(tx, topic, env.store_id, refused, codec.encode_envelope(env), now)
                 out.quarantined += 1
                 continue
             try:
@@ -146,7 +135,7 @@ class Sequencer:
                 days.add_event(totals, env)
             except (ArithmeticError, ValueError) as exc:
                 # A poison event must not block its stream: keep it for an operator instead.
-                quarantine.add(conn, topic, env.store_id, f"seq {env.seq}: cannot apply: {exc}",
+                quarantine.add(tx, topic, env.store_id, f"seq {env.seq}: cannot apply: {exc}",
                                codec.encode(env.event), now)
                 out.quarantined += 1
                 continue
@@ -154,7 +143,7 @@ class Sequencer:
             applied.append(env)
             event = env.event
             txn = event if isinstance(event, Sale | Return) else None
-            rows.append((
+            rows.append(NewEvent(
                 env.store_id, env.stream, env.seq, env.event_id, env.kind,
                 env.business_day.isoformat(),
                 txn.register_id if txn else getattr(event, "register_id", None),
@@ -163,30 +152,19 @@ class Sequencer:
                 codec.encode_envelope(env),
             ))
             if isinstance(event, DayClose):
-                days.record_close(conn, env, now)
+                days.record_close(tx, env, now)
             for sku, delta in changes.items():
                 stock[(env.store_id, sku)] += delta
             out.applied += 1
-        conn.executemany(
-            "INSERT INTO events (store_id, stream, seq, event_id, kind, business_day,"
-            " register_id, pos_txn_id, occurred_at, captured_at, applied_at, body)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        inventory.apply(conn, stock, now)
-        days.apply(conn, totals)
-        out.postings = postings.on_applied(conn, applied, self.policy, clock, self.posting_state)
+        tx.events.append(rows)
+        inventory.apply(tx, stock, now)
+        days.apply(tx, totals)
+        out.postings = postings.on_applied(tx, applied, self.policy, clock, self.posting_state)
 
 
-def _diverged(conn: Transaction, key: tuple[str, str], envs: list[Envelope]) -> int | None:
+def _diverged(tx: Transaction, key: tuple[str, str], envs: list[Envelope]) -> int | None:
     """The first of `envs` (all at seqs the log has) whose event differs from the log's."""
-    stored: dict[int, str] = {}
-    for i in range(0, len(envs), 500):
-        seqs = [env.seq for env in envs[i:i + 500]]
-        marks = ",".join("?" * len(seqs))
-        stored.update(conn.execute(
-            f"SELECT seq, event_id FROM events WHERE store_id = ? AND stream = ? AND seq IN ({marks})",
-            (*key, *seqs)).fetchall())
+    stored = tx.events.event_ids_at(*key, [env.seq for env in envs])
     # A seq the log does not hold was quarantined as poison (or counted as a duplicate by
     # event_id): nothing to compare it with.
     differ = [env.seq for env in envs if env.seq in stored and stored[env.seq] != env.event_id]
@@ -195,14 +173,3 @@ def _diverged(conn: Transaction, key: tuple[str, str], envs: list[Envelope]) -> 
                   "the store's outbox went back in time: asking it to move to a new stream",
                   key[0], key[1], differ[0])
     return min(differ) if differ else None
-
-
-def _known_event_ids(conn: Transaction, event_ids: list[str]) -> set[str]:
-    """Which of `event_ids` the log already holds (one query per 500 ids)."""
-    known: set[str] = set()
-    for i in range(0, len(event_ids), 500):
-        chunk = event_ids[i:i + 500]
-        marks = ",".join("?" * len(chunk))
-        known.update(r[0] for r in conn.execute(
-            f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk))
-    return known

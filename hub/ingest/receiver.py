@@ -197,7 +197,7 @@ class Ingest:
         log.warning("quarantined a message on %s: %s", topic, reason)
         now = stamp(self.clock.now())
         await self.db.run(
-            lambda conn: quarantine.add(conn, topic, store_id, reason, payload, now)
+            lambda tx: quarantine.add(tx, topic, store_id, reason, payload, now)
         )
 
     async def _submit(self, batch: Batch, topic: str) -> None:
@@ -216,7 +216,7 @@ class Ingest:
             future = self.db.submit(functools.partial(self._apply_queued, key=key))
             future.add_done_callback(self._applied)
 
-    def _apply_queued(self, conn: Transaction, key: tuple[str, str]) -> tuple[Outcome, int]:
+    def _apply_queued(self, tx: Transaction, key: tuple[str, str]) -> tuple[Outcome, int]:
         """In the writer thread: every batch queued for `key` so far, applied as one."""
         with self._queue_lock:
             queued = self._queued.pop(key, [])
@@ -226,7 +226,7 @@ class Ingest:
             batch = Batch(key[0], key[1], [e for b, _ in queued for e in b.events])
             topic = queued[0][1]
         try:
-            return self.sequencer.apply(conn, batch, topic), len(queued)
+            return self.sequencer.apply(tx, batch, topic), len(queued)
         except Exception as exc:
             exc.batches = len(queued)  # type: ignore[attr-defined]  # slots to give back
             raise

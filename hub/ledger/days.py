@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from hub.storage import Reads, Transaction
-from protocol.messages import DayClose, Envelope, Return, Sale
+from protocol.messages import Envelope, Return, Sale
 from protocol.money import line_amounts
 
 DayKey = tuple[str, str, str]  # store_id, business_day, currency
@@ -48,82 +48,35 @@ def add_event(totals: dict[DayKey, DayDelta], envelope: Envelope) -> None:
         delta.tenders[tender.method] = delta.tenders.get(tender.method, Decimal(0)) + sign * tender.amount
 
 
-def apply(conn: Transaction, totals: dict[DayKey, DayDelta]) -> None:
+def apply(tx: Transaction, totals: dict[DayKey, DayDelta]) -> None:
+    """Add each day's delta to its stored totals and tenders, exactly."""
     for (store, day, currency), d in totals.items():
-        row = conn.execute(
-            "SELECT net_total, tax_total, gross_total FROM day_totals"
-            " WHERE store_id = ? AND business_day = ? AND currency = ?",
-            (store, day, currency),
-        ).fetchone()
-        net, tax, gross = (Decimal(x) for x in row) if row else (Decimal(0),) * 3
-        conn.execute(
-            "INSERT INTO day_totals (store_id, business_day, currency, sales_count, returns_count,"
-            " net_total, tax_total, gross_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (store_id, business_day, currency) DO UPDATE SET"
-            " sales_count = sales_count + excluded.sales_count,"
-            " returns_count = returns_count + excluded.returns_count,"
-            " net_total = excluded.net_total, tax_total = excluded.tax_total,"
-            " gross_total = excluded.gross_total",
-            (store, day, currency, d.sales_count, d.returns_count,
-             str(net + d.net), str(tax + d.tax), str(gross + d.gross)),
-        )
-        for method, amount in d.tenders.items():
-            found = conn.execute(
-                "SELECT amount FROM day_tenders WHERE store_id = ? AND business_day = ?"
-                " AND currency = ? AND method = ?",
-                (store, day, currency, method),
-            ).fetchone()
-            total = (Decimal(found[0]) if found else Decimal(0)) + amount
-            conn.execute(
-                "INSERT OR REPLACE INTO day_tenders (store_id, business_day, currency, method,"
-                " amount) VALUES (?, ?, ?, ?, ?)",
-                (store, day, currency, method, str(total)),
-            )
+        tx.days.add_totals(store, day, currency, sales_count=d.sales_count,
+                           returns_count=d.returns_count, net=d.net, tax=d.tax, gross=d.gross,
+                           tenders=d.tenders)
 
 
-def record_close(conn: Transaction, envelope: Envelope, now: str) -> None:
-    """Keep a store's (or register's) own day-close figures; a later close replaces an earlier."""
-    close = envelope.event
-    assert isinstance(close, DayClose)
-    conn.execute(
-        "INSERT OR REPLACE INTO day_closes (store_id, business_day, register_id, event_id,"
-        " currency, sales_count, returns_count, net_total, tax_total, tenders, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (envelope.store_id, envelope.business_day.isoformat(), close.register_id or "",
-         envelope.event_id, close.currency, close.sales_count, close.returns_count,
-         str(close.net_total), str(close.tax_total),
-         msgspec.json.encode({k: str(v) for k, v in close.tenders.items()}).decode(), now),
-    )
+def record_close(tx: Transaction, envelope: Envelope, now: str) -> None:
+    """Keep a store's (or register's) own day-close (a DayClose event); a later close
+    replaces an earlier."""
+    tx.days.record_close(envelope, now)
 
 
-async def report(reader: Reads, store_id: str, day: dt.date) -> dict[str, Any]:
+async def report(reads: Reads, store_id: str, day: dt.date) -> dict[str, Any]:
     """The hub's totals for one store and business day, beside the store's own day-close."""
     d = day.isoformat()
-    async with reader.execute(
-        "SELECT currency, sales_count, returns_count, net_total, tax_total, gross_total"
-        " FROM day_totals WHERE store_id = ? AND business_day = ? ORDER BY currency",
-        (store_id, d),
-    ) as cur:
-        totals = await cur.fetchall()
-    async with reader.execute(
-        "SELECT currency, method, amount FROM day_tenders WHERE store_id = ? AND business_day = ?"
-        " ORDER BY method",
-        (store_id, d),
-    ) as cur:
-        tenders = await cur.fetchall()
-    async with reader.execute(
-        "SELECT register_id, currency, sales_count, returns_count, net_total, tax_total, tenders,"
-        " received_at FROM day_closes WHERE store_id = ? AND business_day = ? ORDER BY register_id",
-        (store_id, d),
-    ) as cur:
-        closes = list(await cur.fetchall())
+    totals = await reads.days.totals(store_id, d)
+    tenders = await reads.days.tenders(store_id, d)
+    closes = await reads.days.closes(store_id, d)
     by_currency = [
         {
-            "currency": c, "sales_count": s, "returns_count": r,
-            "net_total": net, "tax_total": tax, "gross_total": gross,
-            "tenders": {m: a for cc, m, a in tenders if cc == c},
+            "currency": t["currency"], "sales_count": t["sales_count"],
+            "returns_count": t["returns_count"], "net_total": t["net_total"],
+            "tax_total": t["tax_total"], "gross_total": t["gross_total"],
+            "tenders": {x["method"]: x["amount"] for x in tenders
+                        if x["currency"] == t["currency"]},
         }
-        for c, s, r, net, tax, gross in totals
+        for t in totals
     ]
     body: dict[str, Any] = {
         "store_id": store_id,
@@ -142,17 +95,9 @@ async def report(reader: Reads, store_id: str, day: dt.date) -> dict[str, Any]:
     return body
 
 
-def _closes(rows: list[Any]) -> dict[str, Any] | None:
-    if not rows:
+def _closes(registers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not registers:
         return None
-    registers = [
-        {
-            "register_id": reg or None, "currency": cur, "sales_count": s, "returns_count": r,
-            "net_total": net, "tax_total": tax, "tenders": msgspec.json.decode(tenders),
-            "received_at": at,
-        }
-        for reg, cur, s, r, net, tax, tenders, at in rows
-    ]
     # A store-wide close (no register) is the store's own total: the registers' closes beside it
     # are the same sales again, listed for reading but never added to it.
     store_wide = [x for x in registers if x["register_id"] is None]

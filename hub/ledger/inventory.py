@@ -27,27 +27,20 @@ def deltas(envelope: Envelope) -> Counter[str]:
     return out
 
 
-def apply(conn: Transaction, changes: dict[tuple[str, str], int], now: str) -> None:
+def apply(tx: Transaction, changes: dict[tuple[str, str], int], now: str) -> None:
     """Add `changes` {(store_id, sku): delta} to on hand."""
-    conn.executemany(
-        "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (sku, store_id) DO UPDATE"
-        " SET on_hand = on_hand + excluded.on_hand, updated_at = excluded.updated_at",
-        [(store, sku, delta, now) for (store, sku), delta in changes.items() if delta],
-    )
+    tx.inventory.add_on_hand(changes, now)
 
 
-async def lookup(reader: Reads, sku: str) -> dict[str, Any] | None:
+async def lookup(reads: Reads, sku: str) -> dict[str, Any] | None:
     """On hand, reserved and available to sell for one SKU: in total and per store."""
-    async with reader.execute(
-        "SELECT store_id, on_hand, reserved FROM inventory WHERE sku = ? ORDER BY store_id", (sku,)
-    ) as cur:
-        rows = await cur.fetchall()
+    rows = await reads.inventory.by_store(sku)
     if not rows:
         return None
     stores = [
-        {"store_id": s, "on_hand": h, "reserved": r, "available_to_sell": h - r}
-        for s, h, r in rows
+        {"store_id": r["store_id"], "on_hand": r["on_hand"], "reserved": r["reserved"],
+         "available_to_sell": r["on_hand"] - r["reserved"]}
+        for r in rows
     ]
     on_hand = sum(x["on_hand"] for x in stores)
     reserved = sum(x["reserved"] for x in stores)

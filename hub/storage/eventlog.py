@@ -1,8 +1,39 @@
-"""The event log's tables: streams, events, duplicate_events."""
+"""The event log's tables: streams, events, duplicate_events.
+
+- `streams`: one row per (store, stream): the seq applied through (`applied_seq`), how many
+  events it applied, when it was first seen and last applied to.
+- `events`: every applied event once, keyed by (store, stream, seq) and unique by event_id,
+  with the columns the dashboard searches by and the envelope as sent (`body`).
+- `duplicate_events`: events that reached a new seq with an event_id the log already held.
+
+Applying a stream reads its `applied_seq`, appends what follows and advances it in one
+transaction: correct here because this backend has one writer (hub.storage.database, 1.).
+"""
 
 import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import aiosqlite
+
+from hub.storage.rows import all_rows, chunks, fetch_all, marks, one_row
+
+
+class NewEvent(NamedTuple):
+    """One row of `events`, in column order (timestamps as runtime.clock.stamp or isoformat)."""
+
+    store_id: str
+    stream: str
+    seq: int
+    event_id: str
+    kind: str
+    business_day: str
+    register_id: str | None
+    pos_txn_id: str | None
+    occurred_at: str
+    captured_at: str
+    applied_at: str
+    body: bytes
 
 
 class EventLogWrites:
@@ -11,9 +42,88 @@ class EventLogWrites:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def applied_seq(self, store_id: str, stream: str) -> int | None:
+        """The seq this stream is applied through; None for a stream the log has never seen."""
+        row = one_row(self._conn,
+                      "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?",
+                      (store_id, stream))
+        return None if row is None else int(row["applied_seq"])
+
+    def streams_started_since(self, store_id: str, since: str) -> int:
+        """How many of the store's streams were first seen after `since`."""
+        row = one_row(self._conn,
+                      "SELECT COUNT(*) AS started FROM streams WHERE store_id = ? AND first_seen > ?",
+                      (store_id, since))
+        assert row is not None  # COUNT(*) always answers
+        return int(row["started"])
+
+    def open_stream(self, store_id: str, stream: str, now: str) -> None:
+        """A new stream, applied through seq 0."""
+        self._conn.execute("INSERT INTO streams (store_id, stream, first_seen) VALUES (?, ?, ?)",
+                           (store_id, stream, now))
+
+    def advance(self, store_id: str, stream: str, *, applied_seq: int, events: int,
+                now: str) -> None:
+        """The stream is now applied through `applied_seq`, with `events` more events applied
+        (fewer than the seqs it moved by when some were duplicates or quarantined)."""
+        self._conn.execute(
+            "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?,"
+            " last_applied_at = ? WHERE store_id = ? AND stream = ?",
+            (applied_seq, events, now, store_id, stream),
+        )
+
+    def append(self, events: Sequence[NewEvent]) -> None:
+        """Add these events to the log, all in one statement."""
+        self._conn.executemany(
+            "INSERT INTO events (store_id, stream, seq, event_id, kind, business_day,"
+            " register_id, pos_txn_id, occurred_at, captured_at, applied_at, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
+
+    def known_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the log already holds (one query per 500 ids)."""
+        known: set[str] = set()
+        for chunk in chunks(event_ids):
+            known.update(row["event_id"] for row in all_rows(
+                self._conn, f"SELECT event_id FROM events WHERE event_id IN ({marks(chunk)})",
+                chunk))
+        return known
+
+    def event_ids_at(self, store_id: str, stream: str, seqs: Sequence[int]) -> dict[int, str]:
+        """{seq: event_id} for those of `seqs` the stream's log holds (one query per 500 seqs)."""
+        held: dict[int, str] = {}
+        for chunk in chunks(seqs):
+            held.update((row["seq"], row["event_id"]) for row in all_rows(
+                self._conn,
+                "SELECT seq, event_id FROM events WHERE store_id = ? AND stream = ?"
+                f" AND seq IN ({marks(chunk)})",
+                (store_id, stream, *chunk)))
+        return held
+
+    def record_duplicate(self, store_id: str, stream: str, seq: int, event_id: str,
+                         now: str) -> None:
+        """An event the log holds arrived again at this seq (kept once per seq)."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO duplicate_events (store_id, stream, seq, event_id,"
+            " received_at) VALUES (?, ?, ?, ?, ?)",
+            (store_id, stream, seq, event_id, now),
+        )
+
 
 class EventLogReads:
     """On the read-only connection."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+
+    async def find(self, event_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """The applied events with these ids, by the columns an operator searches and reads."""
+        ids = list(event_ids)
+        found: list[dict[str, Any]] = []
+        for chunk in chunks(ids):
+            found += [dict(row) for row in await fetch_all(
+                self._conn,
+                "SELECT store_id, register_id, pos_txn_id, event_id, kind, business_day,"
+                f" applied_at FROM events WHERE event_id IN ({marks(chunk)})", chunk)]
+        return found

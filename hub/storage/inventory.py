@@ -1,8 +1,15 @@
-"""The inventory table: on hand and reserved per SKU per store."""
+"""The inventory table: on hand and reserved per SKU per store.
+
+- `inventory`: keyed by (sku, store_id); `on_hand` changes by atomic increments only, so it needs
+  no read before the write whatever the backend.
+"""
 
 import sqlite3
+from collections.abc import Mapping
 
 import aiosqlite
+
+from hub.storage.rows import fetch_all
 
 
 class InventoryWrites:
@@ -11,9 +18,25 @@ class InventoryWrites:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def add_on_hand(self, changes: Mapping[tuple[str, str], int], now: str) -> None:
+        """Add each {(store_id, sku): delta} to on hand, in one statement; a zero changes nothing."""
+        self._conn.executemany(
+            "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (sku, store_id) DO UPDATE"
+            " SET on_hand = on_hand + excluded.on_hand, updated_at = excluded.updated_at",
+            [(store, sku, delta, now) for (store, sku), delta in changes.items() if delta],
+        )
+
 
 class InventoryReads:
     """On the read-only connection."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+
+    async def by_store(self, sku: str) -> list[sqlite3.Row]:
+        """One SKU's rows, by store: store_id, on_hand, reserved."""
+        return await fetch_all(
+            self._conn,
+            "SELECT store_id, on_hand, reserved FROM inventory WHERE sku = ? ORDER BY store_id",
+            (sku,))

@@ -149,8 +149,7 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
 
 async def total_backlog(reader: Reads) -> int:
     """Events the stores last said they hold unacknowledged, all stores together (the chart)."""
-    async with reader.execute("SELECT COALESCE(SUM(backlog), 0) FROM stores") as cur:
-        return int((await cur.fetchone() or (0,))[0])
+    return await reader.fleet.total_backlog()
 
 
 async def _add_payloads(reader: Reads, rows: list[dict[str, Any]]) -> None:
@@ -170,12 +169,7 @@ async def search(reader: Reads, text: str) -> dict[str, Any]:
     event_ids = [text] if len(parts) == 1 else []
     if len(parts) == 3:
         event_ids.append(identity.transaction_event_id(*parts))
-    async with reader.execute(
-            "SELECT store_id, register_id, pos_txn_id, event_id, kind, business_day, applied_at"
-            f" FROM events WHERE event_id IN ({', '.join('?' * len(event_ids)) or 'NULL'})",
-            event_ids) as cur:
-        names = [d[0] for d in cur.description]
-        events = [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+    events = await reader.events.find(event_ids)
     ids = {text} | {postings.posting_id(e["kind"], e["event_id"]) for e in events}
     async with reader.execute(
             "SELECT posting_id FROM posting_sources WHERE event_id IN"

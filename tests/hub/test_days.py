@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from hub.ingest.eventlog import Sequencer
 from hub.ledger import days
+from hub.storage import Transaction, reading
 from protocol.messages import DayClose, Envelope, Return, ReturnLine, SaleLine, Tender
 from protocol.money import line_amounts
-from runtime.sqlite_writer import open_reader
 from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
 
 cents = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)
@@ -50,8 +50,8 @@ def test_returns_subtract(tmp_path):
     days.add_event(totals, sale_envelope(2).__class__(
         "S001", "st-1", 2, "r", NOW, NOW.date(), NOW, ret))
     conn.execute("BEGIN")
-    days.apply(conn, totals)
-    days.apply(conn, totals)  # applied twice: 0.1 + 0.2 style sums must stay exact
+    days.apply(Transaction(conn), totals)
+    days.apply(Transaction(conn), totals)  # applied twice: 0.1 + 0.2 style sums must stay exact
     conn.execute("COMMIT")
     row = conn.execute("SELECT sales_count, returns_count, gross_total FROM day_totals").fetchone()
     assert row == (2, 2, "0.20")
@@ -79,10 +79,7 @@ async def test_the_store_day_close_counts_each_sale_once(tmp_path, closes, expec
     events += [_close(3 + i, *c) for i, c in enumerate(closes)]
     apply(conn, Sequencer(posting_state="kept"), batch(events))
     conn.close()
-    reader = await open_reader(tmp_path / "hub.sqlite")
-    try:
+    async with reading(tmp_path / "hub.sqlite") as reader:
         close = (await days.report(reader, "S001", NOW.date()))["store_day_close"]
-    finally:
-        await reader.close()
     assert (close["sales_count"], close["net_total"], close["tenders"]["cash"]) == expected
     assert len(close["registers"]) == len(closes)

@@ -2,6 +2,7 @@
 each hub room imports only what its row allows; no package has an import cycle."""
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -158,3 +159,38 @@ def test_no_test_module_imports_another():
     wrong = {str(p.relative_to(ROOT)): sorted(names) for p in (ROOT / "tests").rglob("*.py")
              if (names := imported_test_modules(p))}
     assert wrong == {}
+
+
+# SQL as this project writes it: keywords in capitals.
+SQL = re.compile(r"\b(SELECT\s[^;]{0,400}?\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET"
+                 r"|DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|PRAGMA\s)")
+
+
+def test_only_hub_storage_knows_the_database():
+    """No hub module outside hub/storage/ imports a database driver or writes SQL: the storage
+    port is the one place a second backend (PostgreSQL) has to implement."""
+    drivers = {"sqlite3", "aiosqlite", "psycopg", "runtime.sqlite_writer"}
+    wrong: dict[str, list[str]] = {}
+    for path in (ROOT / "hub").rglob("*.py"):
+        if path.relative_to(ROOT / "hub").parts[0] == "storage":
+            continue
+        tree = ast.parse(path.read_text())
+        found = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [a.name for a in node.names if a.name in drivers]
+            elif isinstance(node, ast.ImportFrom) and node.module in drivers:
+                found.append(node.module)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                    and SQL.search(node.value):
+                found.append(f"SQL at line {node.lineno}")
+        if found:
+            wrong[str(path.relative_to(ROOT))] = found
+    assert wrong == {}
+
+
+def test_the_sql_check_sees_sql():
+    assert SQL.search("SELECT applied_seq FROM streams WHERE store_id = ?")
+    assert SQL.search("INSERT OR IGNORE INTO stores (store_id) VALUES (?)")
+    assert SQL.search("UPDATE postings SET state = 'pending'")
+    assert not SQL.search("select a store from the list, then update the page")

@@ -39,7 +39,7 @@ import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiosqlite
 
@@ -71,13 +71,6 @@ class Transaction:
         self.audit = AuditWrites(conn)
         self.reconciliations = ReconciliationsWrites(conn)
 
-    # Transitional, while the rooms move their SQL into the repositories.
-    def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, args)
-
-    def executemany(self, sql: str, args: Any) -> sqlite3.Cursor:
-        return self._conn.executemany(sql, args)
-
 
 class Reads:
     """The read repositories, over one read-only connection shared by the API and dashboard."""
@@ -92,10 +85,6 @@ class Reads:
         self.postings = PostingsReads(conn)
         self.audit = AuditReads(conn)
         self.reconciliations = ReconciliationsReads(conn)
-
-    # Transitional, while the rooms move their SQL into the repositories.
-    def execute(self, sql: str, args: Any = ()) -> Any:
-        return self._conn.execute(sql, args)
 
 
 class Database:

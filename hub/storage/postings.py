@@ -271,6 +271,31 @@ class PostingsReads:
                                "SELECT event_id FROM posting_sources WHERE posting_id = ?", (pid,))
         return row["store_id"], [r["event_id"] for r in rows]
 
+    async def summaries_of(self, event_ids: Sequence[str]) -> set[str]:
+        """The daily summary postings these events went into."""
+        found: set[str] = set()
+        for chunk in chunks(event_ids):
+            found |= {row["posting_id"] for row in await fetch_all(
+                self._conn, "SELECT posting_id FROM posting_sources"
+                f" WHERE event_id IN ({marks(chunk)})", chunk)}
+        return found
+
+    async def matching(self, ids: Sequence[str], store_id: str,
+                       limit: int = 50) -> list[dict[str, Any]]:
+        """The postings with these ids, and a store's latest `limit` postings by business day,
+        for an operator's search."""
+        columns = ("posting_id, kind, store_id, business_day, currency, state, reason, erp_ref,"
+                   " updated_at")
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(ids):
+            found.update((row["posting_id"], dict(row)) for row in await fetch_all(
+                self._conn, f"SELECT {columns} FROM postings WHERE posting_id IN ({marks(chunk)})",
+                chunk))
+        found.update((row["posting_id"], dict(row)) for row in await fetch_all(
+            self._conn, f"SELECT {columns} FROM postings WHERE store_id = ?"
+            " ORDER BY business_day DESC LIMIT ?", (store_id, limit)))
+        return list(found.values())
+
     async def payloads(self, ids: Sequence[str]) -> dict[str, str]:
         """The current payload (text) of each of these postings that exists."""
         found: dict[str, str] = {}

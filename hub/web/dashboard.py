@@ -171,18 +171,8 @@ async def search(reader: Reads, text: str) -> dict[str, Any]:
         event_ids.append(identity.transaction_event_id(*parts))
     events = await reader.events.find(event_ids)
     ids = {text} | {postings.posting_id(e["kind"], e["event_id"]) for e in events}
-    async with reader.execute(
-            "SELECT posting_id FROM posting_sources WHERE event_id IN"
-            f" ({', '.join('?' * len(events)) or 'NULL'})", [e["event_id"] for e in events]) as cur:
-        ids |= {r[0] for r in await cur.fetchall()}
-    columns = ("posting_id, kind, store_id, business_day, currency, state, reason, erp_ref,"
-               " updated_at")
-    async with reader.execute(
-            f"SELECT {columns} FROM postings WHERE posting_id IN ({', '.join('?' * len(ids))})"
-            " UNION SELECT * FROM (SELECT " + columns + " FROM postings WHERE store_id = ?"
-            " ORDER BY business_day DESC LIMIT 50)", [*sorted(ids), text]) as cur:
-        names = [d[0] for d in cur.description]
-        found = [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+    ids |= await reader.postings.summaries_of([e["event_id"] for e in events])
+    found = await reader.postings.matching(sorted(ids), text)
     found.sort(key=lambda r: (r["business_day"], r["updated_at"]), reverse=True)
     return {"events": events, "postings": found[:50]}
 

@@ -2,6 +2,8 @@
 than its topic's, mixes streams, or is not in strictly rising seq order; and an empty batch. Such a
 message is quarantined whole, with its reason, and nothing of it reaches the event log."""
 
+import sqlite3
+
 import pytest
 
 from hub.config import HubConfig
@@ -56,8 +58,13 @@ async def ingest(tmp_path):
     await db.close()
 
 
-def rows(conn, sql):
-    return conn.execute(sql).fetchall()
+async def rows(db, sql):
+    """What the database holds, through a connection of the test's own (committed rows only)."""
+    conn = sqlite3.connect(db.path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize(("sent", "reason"), [
@@ -69,11 +76,11 @@ def rows(conn, sql):
 async def test_a_refused_batch_is_quarantined_whole_and_nothing_of_it_applied(ingest, sent, reason):
     receiver, writer = ingest
     await receiver.handle("retail/v1/stores/S001/events", codec.encode(sent))
-    quarantined = await writer.run(lambda c: rows(c, "SELECT store_id, reason FROM quarantine"))
+    quarantined = await rows(writer, "SELECT store_id, reason FROM quarantine")
     assert len(quarantined) == 1 and quarantined[0][0] == "S001", quarantined
     assert reason in quarantined[0][1]
-    assert await writer.run(lambda c: rows(c, "SELECT * FROM events")) == []
-    assert await writer.run(lambda c: rows(c, "SELECT * FROM streams")) == []
+    assert await rows(writer, "SELECT * FROM events") == []
+    assert await rows(writer, "SELECT * FROM streams") == []
     assert receiver.counters["quarantined"] == 1 and receiver.counters["batches"] == 0
 
 
@@ -84,7 +91,7 @@ async def test_a_good_batch_on_its_stores_topic_is_applied(ingest):
                           codec.encode(batch([sale_envelope(1), sale_envelope(2)])))
 
     async def applied() -> bool:
-        return (await writer.run(lambda c: rows(c, "SELECT count(*) FROM events")))[0][0] == 2
+        return (await rows(writer, "SELECT count(*) FROM events"))[0][0] == 2
 
     await wait_for(applied, 10, "the batch to be applied")
-    assert await writer.run(lambda c: rows(c, "SELECT * FROM quarantine")) == []
+    assert await rows(writer, "SELECT * FROM quarantine") == []

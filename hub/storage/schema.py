@@ -1,9 +1,9 @@
 """The hub database's schema history: forward migrations tracked with PRAGMA user_version.
 
-Each table's queries live in the module that owns it: `eventlog` (streams, events,
+Each table's queries live in this package's repository for it: `eventlog` (streams, events,
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
-`fleet` (stores), `postings` (postings, posting_sources, posting_attempts, posting_audit,
-summary_days), `reconcile` (reconciliations).
+`fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
+`audit` (posting_audit), `reconciliations`.
 """
 
 import sqlite3

@@ -11,6 +11,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from hub import __version__
+from hub.availability.service import Availability
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
@@ -27,6 +28,7 @@ from hub.web import metrics as hub_metrics
 from hub.web.activity import Activity
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
+from hub.web.availability import AvailabilityApi
 from protocol.messages import Receipt
 from runtime import systemd
 from runtime.circuit import CircuitState
@@ -61,6 +63,7 @@ class Hub:
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
         self.activity = Activity()
+        self.availability = Availability(config, self.db, clock)
 
     async def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {
@@ -172,6 +175,7 @@ class Hub:
             scheduler.add_job(self.reconcile_yesterday, "cron", hour=int(hour), minute=int(minute),
                               timezone=self.config.reconcile.timezone, misfire_grace_time=3600,
                               coalesce=True, max_instances=1)
+        self.availability.schedule(scheduler)
         return scheduler
 
     async def run(self) -> None:
@@ -194,8 +198,10 @@ class Hub:
         try:
             if self.broker is not None:
                 await self.broker.start()
-            app = web.Application(middlewares=[json_errors, admin_only_writes(self._admin_token)])
+            app = web.Application(middlewares=[
+                json_errors, admin_only_writes(self._admin_token, self.config.channel_tokens())])
             app.add_routes(self.api.routes())
+            app.add_routes(AvailabilityApi(self.availability).routes())
             app.add_routes([web.get("/", self.dashboard), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

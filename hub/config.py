@@ -2,6 +2,7 @@
 
 import datetime as dt
 import ssl
+import tomllib
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from runtime.config import (
     resolve,
 )
 from runtime.tls import client_context, server_context
+from runtime.validation import describe
 
 Positive = Annotated[float, Meta(gt=0)]
 
@@ -243,7 +245,11 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def load_config(path: Path | str) -> HubConfig:
-    cfg = load(path, HubConfig)
+    try:
+        cfg = load(path, HubConfig)
+    except ConfigError as exc:
+        _name_the_entry(path, exc)
+        raise
     src = str(path)
     broker = cfg.broker
     files = {key: resolve(src, getattr(broker, key))
@@ -305,6 +311,23 @@ def _check_files(src: str, cfg: HubConfig) -> None:
             read_users(cfg.broker.users_file)
         except CredentialsError as exc:
             raise ConfigError(src, "broker.users_file", str(exc)) from exc
+
+
+def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
+    """msgspec names an entry of [channels] or [locations] `channels[...]`: find which, and
+    raise the error again naming it (`channels.web.buffer`)."""
+    section = (exc.key or "").partition("[...]")[0]
+    kind = {"channels": ChannelConfig, "locations": LocationConfig}.get(section)
+    if kind is None or not (exc.key or "").startswith(f"{section}[...]"):
+        return
+    entries = tomllib.loads(Path(path).read_text(encoding="utf-8")).get(section, {})
+    for name, value in entries.items():
+        try:
+            msgspec.convert(value, kind)
+        except msgspec.ValidationError as inner:
+            message, field = describe(inner)
+            key = f"{section}.{name}" + ("" if field == "$" else f".{field}")
+            raise ConfigError(path, key, message) from exc
 
 
 def _check_channels(src: str, cfg: HubConfig) -> None:

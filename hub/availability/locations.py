@@ -58,7 +58,8 @@ def set_safety_stock(tx: Transaction, *, rules: Sequence[tuple[str, str, int | N
 def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) -> list[str]:
     """Compare each channel's stores with what the last sweep saw: every store that went stale
     or came back has all its SKUs appended to the feed (its contribution to the channel changed
-    with no write of its own). The first look at a store only records it. Returns the stores."""
+    with no write of its own). A store not looked at before counts as fresh until then: the
+    first look announces it only if it is stale. Returns the stores announced."""
     at = stamp(now)
     changed: set[str] = set()
     for name, channel in config.channels.items():
@@ -72,7 +73,7 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
             if before.get(location) == stale:
                 continue
             tx.availability.set_freshness(name, location, stale, at)
-            if location in before:
+            if stale or location in before:  # a store never looked at counted as fresh
                 changed.add(location)
     for location in sorted(changed):
         tx.availability.record_location_changed(location, at)

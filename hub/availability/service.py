@@ -1,6 +1,6 @@
 """The availability service: what the HTTP API and the scheduler call. Reads go through the
 read-only connection; every change is one writer job (hub.availability.reservations,
-hub.availability.locations)."""
+hub.availability.stock)."""
 
 import datetime as dt
 import functools
@@ -9,7 +9,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from hub.availability import locations, model, reservations, stock
+from hub.availability import model, reservations, stock
 from hub.availability.requests import (
     AdjustmentIn,
     FulfilIn,
@@ -89,7 +89,7 @@ class Availability:
                            "(POST /v1/inventory-adjustments there)", "location")
         day, digest = checked_adjustment(body)
         return await self.db.run(functools.partial(
-            locations.adjust, location=location, body=body, business_day=day, digest=digest,
+            stock.adjust, location=location, body=body, business_day=day, digest=digest,
             now=self.clock.now()))
 
     async def set_safety_stock(self, rules: list[RuleIn]) -> dict[str, Any]:
@@ -102,7 +102,7 @@ class Availability:
                 raise BadQuery(f"unknown location {rule.location!r}", f"[{i}].location")
             keyed.append((rule.sku or model.EVERY, rule.location or model.EVERY, rule.qty))
         once_each([f"{s}\x00{loc}" for s, loc, _ in keyed], "[{i}]", "rule")
-        await self.db.run(functools.partial(locations.set_safety_stock, rules=keyed,
+        await self.db.run(functools.partial(stock.set_safety_stock, rules=keyed,
                                             now=self.clock.now()))
         return await self.safety_stock()
 
@@ -138,7 +138,7 @@ class Availability:
         """Mark expired reservations and tell the feed about stores gone stale or back."""
         now = self.clock.now()
         expired = await self.db.run(functools.partial(reservations.expire, now=now))
-        moved = await self.db.run(functools.partial(locations.notice_staleness,
+        moved = await self.db.run(functools.partial(stock.notice_staleness,
                                                     config=self.config, now=now))
         if expired:
             log.info("%d reservations expired", expired)

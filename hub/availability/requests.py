@@ -91,10 +91,11 @@ def decode(body: bytes, kind: type[T]) -> T:
 
 
 def once_each(items: list[str], field: str, what: str) -> None:
+    """BadQuery naming `field` (formatted with the index) at the first item given twice."""
     seen: set[str] = set()
     for i, item in enumerate(items):
         if item in seen:
-            raise BadQuery(f"{what} {item!r} is named twice", field.format(i=i))
+            raise BadQuery(f"{what} {item!r} is given twice", field.format(i=i))
         seen.add(item)
 
 

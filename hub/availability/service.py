@@ -101,7 +101,8 @@ class Availability:
             if rule.location is not None and rule.location not in self.config.locations:
                 raise BadQuery(f"unknown location {rule.location!r}", f"[{i}].location")
             keyed.append((rule.sku or model.EVERY, rule.location or model.EVERY, rule.qty))
-        once_each([f"{s}\x00{loc}" for s, loc, _ in keyed], "[{i}]", "rule")
+        once_each([f"for {s or 'every SKU'} at {loc or 'every location'}"
+                   for s, loc, _ in keyed], "[{i}]", "the rule")
         await self.db.run(functools.partial(stock.set_safety_stock, rules=keyed,
                                             now=self.clock.now()))
         return await self.safety_stock()

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from hub.availability.service import Availability
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
@@ -19,6 +20,7 @@ from hub.storage import Database
 from hub.web import metrics as hub_metrics
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
+from hub.web.availability import AvailabilityApi
 from hub.web.health import Health
 from hub.web.pages import DashboardPage
 from runtime import systemd
@@ -58,6 +60,7 @@ class Hub:
         self.jobs = Jobs(config, self.db, self.relay, clock)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
+        self.availability = Availability(config, self.db, clock)
 
     async def metrics(self, request: web.Request) -> web.Response:
         return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now())
@@ -79,11 +82,14 @@ class Hub:
                 log.info("no ERP connector: %d postings that waited for one are kept", kept)
         runner: web.AppRunner | None = None
         scheduler = self.jobs.scheduler()
+        self.availability.schedule(scheduler)
         try:
             if self.broker is not None:
                 await self.broker.start()
-            app = web.Application(middlewares=[json_errors, admin_only_writes(self._admin_token)])
+            app = web.Application(middlewares=[
+                json_errors, admin_only_writes(self._admin_token, self.config.channel_tokens())])
             app.add_routes(self.api.routes())
+            app.add_routes(AvailabilityApi(self.availability).routes())
             app.add_routes([web.get("/", self.dashboard.handle), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

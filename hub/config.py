@@ -2,6 +2,7 @@
 
 import datetime as dt
 import ssl
+import tomllib
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,7 @@ from runtime.config import (
     resolve,
 )
 from runtime.tls import client_context, server_context
+from runtime.validation import describe
 
 Positive = Annotated[float, Meta(gt=0)]
 
@@ -126,6 +128,41 @@ class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
     timezone: str = "UTC"
 
 
+# A location's id is a store id (stores are locations) or a name from [locations].
+LocationId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+ChannelName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Units = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+
+
+class LocationConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """A stock-holding location (docs/availability.md). A store's stock comes from its agent's
+    events; a warehouse's or distribution centre's from `POST /v1/locations/{id}/adjustments`."""
+
+    kind: Literal["store", "warehouse", "dc"]
+
+
+class AvailabilityConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Available to sell: the default safety stock and the reservations' clock."""
+
+    default_safety_stock: Units = 0
+    # A reservation that names no `expires_in_s` is held this long.
+    reservation_ttl_s: Annotated[int, Meta(ge=1, le=604800)] = 900
+    # How often held reservations past their expiry are marked expired, and stores that went
+    # stale (or came back) are written to the change feed.
+    sweep_interval_s: Positive = 5.0
+
+
+class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """A sales channel (web shop, marketplace): which locations sell into it, and how."""
+
+    locations: Annotated[list[LocationId], Meta(min_length=1)]
+    buffer: Units = 0
+    stale_after_s: Positive = 300.0
+    allocation: Literal["most_available", "in_order"] = "most_available"
+    # The channel's own token: it may reserve, release and fulfil for this channel only.
+    token_file: str | None = None
+
+
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: DataDir
     topic_prefix: str = DEFAULT_PREFIX
@@ -137,6 +174,9 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     erp: ErpConfig = ErpConfig()
     reconcile: ReconcileConfig = ReconcileConfig()
     health: HealthConfig = HealthConfig()
+    locations: dict[LocationId, LocationConfig] = msgspec.field(default_factory=dict)
+    availability: AvailabilityConfig = AvailabilityConfig()
+    channels: dict[ChannelName, ChannelConfig] = msgspec.field(default_factory=dict)
     source: str = ""
 
     @property
@@ -196,9 +236,20 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
         file = getattr(self.erp, key)
         return read_secret(file, path=self.source, key=f"erp.{key}") if file else None
 
+    def channel_tokens(self) -> dict[str, str]:
+        """Each channel's token (from its `token_file`), by channel; channels without one are
+        left out."""
+        return {name: read_secret(ch.token_file, path=self.source,
+                                  key=f"channels.{name}.token_file")
+                for name, ch in self.channels.items() if ch.token_file}
+
 
 def load_config(path: Path | str) -> HubConfig:
-    cfg = load(path, HubConfig)
+    try:
+        cfg = load(path, HubConfig)
+    except ConfigError as exc:
+        _name_the_entry(path, exc)
+        raise
     src = str(path)
     broker = cfg.broker
     files = {key: resolve(src, getattr(broker, key))
@@ -224,7 +275,11 @@ def load_config(path: Path | str) -> HubConfig:
         token_file=resolve(src, erp.token_file) if erp.token_file else None,
         password_file=resolve(src, erp.password_file) if erp.password_file else None,
     ))
+    cfg = msgspec.structs.replace(cfg, channels={
+        name: msgspec.structs.replace(ch, token_file=resolve(src, ch.token_file))
+        if ch.token_file else ch for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
+    _check_channels(src, cfg)
     _check_files(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
@@ -236,9 +291,19 @@ def _check_files(src: str, cfg: HubConfig) -> None:
     from hub.broker.credentials import read_users
     from hub.errors import CredentialsError
 
-    cfg.admin_token()
+    admin = cfg.admin_token()
     for key in ("token_file", "password_file"):
         cfg.erp_secret(key)
+    owners: dict[str, str] = {}
+    for name, token in cfg.channel_tokens().items():
+        key = f"channels.{name}.token_file"
+        if token == admin:
+            raise ConfigError(src, key, "the same token as api.admin_token_file: give the "
+                                        "channel its own")
+        if token in owners:
+            raise ConfigError(src, key, f"the same token as channel {owners[token]!r}: a token "
+                                        "must tell which channel calls")
+        owners[token] = name
     if not cfg.broker.embedded or cfg.hub_password_path.exists():
         cfg.hub_password()  # with the embedded broker it is generated at the first start
     if cfg.broker.embedded:
@@ -246,6 +311,38 @@ def _check_files(src: str, cfg: HubConfig) -> None:
             read_users(cfg.broker.users_file)
         except CredentialsError as exc:
             raise ConfigError(src, "broker.users_file", str(exc)) from exc
+
+
+def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
+    """msgspec names an entry of [channels] or [locations] `channels[...]`: find which, and
+    raise the error again naming it (`channels.web.buffer`)."""
+    section = (exc.key or "").partition("[...]")[0]
+    kind = {"channels": ChannelConfig, "locations": LocationConfig}.get(section)
+    if kind is None or not (exc.key or "").startswith(f"{section}[...]"):
+        return
+    entries = tomllib.loads(Path(path).read_text(encoding="utf-8")).get(section, {})
+    for name, value in entries.items():
+        try:
+            msgspec.convert(value, kind)
+        except msgspec.ValidationError as inner:
+            message, field = describe(inner)
+            key = f"{section}.{name}" + ("" if field == "$" else f".{field}")
+            raise ConfigError(path, key, message) from exc
+
+
+def _check_channels(src: str, cfg: HubConfig) -> None:
+    """Every location a channel sells from is declared under [locations], once per channel."""
+    for name, channel in cfg.channels.items():
+        seen: set[str] = set()
+        for i, location in enumerate(channel.locations):
+            key = f"channels.{name}.locations[{i}]"
+            if location not in cfg.locations:
+                raise ConfigError(src, key, f"unknown location {location!r}: declare it as "
+                                            f"[locations.{location}] with kind = \"store\", "
+                                            "\"warehouse\" or \"dc\"")
+            if location in seen:
+                raise ConfigError(src, key, f"location {location!r} is listed twice")
+            seen.add(location)
 
 
 def _check_erp(src: str, cfg: HubConfig) -> None:

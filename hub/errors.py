@@ -8,8 +8,11 @@
     │                      part of the posting at fault
     ├── ErpUnavailable     the ERP could not be asked (catalog, periods, read-back)
     ├── UnknownStore       a reconciliation asked for a store the hub does not know (HTTP 404)
-    └── BadQuery           a dashboard query parameter that cannot be used (HTTP 422); also a
-                           ValueError; names the field
+    ├── AvailabilityError  a reservation, stock adjustment or feed request that cannot be done
+    │   │                  (HTTP 403/404/409/410); names the field
+    │   └── Insufficient   not enough available to sell for every line: nothing is held (HTTP 409)
+    └── BadQuery           a dashboard query parameter or an availability API body that cannot
+                           be used (HTTP 422); also a ValueError; names the field
 
 Third-party errors (aiosqlite, aiohttp, amqtt) are translated where they are met; errors that
 never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay private there.
@@ -58,8 +61,29 @@ class UnknownStore(HubError):
 
 
 class BadQuery(HubError, ValueError):
-    """A query parameter the dashboard cannot use: answered 422 naming `field`."""
+    """A dashboard query parameter or availability API body that cannot be used: answered 422
+    naming `field`."""
 
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AvailabilityError(HubError):
+    """A reservation, location adjustment or change-feed request that cannot be done; `field`
+    names what was wrong, `status` is the HTTP status, `extra` more of the answer's body."""
+
+    def __init__(self, message: str, field: str, status: int = 409, **extra: object) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+        self.extra = extra
+
+
+class Insufficient(AvailabilityError):
+    """Some line asks for more than is available to sell; `lines` says which and how much there
+    is: `[{"sku", "requested", "available"}]`."""
+
+    def __init__(self, lines: list[dict[str, object]]) -> None:
+        super().__init__("insufficient", "lines", 409, lines=lines)
+        self.lines = lines

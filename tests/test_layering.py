@@ -54,7 +54,8 @@ HUB_ROOMS = {
     "postings": {"config", "erp", "ledger", "storage"},
     "ingest": {"config", "ledger", "postings", "storage"},
     "broker": {"config", "errors", "ledger", "storage"},
-    "web": {"config", "ingest", "ledger", "postings", "storage"},
+    "availability": {"config", "storage"},
+    "web": {"availability", "config", "ingest", "ledger", "postings", "storage"},
     "cli": {"config", "erp", "postings", "storage"},
 }
 

@@ -28,8 +28,11 @@ def deltas(envelope: Envelope) -> Counter[str]:
 
 
 def apply(tx: Transaction, changes: dict[tuple[str, str], int], now: str) -> None:
-    """Add `changes` {(store_id, sku): delta} to on hand."""
+    """Add `changes` {(store_id, sku): delta} to on hand, and tell the availability change feed
+    which (SKU, location) moved, in the same transaction."""
     tx.inventory.add_on_hand(changes, now)
+    tx.availability.record_changes(((sku, store) for (store, sku), delta in changes.items()
+                                    if delta), now)
 
 
 async def lookup(reads: Reads, sku: str) -> dict[str, Any] | None:

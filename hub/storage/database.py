@@ -13,7 +13,9 @@ checks that nothing outside `hub/storage/` imports a driver or writes SQL):
 
 A `Transaction` and `Reads` hold one repository per aggregate, each with intention-revealing
 methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
-`postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`.
+`postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`,
+`availability` (stock as the availability service reads it, safety stock, location adjustments,
+the change feed) and `reservations`.
 
 Single-writer assumptions: this backend has one writer thread in one process, and these are
 correct only because of it. A backend shared by several hub workers must provide each by other
@@ -32,6 +34,12 @@ means (docs/architecture.md says the same):
    puts every posting in flight back to pending (`PostingsWrites.reset_in_flight`): with several
    relays, claims need `FOR UPDATE SKIP LOCKED` and a lease that expires.
 5. Every ordering by time compares instants as text written by `runtime.clock.stamp`.
+6. Available to sell: a reservation is checked against what is available and held in one writer
+   job, so no two reservations can both take the last unit (`hub.storage.reservations`); with
+   several writers each (SKU, location) checked needs a row lock (`FOR UPDATE`) or an advisory
+   lock per SKU until the reservation is written. The change feed's cursors are committed in
+   order because one writer commits at a time (`hub.storage.availability`); with several,
+   appending to the feed needs one lock, or a consumer could skip a cursor committed late.
 """
 
 import asyncio
@@ -44,6 +52,7 @@ from typing import TypeVar
 import aiosqlite
 
 from hub.storage.audit import AuditReads, AuditWrites
+from hub.storage.availability import AvailabilityReads, AvailabilityWrites
 from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
@@ -51,6 +60,7 @@ from hub.storage.inventory import InventoryReads, InventoryWrites
 from hub.storage.postings import PostingsReads, PostingsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
+from hub.storage.reservations import ReservationsReads, ReservationsWrites
 from hub.storage.schema import migrate
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
@@ -70,6 +80,8 @@ class Transaction:
         self.postings = PostingsWrites(conn)
         self.audit = AuditWrites(conn)
         self.reconciliations = ReconciliationsWrites(conn)
+        self.availability = AvailabilityWrites(conn)
+        self.reservations = ReservationsWrites(conn)
 
 
 class Reads:
@@ -85,6 +97,8 @@ class Reads:
         self.postings = PostingsReads(conn)
         self.audit = AuditReads(conn)
         self.reconciliations = ReconciliationsReads(conn)
+        self.availability = AvailabilityReads(conn)
+        self.reservations = ReservationsReads(conn)
 
 
 class Database:

@@ -3,7 +3,8 @@
 Each table's queries live in this package's repository for it: `eventlog` (streams, events,
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
-`audit` (posting_audit), `reconciliations`.
+`audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
+availability_changes, channel_freshness), `reservations` (reservations, reservation_lines).
 """
 
 import sqlite3
@@ -181,6 +182,70 @@ MIGRATIONS: list[str] = [
     # created_at only grows, so the index is appended to, not written at random.
     """
     CREATE INDEX postings_newest ON postings (created_at, posting_id);
+    """,
+    # 5: available to sell (docs/availability.md). A safety-stock rule's '' means "every": a
+    # rule ('', 'DC1') holds back stock of every SKU at DC1. A reservation line carries its
+    # reservation's expiry and whether it is still held, so what is reserved per SKU and location
+    # is one look at a small partial index. The change feed is append-only; its cursor never
+    # goes back (AUTOINCREMENT: a cursor is never given out twice), and it starts with every
+    # SKU and location already stocked, so a connector reading from cursor 0 learns them all.
+    """
+    CREATE TABLE safety_stock (
+        sku TEXT NOT NULL,
+        location TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (sku, location)
+    );
+    CREATE TABLE reservations (
+        reservation_id TEXT PRIMARY KEY,
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        ended_at TEXT,
+        fulfilled_from TEXT
+    );
+    CREATE INDEX reservations_held ON reservations (expires_at) WHERE state = 'held';
+    CREATE TABLE reservation_lines (
+        reservation_id TEXT NOT NULL REFERENCES reservations (reservation_id),
+        line INTEGER NOT NULL,
+        sku TEXT NOT NULL,
+        location TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        held INTEGER NOT NULL,
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (reservation_id, line)
+    );
+    CREATE INDEX reservation_lines_held ON reservation_lines (sku, location, expires_at)
+        WHERE held = 1;
+    CREATE TABLE location_adjustments (
+        location TEXT NOT NULL,
+        adjustment_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        business_day TEXT NOT NULL,
+        lines TEXT NOT NULL,
+        applied_at TEXT NOT NULL,
+        PRIMARY KEY (location, adjustment_id)
+    );
+    CREATE TABLE availability_changes (
+        cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+        sku TEXT NOT NULL,
+        location TEXT NOT NULL,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE channel_freshness (
+        channel TEXT NOT NULL,
+        location TEXT NOT NULL,
+        stale INTEGER NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (channel, location)
+    );
+    INSERT INTO availability_changes (sku, location, at)
+        SELECT sku, store_id, updated_at FROM inventory ORDER BY updated_at, sku, store_id;
     """,
 ]
 

@@ -1,0 +1,1 @@
+"""Available to sell per channel: safety stock, reservations that never oversell, the change feed."""

@@ -3,19 +3,16 @@ resubmit), with the posting's state (and payload) before and after, kept as JSON
 
 import datetime as dt
 import json
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all
+from hub.storage.rows import Connection, Reader, fetch_all
 from runtime.clock import stamp
 
 
 class AuditWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def record(self, pid: str, actor: str, action: str, now: dt.datetime,
@@ -30,7 +27,7 @@ class AuditWrites:
 class AuditReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def trail(self, pid: str) -> list[dict[str, Any]]:

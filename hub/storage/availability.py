@@ -13,13 +13,10 @@ cursors at commit.
 """
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all, fetch_one
+from hub.storage.rows import Connection, Reader, fetch_all, fetch_one
 
 Rules = dict[tuple[str, str], int]
 
@@ -66,7 +63,7 @@ def _list(items: Iterable[str]) -> str:
 class AvailabilityWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     # -- what a reservation checks, in the same transaction that holds it ----------------------
@@ -88,7 +85,7 @@ class AvailabilityWrites:
         self._conn.executemany(
             "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (sku, store_id) DO UPDATE"
-            " SET on_hand = on_hand + excluded.on_hand, updated_at = excluded.updated_at",
+            " SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at",
             [(location, sku, delta, now) for (location, sku), delta in changes.items() if delta])
 
     def set_safety_stock(self, rules: Sequence[tuple[str, str, int | None]], now: str) -> None:
@@ -146,7 +143,7 @@ class AvailabilityWrites:
 class AvailabilityReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def stock(self, skus: Iterable[str], locations: Iterable[str], now: str) -> list[Stock]:

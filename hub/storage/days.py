@@ -10,22 +10,20 @@ Amounts are Decimals stored as text: read, added as Decimal and written back, ne
 (hub.storage.database, 3.).
 """
 
-import sqlite3
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import aiosqlite
 import msgspec
 
-from hub.storage.rows import fetch_all, one_row
+from hub.storage.rows import Connection, Reader, Row, fetch_all, one_row
 from protocol.messages import DayClose, Envelope
 
 
 class DaysWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add_totals(self, store_id: str, business_day: str, currency: str, *, sales_count: int,
@@ -45,8 +43,8 @@ class DaysWrites:
             "INSERT INTO day_totals (store_id, business_day, currency, sales_count, returns_count,"
             " net_total, tax_total, gross_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (store_id, business_day, currency) DO UPDATE SET"
-            " sales_count = sales_count + excluded.sales_count,"
-            " returns_count = returns_count + excluded.returns_count,"
+            " sales_count = day_totals.sales_count + excluded.sales_count,"
+            " returns_count = day_totals.returns_count + excluded.returns_count,"
             " net_total = excluded.net_total, tax_total = excluded.tax_total,"
             " gross_total = excluded.gross_total",
             (*day, sales_count, returns_count, str(was[0] + net), str(was[1] + tax),
@@ -59,8 +57,9 @@ class DaysWrites:
                 " AND currency = ? AND method = ?", (*day, method))
             total = (Decimal(found["amount"]) if found else Decimal(0)) + amount
             self._conn.execute(
-                "INSERT OR REPLACE INTO day_tenders (store_id, business_day, currency, method,"
-                " amount) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO day_tenders (store_id, business_day, currency, method, amount)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, business_day, currency, method)"
+                " DO UPDATE SET amount = excluded.amount",
                 (*day, method, str(total)),
             )
 
@@ -69,9 +68,14 @@ class DaysWrites:
         close = envelope.event
         assert isinstance(close, DayClose)
         self._conn.execute(
-            "INSERT OR REPLACE INTO day_closes (store_id, business_day, register_id, event_id,"
-            " currency, sales_count, returns_count, net_total, tax_total, tenders, received_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO day_closes (store_id, business_day, register_id, event_id, currency,"
+            " sales_count, returns_count, net_total, tax_total, tenders, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (store_id, business_day, register_id) DO UPDATE SET"
+            " event_id = excluded.event_id, currency = excluded.currency,"
+            " sales_count = excluded.sales_count, returns_count = excluded.returns_count,"
+            " net_total = excluded.net_total, tax_total = excluded.tax_total,"
+            " tenders = excluded.tenders, received_at = excluded.received_at",
             (envelope.store_id, envelope.business_day.isoformat(), close.register_id or "",
              envelope.event_id, close.currency, close.sales_count, close.returns_count,
              str(close.net_total), str(close.tax_total),
@@ -82,10 +86,10 @@ class DaysWrites:
 class DaysReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
-    async def totals(self, store_id: str, business_day: str) -> list[sqlite3.Row]:
+    async def totals(self, store_id: str, business_day: str) -> list[Row]:
         """The day's totals by currency: currency, sales_count, returns_count, net_total,
         tax_total, gross_total (amounts as exact decimal text)."""
         return await fetch_all(
@@ -94,7 +98,7 @@ class DaysReads:
             " FROM day_totals WHERE store_id = ? AND business_day = ? ORDER BY currency",
             (store_id, business_day))
 
-    async def tenders(self, store_id: str, business_day: str) -> list[sqlite3.Row]:
+    async def tenders(self, store_id: str, business_day: str) -> list[Row]:
         """The day's tenders: currency, method, amount (exact decimal text), by method."""
         return await fetch_all(
             self._conn,

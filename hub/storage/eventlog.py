@@ -10,13 +10,10 @@ Applying a stream reads its `applied_seq`, appends what follows and advances it 
 transaction: correct here because this backend has one writer (hub.storage.database, 1.).
 """
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-import aiosqlite
-
-from hub.storage.rows import all_rows, chunks, fetch_all, marks, one_row
+from hub.storage.rows import Connection, Reader, all_rows, chunks, fetch_all, marks, one_row
 
 
 class NewEvent(NamedTuple):
@@ -39,7 +36,7 @@ class NewEvent(NamedTuple):
 class EventLogWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def applied_seq(self, store_id: str, stream: str) -> int | None:
@@ -105,8 +102,8 @@ class EventLogWrites:
                          now: str) -> None:
         """An event the log holds arrived again at this seq (kept once per seq)."""
         self._conn.execute(
-            "INSERT OR IGNORE INTO duplicate_events (store_id, stream, seq, event_id,"
-            " received_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO duplicate_events (store_id, stream, seq, event_id, received_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (store_id, stream, seq, event_id, now),
         )
 
@@ -114,7 +111,7 @@ class EventLogWrites:
 class EventLogReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def find(self, event_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -8,19 +8,16 @@ The fleet's reads join each store's `streams` (hub.storage.eventlog) for how far
 and its `quarantine` rows for what was refused.
 """
 
-import sqlite3
 from collections.abc import Sequence
 
-import aiosqlite
-
-from hub.storage.rows import all_rows, fetch_all, fetch_one
+from hub.storage.rows import Connection, Reader, Row, all_rows, fetch_all, fetch_one
 from protocol.messages import StoreState
 
 
 class FleetWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def seen(self, store_id: str, stream: str, now: str) -> None:
@@ -39,11 +36,12 @@ class FleetWrites:
             "INSERT INTO stores (store_id, online, last_seen, state_at, version, backlog, stream)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (store_id) DO UPDATE SET online = excluded.online,"
-            " last_seen = CASE WHEN excluded.online THEN excluded.last_seen ELSE last_seen END,"
+            " last_seen = CASE WHEN excluded.online <> 0 THEN excluded.last_seen"
+            " ELSE stores.last_seen END,"
             " state_at = excluded.state_at,"
-            " version = COALESCE(excluded.version, version),"
-            " backlog = COALESCE(excluded.backlog, backlog),"
-            " stream = COALESCE(excluded.stream, stream)",
+            " version = COALESCE(excluded.version, stores.version),"
+            " backlog = COALESCE(excluded.backlog, stores.backlog),"
+            " stream = COALESCE(excluded.stream, stores.stream)",
             (state.store_id, int(state.online), now, state_at, state.version, state.backlog,
              state.stream),
         )
@@ -51,7 +49,8 @@ class FleetWrites:
     def match_provisioned(self, store_ids: Sequence[str]) -> None:
         """A never-connected row for each of `store_ids` without a row; the never-connected rows
         of other stores go. Stores that were seen stay whatever the list says."""
-        self._conn.executemany("INSERT OR IGNORE INTO stores (store_id, online) VALUES (?, 0)",
+        self._conn.executemany("INSERT INTO stores (store_id, online) VALUES (?, 0)"
+                               " ON CONFLICT DO NOTHING",
                                [(s,) for s in store_ids])
         keep = set(store_ids)
         gone = [(row["store_id"],) for row in all_rows(
@@ -64,10 +63,10 @@ class FleetWrites:
 class FleetReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
-    async def stores(self) -> list[sqlite3.Row]:
+    async def stores(self) -> list[Row]:
         """Every store by id: store_id, online, last_seen, stream, version, backlog, and
         applied_seq (of its current stream) and events (applied, all its streams together)."""
         return await fetch_all(
@@ -80,11 +79,12 @@ class FleetReads:
             " FROM stores s ORDER BY s.store_id")
 
     async def page(self, *, online: bool | None, query: str, offset: int,
-                   limit: int) -> tuple[int, list[sqlite3.Row]]:
+                   limit: int) -> tuple[int, list[Row]]:
         """How many stores match (id containing `query`, and `online` unless None), and one page
         of them, offline first: store_id, online, last_seen, backlog, version, last_applied_at,
         quarantined. Filtered in SQL, never all the rows."""
-        where: list[str] = ["s.store_id LIKE ?"]
+        # lower() on both sides: SQLite's LIKE ignores ASCII case, PostgreSQL's does not.
+        where: list[str] = ["lower(s.store_id) LIKE lower(?)"]
         args: list[object] = [f"%{query}%"]
         if online is not None:
             where.append("s.online = ?")

@@ -4,18 +4,15 @@
   no read before the write whatever the backend.
 """
 
-import sqlite3
 from collections.abc import Mapping
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all
+from hub.storage.rows import Connection, Reader, Row, fetch_all
 
 
 class InventoryWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add_on_hand(self, changes: Mapping[tuple[str, str], int], now: str) -> None:
@@ -23,7 +20,7 @@ class InventoryWrites:
         self._conn.executemany(
             "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (sku, store_id) DO UPDATE"
-            " SET on_hand = on_hand + excluded.on_hand, updated_at = excluded.updated_at",
+            " SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at",
             [(store, sku, delta, now) for (store, sku), delta in changes.items() if delta],
         )
 
@@ -31,10 +28,10 @@ class InventoryWrites:
 class InventoryReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
-    async def by_store(self, sku: str) -> list[sqlite3.Row]:
+    async def by_store(self, sku: str) -> list[Row]:
         """One SKU's rows, by store: store_id, on_hand, reserved."""
         return await fetch_all(
             self._conn,

@@ -10,13 +10,20 @@ by runtime.clock.stamp, so ordering and comparing them as text orders them in ti
 """
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-import aiosqlite
-
-from hub.storage.rows import all_rows, chunks, fetch_all, fetch_one, marks, one_row
+from hub.storage.rows import (
+    Connection,
+    Reader,
+    Row,
+    all_rows,
+    chunks,
+    fetch_all,
+    fetch_one,
+    marks,
+    one_row,
+)
 from runtime.clock import stamp
 
 # An ERP's answer is kept for the operator, not archived: its first 4,000 characters.
@@ -48,7 +55,7 @@ class PostingSource(NamedTuple):
 class PostingsWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     # --- made by applied events ---
@@ -59,17 +66,17 @@ class PostingsWrites:
         One statement for the lot: a batch of 500 sales is one executemany, not 500."""
         at = stamp(now)
         self._conn.executemany(
-            "INSERT OR IGNORE INTO postings (posting_id, kind, store_id, business_day, currency,"
+            "INSERT INTO postings (posting_id, kind, store_id, business_day, currency,"
             " state, priority, payload, next_attempt_at, created_at, updated_at, event_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [(p.posting_id, p.kind, p.store_id, p.business_day.isoformat(), p.currency, state,
               p.priority, p.payload, at, at, at, p.event_id) for p in made])
 
     def link_sources(self, sources: Iterable[PostingSource]) -> None:
         """Name the events a summary was made from; an event already linked keeps its posting."""
         self._conn.executemany(
-            "INSERT OR IGNORE INTO posting_sources (event_id, posting_id, register_id, pos_txn_id)"
-            " VALUES (?, ?, ?, ?)", list(sources))
+            "INSERT INTO posting_sources (event_id, posting_id, register_id, pos_txn_id)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", list(sources))
 
     # --- daily summaries ---
 
@@ -77,7 +84,8 @@ class PostingsWrites:
         """`count` more events of the store-day wait for its daily summary."""
         self._conn.execute(
             "INSERT INTO summary_days (store_id, business_day, pending) VALUES (?, ?, ?)"
-            " ON CONFLICT (store_id, business_day) DO UPDATE SET pending = pending + excluded.pending",
+            " ON CONFLICT (store_id, business_day) DO UPDATE"
+            " SET pending = summary_days.pending + excluded.pending",
             (store_id, day.isoformat(), count))
 
     def unsummarised(self, store_id: str, day: dt.date, kinds: Sequence[str]) -> list[bytes]:
@@ -104,7 +112,7 @@ class PostingsWrites:
         self._conn.execute(
             "INSERT INTO summary_days (store_id, business_day, pending, released_at, parts)"
             " VALUES (?, ?, 0, ?, ?) ON CONFLICT (store_id, business_day) DO UPDATE SET"
-            " pending = 0, released_at = COALESCE(released_at, excluded.released_at),"
+            " pending = 0, released_at = COALESCE(summary_days.released_at, excluded.released_at),"
             " parts = excluded.parts",
             (store_id, day.isoformat(), stamp(now), parts))
 
@@ -136,7 +144,7 @@ class PostingsWrites:
             "UPDATE postings SET state = 'kept', updated_at = ?"
             " WHERE state IN ('pending', 'posting')", (stamp(now),)).rowcount
 
-    def claim(self, ids: Iterable[str], now: dt.datetime) -> list[sqlite3.Row]:
+    def claim(self, ids: Iterable[str], now: dt.datetime) -> list[Row]:
         """Move each of these postings that is still pending to 'posting' and count the attempt:
         the rows (posting_id, kind, attempts, payload) of those claimed, in the order given."""
         claimed = []
@@ -167,14 +175,18 @@ class PostingsWrites:
                        latency_ms: int) -> None:
         """One call to the ERP (a repeated attempt number replaces the earlier record)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO posting_attempts (posting_id, attempt, started_at,"
-            " request_digest, status, outcome, answer, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO posting_attempts (posting_id, attempt, started_at, request_digest,"
+            " status, outcome, answer, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (posting_id, attempt) DO UPDATE SET started_at = excluded.started_at,"
+            " request_digest = excluded.request_digest, status = excluded.status,"
+            " outcome = excluded.outcome, answer = excluded.answer,"
+            " latency_ms = excluded.latency_ms",
             (pid, attempt, stamp(started), digest, status, outcome,
              answer[:MAX_ANSWER] if answer else answer, latency_ms))
 
     # --- operators' corrections ---
 
-    def state_and_payload(self, pid: str) -> sqlite3.Row | None:
+    def state_and_payload(self, pid: str) -> Row | None:
         """The posting's (state, payload), None if there is no such posting."""
         return one_row(self._conn, "SELECT state, payload FROM postings WHERE posting_id = ?",
                        (pid,))
@@ -207,7 +219,7 @@ def _where(where: list[str]) -> str:
 class PostingsReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def due(self, now: dt.datetime, limit: int) -> list[str]:
@@ -311,11 +323,12 @@ class PostingsReads:
         """How many postings the ERP accepted since `recent`, and since `today` (the earlier)."""
         row = await fetch_one(
             self._conn,
-            "SELECT COALESCE(SUM(posted_at >= ?), 0) AS recent, COUNT(*) AS today FROM postings"
+            "SELECT COUNT(*) FILTER (WHERE posted_at >= ?) AS recent, COUNT(*) AS today"
+            " FROM postings"
             " WHERE state = 'posted' AND posted_at >= ?", (stamp(recent), stamp(today)))
         return (int(row["recent"]), int(row["today"])) if row is not None else (0, 0)
 
-    async def for_the_erp_books(self, store_id: str, day: dt.date) -> list[sqlite3.Row]:
+    async def for_the_erp_books(self, store_id: str, day: dt.date) -> list[Row]:
         """The store-day's postings the ERP's books should show, every state (stock adjustments
         aside), oldest first: rows of posting_id, kind, state, reason, payload (text)."""
         return await fetch_all(

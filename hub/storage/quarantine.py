@@ -4,18 +4,15 @@
   arrived, on which topic, from which store if known, why, and the payload as received.
 """
 
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all, fetch_one
+from hub.storage.rows import Connection, Reader, fetch_all, fetch_one
 
 
 class QuarantineWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def add(self, topic: str, store_id: str | None, reason: str, payload: bytes,
@@ -30,7 +27,7 @@ class QuarantineWrites:
 class QuarantineReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:

@@ -5,34 +5,33 @@ transaction numbers of a store-day's sales and returns (events)."""
 
 import datetime as dt
 import json
-import sqlite3
 from typing import Any
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all, fetch_one
+from hub.storage.rows import Connection, Reader, Row, fetch_all, fetch_one
 from runtime.clock import stamp
 
 
 class ReconciliationsWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def record(self, store_id: str, business_day: str, status: str, report: dict[str, Any],
                now: dt.datetime) -> None:
         """The store-day's latest result, checked at `now` (it replaces the one before)."""
         self._conn.execute(
-            "INSERT OR REPLACE INTO reconciliations (store_id, business_day, status, report,"
-            " checked_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO reconciliations (store_id, business_day, status, report, checked_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, business_day) DO UPDATE SET"
+            " status = excluded.status, report = excluded.report,"
+            " checked_at = excluded.checked_at",
             (store_id, business_day, status, json.dumps(report), stamp(now)))
 
 
 class ReconciliationsReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def latest(self, limit: int) -> list[dict[str, Any]]:
@@ -63,7 +62,7 @@ class ReconciliationsReads:
             " WHERE business_day = ? ORDER BY 1", (d, d, d))
         return [row["store_id"] for row in rows]
 
-    async def transaction_numbers(self, store_id: str, day: dt.date) -> list[sqlite3.Row]:
+    async def transaction_numbers(self, store_id: str, day: dt.date) -> list[Row]:
         """(register_id, pos_txn_id) of each sale and return the hub applied for the
         store-day, by register."""
         return await fetch_all(

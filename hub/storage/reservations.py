@@ -13,13 +13,10 @@ writers must take a lock over every (SKU, location) it checks before it reads th
 or a `pg_advisory_xact_lock` per SKU) and hold it until the reservation is written.
 """
 
-import sqlite3
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import aiosqlite
-
-from hub.storage.rows import fetch_all
+from hub.storage.rows import Connection, Reader, Row, fetch_all
 
 
 class Reservation(NamedTuple):
@@ -47,17 +44,17 @@ _FIND = ("SELECT r.reservation_id, r.channel, r.state, r.digest, r.created_at, r
 _LINES = "SELECT sku, location, qty FROM reservation_lines WHERE reservation_id = ? ORDER BY line"
 
 
-def _found(rows: Sequence[Sequence[object]]) -> tuple[Reservation, list[Line]] | None:
+def _found(rows: Sequence[Row]) -> tuple[Reservation, list[Line]] | None:
     if not rows:
         return None
-    return (Reservation(*rows[0][:8]),  # type: ignore[arg-type]
-            [Line(*r[8:]) for r in rows if r[8] is not None])  # type: ignore[arg-type]
+    return (Reservation(*rows[0][:8]),
+            [Line(*r[8:]) for r in rows if r[8] is not None])
 
 
 class ReservationsWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def find(self, reservation_id: str) -> tuple[Reservation, list[Line]] | None:
@@ -109,7 +106,7 @@ class ReservationsWrites:
 class ReservationsReads:
     """On the read-only connection."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
     async def find(self, reservation_id: str) -> tuple[Reservation, list[Line]] | None:

@@ -1,8 +1,19 @@
-"""Named rows and SQLite's variable limit, for the repositories of this package only."""
+"""What the repositories of this package hold on to: the connection types both backends give
+them, rows read by name, and the variable limit of an IN (...) list.
+
+A repository is written once for both backends. In the writer it calls `execute` and
+`executemany` on a `Connection`: a `sqlite3.Connection` as it is (nothing in between on
+SQLite's hot path), or the PostgreSQL adapter (`hub.storage.postgres.connection`), which takes
+the same SQL with `?` placeholders and gives back rows readable by name and by position. Its
+reads go through `fetch_all` / `fetch_one` on a `Reader`: an aiosqlite connection, or the
+PostgreSQL pool's adapter. The SQL is the dialect both understand: `INSERT ... ON CONFLICT`,
+the target table named in `DO UPDATE SET t.x = t.x + excluded.x`, `COUNT(*) FILTER (...)`,
+`json_each(?)` for a list (the adapter turns it into `json_array_elements_text`).
+"""
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 import aiosqlite
 
@@ -11,32 +22,79 @@ T = TypeVar("T")
 MAX_VARIABLES = 500
 
 
-def all_rows(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+class Row(Protocol):
+    """A row readable by column name (row["store_id"]) and by position, and as a dict (dict(row))."""
+
+    @overload
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> tuple[Any, ...]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __len__(self) -> int: ...
+    def keys(self) -> list[str]: ...
+
+
+class Cursor(Protocol):
+    """What a statement gives back: its rows (plain tuples) and how many rows it changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The writer's connection as a repository uses it (sqlite3.Connection has this shape)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Cursor: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
+
+
+class NamedReads(Protocol):
+    """A read connection of another backend than SQLite: rows by name, awaited."""
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+    async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
+
+
+Reader = aiosqlite.Connection | NamedReads
+
+
+def all_rows(conn: Connection, sql: str, args: Sequence[Any] = ()) -> list[Row]:
     """Every row of a query, each readable by column name (row["store_id"])."""
-    cur = conn.cursor()
-    cur.row_factory = sqlite3.Row
-    return cur.execute(sql, args).fetchall()
+    if isinstance(conn, sqlite3.Connection):
+        cur = conn.cursor()
+        cur.row_factory = sqlite3.Row
+        return cur.execute(sql, args).fetchall()
+    return conn.execute(sql, args).fetchall()  # the PostgreSQL adapter's rows have names
 
 
-def one_row(conn: sqlite3.Connection, sql: str, args: Sequence[Any] = ()) -> sqlite3.Row | None:
-    cur = conn.cursor()
-    cur.row_factory = sqlite3.Row
-    row: sqlite3.Row | None = cur.execute(sql, args).fetchone()
-    return row
+def one_row(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    if isinstance(conn, sqlite3.Connection):
+        cur = conn.cursor()
+        cur.row_factory = sqlite3.Row
+        row: Row | None = cur.execute(sql, args).fetchone()
+        return row
+    found: Row | None = conn.execute(sql, args).fetchone()
+    return found
 
 
-async def fetch_all(reader: aiosqlite.Connection, sql: str,
-                    args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+async def fetch_all(reader: Reader, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    if not isinstance(reader, aiosqlite.Connection):
+        return await reader.fetch_all(sql, args)
     async with reader.execute(sql, args) as cur:
         cur.row_factory = sqlite3.Row
         return list(await cur.fetchall())
 
 
-async def fetch_one(reader: aiosqlite.Connection, sql: str,
-                    args: Sequence[Any] = ()) -> sqlite3.Row | None:
+async def fetch_one(reader: Reader, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    if not isinstance(reader, aiosqlite.Connection):
+        return await reader.fetch_one(sql, args)
     async with reader.execute(sql, args) as cur:
         cur.row_factory = sqlite3.Row
-        return await cur.fetchone()
+        row: Row | None = await cur.fetchone()
+        return row
 
 
 def chunks(items: Sequence[T], size: int = MAX_VARIABLES) -> Iterator[Sequence[T]]:

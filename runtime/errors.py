@@ -7,8 +7,8 @@
     │   └── CannotListen   an address from the config cannot be bound
     ├── SchemaTooNew       (runtime/migrations.py) a database written by a newer release; also a
     │                      RuntimeError
-    ├── WriterClosed       (runtime/sqlite_writer.py) the SQLite writer closed before it ran the
-    │                      job; also a RuntimeError
+    ├── WriterClosed       (runtime/group_commit.py) the database writer closed before it ran
+    │                      the job; also a RuntimeError
     ├── WindowError        (runtime/windows.py) a maintenance window that cannot be parsed; also a
     │                      ValueError
     └── Deaf               (runtime/hearing.py) raised out of an MQTT session that hears nothing

@@ -1,8 +1,11 @@
 """The hub's TOML config: every key, its default and its check (see packaging/retail-hub.toml)."""
 
 import datetime as dt
+import os
+import socket
 import ssl
 import tomllib
+import urllib.parse
 import zoneinfo
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +166,25 @@ class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
     token_file: str | None = None
 
 
+class StorageConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the hub keeps its state (docs/scale-out.md): `hub.sqlite` in data_dir, or a
+    PostgreSQL database."""
+
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    # postgresql://user@host:port/database (libpq's URL); its password goes in password_file.
+    url: str = ""
+    password_file: str | None = None
+    # PostgreSQL: connections for reads (API, dashboard, relay); the writer has one more.
+    pool_size: Annotated[int, Meta(ge=1, le=64)] = 4
+
+
+class ClusterConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """This hub among several on one PostgreSQL database (docs/scale-out.md)."""
+
+    # How this worker is named to the others and on the dashboard; "" means host name and pid.
+    worker_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:@-]{0,100}$")] = ""
+
+
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: DataDir
     topic_prefix: str = DEFAULT_PREFIX
@@ -177,11 +199,23 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     locations: dict[LocationId, LocationConfig] = msgspec.field(default_factory=dict)
     availability: AvailabilityConfig = AvailabilityConfig()
     channels: dict[ChannelName, ChannelConfig] = msgspec.field(default_factory=dict)
+    storage: StorageConfig = StorageConfig()
+    cluster: ClusterConfig = ClusterConfig()
     source: str = ""
 
     @property
     def db_path(self) -> Path:
+        """The SQLite backend's database file."""
         return Path(self.data_dir) / "hub.sqlite"
+
+    @property
+    def worker_id(self) -> str:
+        return self.cluster.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def storage_password(self) -> str | None:
+        """The PostgreSQL password (from `storage.password_file`), None without one."""
+        file = self.storage.password_file
+        return read_secret(file, path=self.source, key="storage.password_file") if file else None
 
     @property
     def api_listen(self) -> tuple[str, int]:
@@ -275,10 +309,14 @@ def load_config(path: Path | str) -> HubConfig:
         token_file=resolve(src, erp.token_file) if erp.token_file else None,
         password_file=resolve(src, erp.password_file) if erp.password_file else None,
     ))
+    if cfg.storage.password_file:
+        cfg = msgspec.structs.replace(cfg, storage=msgspec.structs.replace(
+            cfg.storage, password_file=resolve(src, cfg.storage.password_file)))
     cfg = msgspec.structs.replace(cfg, channels={
         name: msgspec.structs.replace(ch, token_file=resolve(src, ch.token_file))
         if ch.token_file else ch for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
+    _check_storage(src, cfg.storage)
     _check_channels(src, cfg)
     _check_files(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -294,6 +332,7 @@ def _check_files(src: str, cfg: HubConfig) -> None:
     admin = cfg.admin_token()
     for key in ("token_file", "password_file"):
         cfg.erp_secret(key)
+    cfg.storage_password()
     owners: dict[str, str] = {}
     for name, token in cfg.channel_tokens().items():
         key = f"channels.{name}.token_file"
@@ -328,6 +367,26 @@ def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
             message, field = describe(inner)
             key = f"{section}.{name}" + ("" if field == "$" else f".{field}")
             raise ConfigError(path, key, message) from exc
+
+
+def _check_storage(src: str, storage: StorageConfig) -> None:
+    """A PostgreSQL backend needs a postgresql:// URL naming the host and the database, and no
+    password in it (secrets are files: storage.password_file)."""
+    if storage.backend != "postgresql":
+        return
+    example = "postgresql://user@host:5432/database"
+    if not storage.url:
+        raise ConfigError(src, "storage.url", f"required for backend \"postgresql\": {example}")
+    url = urllib.parse.urlsplit(storage.url)
+    if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
+        raise ConfigError(src, "storage.url", f"expected {example}, got {storage.url!r}")
+    try:
+        url.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise ConfigError(src, "storage.url", f"bad port in {storage.url!r}") from exc
+    if url.password is not None:
+        raise ConfigError(src, "storage.url", "holds a password: put it in a file named by "
+                                              "storage.password_file instead")
 
 
 def _check_channels(src: str, cfg: HubConfig) -> None:

@@ -11,10 +11,14 @@
     ├── AvailabilityError  a reservation, stock adjustment or feed request that cannot be done
     │   │                  (HTTP 403/404/409/410); names the field
     │   └── Insufficient   not enough available to sell for every line: nothing is held (HTTP 409)
-    └── BadQuery           a dashboard query parameter or an availability API body that cannot
-                           be used (HTTP 422); also a ValueError; names the field
+    ├── BadQuery           a dashboard query parameter or an availability API body that cannot
+    │                      be used (HTTP 422); also a ValueError; names the field
+    ├── DatabaseUnreachable  the hub's PostgreSQL database cannot be reached (exit 3); names its
+    │                      URL, never the password
+    └── TransferRefused    `retail-hub import` into a database that is not empty, or from an
+                           export of another schema (exit 4)
 
-Third-party errors (aiosqlite, aiohttp, amqtt) are translated where they are met; errors that
+Third-party errors (aiosqlite, psycopg, aiohttp, amqtt) are translated where they are met; errors that
 never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay private there.
 """
 
@@ -87,3 +91,12 @@ class Insufficient(AvailabilityError):
     def __init__(self, lines: list[dict[str, object]]) -> None:
         super().__init__("insufficient", "lines", 409, lines=lines)
         self.lines = lines
+
+
+class DatabaseUnreachable(HubError):
+    """The hub's PostgreSQL database cannot be reached (wrong host, server down, refused login)."""
+
+
+class TransferRefused(HubError):
+    """An import that would lose or mix data: the target holds data already, or the export is of
+    another schema than the target's."""

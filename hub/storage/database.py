@@ -1,15 +1,21 @@
-"""The hub's storage port: one object owns the database file, its writer thread and its reads.
+"""The hub's storage port: one object owns the database, its writer thread and its reads.
 
 Every other hub module reaches the database only through this port (tests/test_layering.py
 checks that nothing outside `hub/storage/` imports a driver or writes SQL):
 
 - `Database.submit(job)` / `run(job)`: `job(tx)` runs in the single writer thread
-  (runtime.sqlite_writer) inside a group-commit transaction shared with other jobs, each in its
-  own savepoint; the future resolves only after COMMIT, which is fsync'd. "Commit, then ack" rests
-  on that: Ingest hands an outcome to Outbound only when its future has resolved.
-- `Database.reads`: async repositories over a read-only connection (WAL: reads never block the
-  writer, and see only committed transactions).
+  (runtime.group_commit) inside a group-commit transaction shared with other jobs, each in its
+  own savepoint; the future resolves only after COMMIT, which is durable (fsync'd). "Commit,
+  then ack" rests on that: Ingest hands an outcome to Outbound only when its future has resolved.
+- `Database.reads`: async repositories over read-only connections (they never block the writer,
+  and see only committed transactions).
 - `transact(path, job)` and `reading(path)`: the same two for a command line, without a thread.
+
+Two backends implement the port: `Database` here is SQLite (`hub.sqlite` in data_dir, WAL);
+`hub.storage.postgres.database.PostgresDatabase` is PostgreSQL. `hub.storage.factory` picks one
+from the config (`[storage] backend`), for the hub and for the command lines. Both run the same
+repositories (hub.storage.rows says how); hub.storage.postgres.repositories holds the few methods
+PostgreSQL does its own way.
 
 A `Transaction` and `Reads` hold one repository per aggregate, each with intention-revealing
 methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
@@ -17,9 +23,11 @@ methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `day
 `availability` (stock as the availability service reads it, safety stock, location adjustments,
 the change feed) and `reservations`.
 
-Single-writer assumptions: this backend has one writer thread in one process, and these are
-correct only because of it. A backend shared by several hub workers must provide each by other
-means (docs/architecture.md says the same):
+Single-writer assumptions: a hub has one writer thread, and these are correct only because of
+it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
+on PostgreSQL every write transaction takes one advisory lock first (hub.storage.postgres.writer),
+so there too one writer writes at a time. Several hub workers sharing a database must provide
+each by other means (docs/architecture.md and docs/scale-out.md say the same):
 
 1. Applying a stream reads `streams.applied_seq`, applies what follows and advances it in one
    transaction: needs a per-stream lock (`SELECT ... FOR UPDATE` on the stream's row, or
@@ -44,10 +52,9 @@ means (docs/architecture.md says the same):
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -61,7 +68,9 @@ from hub.storage.postings import PostingsReads, PostingsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
 from hub.storage.reservations import ReservationsReads, ReservationsWrites
+from hub.storage.rows import Connection, Reader
 from hub.storage.schema import migrate
+from runtime.group_commit import GroupCommitWriter
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
 T = TypeVar("T")
@@ -70,7 +79,7 @@ T = TypeVar("T")
 class Transaction:
     """One job's view of the writer's open transaction. Only the writer thread touches it."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self.events = EventLogWrites(conn)
         self.quarantine = QuarantineWrites(conn)
@@ -85,9 +94,9 @@ class Transaction:
 
 
 class Reads:
-    """The read repositories, over one read-only connection shared by the API and dashboard."""
+    """The read repositories, over the read-only connection(s) the API and dashboard share."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: Reader) -> None:
         self._conn = conn
         self.events = EventLogReads(conn)
         self.quarantine = QuarantineReads(conn)
@@ -102,17 +111,21 @@ class Reads:
 
 
 class Database:
-    """The hub database: `start()` migrates it and opens the reads; `close()` finishes every
-    queued job first."""
+    """The hub database (here on SQLite): `start()` migrates it and opens the reads; `close()`
+    finishes every queued job first."""
 
     def __init__(self, path: Path | str, *, name: str = "hub-writer") -> None:
         self.path = Path(path)
         self._tx: Transaction | None = None
-        self._writer = SQLiteWriter(self.path, self._setup, name=name)
+        self._writer: GroupCommitWriter[Any] = SQLiteWriter(self.path, self._setup, name=name)
         self._reads: Reads | None = None
         self._reader: aiosqlite.Connection | None = None
 
-    def _setup(self, conn: sqlite3.Connection) -> None:
+    def describe(self) -> str:
+        """Where the database is, for a message."""
+        return str(self.path)
+
+    def _setup(self, conn: Any) -> None:
         migrate(conn)
         self._tx = Transaction(conn)
 

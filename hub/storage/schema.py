@@ -5,11 +5,15 @@ duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, d
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
 availability_changes, channel_freshness), `reservations` (reservations, reservation_lines).
+
+Every migration here has its PostgreSQL twin at the same place in
+`hub.storage.postgres.schema.MIGRATIONS`: adding migration n means adding it to both lists
+(tests/hub/test_schema_parity.py fails while the lists differ in length or in what they build).
 """
 
 import sqlite3
 
-from runtime.migrations import migrate as run_migrations
+from runtime.migrations import UserVersion, run
 
 MIGRATIONS: list[str] = [
     # 1: the core pipeline.
@@ -250,6 +254,7 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Bring the database forward to the newest schema, one migration per transaction."""
-    run_migrations(conn, MIGRATIONS, "hub database")
+def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+    """Bring the database forward to the newest schema, one migration per transaction;
+    (version before, version after)."""
+    return run(UserVersion(conn), MIGRATIONS, "hub database")

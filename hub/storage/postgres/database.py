@@ -1,0 +1,125 @@
+"""The storage port on PostgreSQL: the same `Database` as SQLite's, and `transact`/`reading` for
+a command line (hub.storage.database says what each does; hub.storage.factory picks a backend).
+
+The writer is one psycopg connection in a thread (PgWriter: group commit, one advisory lock per
+transaction); the reads are a pool of `[storage] pool_size` read-only connections. `start()`
+migrates the database first (hub.storage.postgres.schema), as the SQLite hub does its file.
+"""
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
+
+import psycopg
+
+from hub.errors import DatabaseUnreachable
+from hub.storage.database import Database, Reads, Transaction
+from hub.storage.postgres.connection import PgConnection, PgReader, Target
+from hub.storage.postgres.repositories import PgReads, PgTransaction
+from hub.storage.postgres.schema import TableVersion, migrate
+from hub.storage.postgres.writer import BEGIN, PgWriter
+
+T = TypeVar("T")
+
+
+class PostgresDatabase(Database):
+    """The hub database on PostgreSQL: `start()` migrates it and opens the reads; `close()`
+    finishes every queued job first."""
+
+    def __init__(self, target: Target, *, name: str = "hub-writer") -> None:
+        self.target = target
+        self._tx: Transaction | None = None
+        self._writer = PgWriter(target, self._setup, name=name)
+        self._reads: Reads | None = None
+        self._pool: PgReader | None = None
+
+    def describe(self) -> str:
+        return self.target.describe()
+
+    def _setup(self, conn: PgConnection) -> None:
+        migrate(conn)
+        self._tx = PgTransaction(conn)
+
+    async def start(self) -> None:
+        """Migrate (raises SchemaTooNew for a database of a newer hub, DatabaseUnreachable when
+        the server cannot be reached) and open the reads."""
+        try:
+            await self._writer.start()
+            self._pool = PgReader(self.target)
+            await self._pool.open()
+        except (psycopg.OperationalError, TimeoutError) as exc:
+            await self.close()
+            raise unreachable(self.target, exc) from exc
+        self._reads = PgReads(self._pool)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = self._reads = None
+        await self._writer.close()
+
+
+def unreachable(target: Target, exc: BaseException) -> DatabaseUnreachable:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseUnreachable(f"cannot reach the hub database at {target.describe()}: {reason}")
+
+
+def _open(target: Target) -> PgConnection:
+    conn = PgConnection(target)
+    try:
+        conn.ensure()
+    except psycopg.OperationalError as exc:
+        raise unreachable(target, exc) from exc
+    return conn
+
+
+def version(target: Target) -> int:
+    """The database's schema version (0: nothing there yet); DatabaseUnreachable if it cannot
+    be asked."""
+    conn = _open(target)
+    try:
+        return TableVersion(conn).version()
+    finally:
+        conn.close()
+
+
+def migrate_now(target: Target) -> tuple[int, int]:
+    """`retail-hub migrate`: (version before, version after)."""
+    conn = _open(target)
+    try:
+        return migrate(conn)
+    finally:
+        conn.close()
+
+
+def transact(target: Target, job: Callable[[Transaction], T]) -> T:
+    """Run `job(tx)` in one transaction of its own, for a command line beside a running hub
+    (it waits for the hub's writer lock). The job's exception rolls it back."""
+    conn = _open(target)
+    try:
+        conn.command(BEGIN)
+        try:
+            result = job(PgTransaction(conn))
+        except BaseException:
+            conn.command("ROLLBACK")
+            raise
+        conn.command("COMMIT")
+        return result
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def reading(target: Target) -> AsyncIterator[Reads]:
+    """The read repositories of the database, for a command line (one connection)."""
+    reader = PgReader(target, size=1)
+    try:
+        await reader.open()
+    except (psycopg.OperationalError, TimeoutError) as exc:
+        await reader.close()
+        raise unreachable(target, exc) from exc
+    try:
+        yield PgReads(reader)
+    finally:
+        await reader.close()
+

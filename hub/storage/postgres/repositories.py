@@ -1,0 +1,66 @@
+"""The few repository methods PostgreSQL does its own way, as subclasses of the shared ones, and
+the Transaction and Reads that use them. Everything else runs the shared repositories' SQL.
+
+- Day totals (`PgDaysWrites.add_totals`): one atomic `UPDATE ... SET x = x + excluded.x` on
+  exact `NUMERIC` columns, where SQLite reads, adds as Decimal and writes back text. Correct
+  without the writer lock too (single-writer assumption 3 of hub.storage.database).
+- The feed's latest cursor (`PgAvailabilityReads.last_cursor`): the highest committed cursor.
+  SQLite reads it from `sqlite_sequence`; an identity sequence would also show cursors of
+  transactions that have not committed yet.
+"""
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from hub.storage.availability import AvailabilityReads
+from hub.storage.database import Reads, Transaction
+from hub.storage.days import DaysWrites
+from hub.storage.rows import Connection, Reader, fetch_one
+
+
+class PgDaysWrites(DaysWrites):
+    def add_totals(self, store_id: str, business_day: str, currency: str, *, sales_count: int,
+                   returns_count: int, net: Decimal, tax: Decimal, gross: Decimal,
+                   tenders: Mapping[str, Decimal]) -> None:
+        """Add these counts and amounts (and each tender method's amount) to the day's, exactly."""
+        day = (store_id, business_day, currency)
+        self._conn.execute(
+            "INSERT INTO day_totals (store_id, business_day, currency, sales_count, returns_count,"
+            " net_total, tax_total, gross_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (store_id, business_day, currency) DO UPDATE SET"
+            " sales_count = day_totals.sales_count + excluded.sales_count,"
+            " returns_count = day_totals.returns_count + excluded.returns_count,"
+            " net_total = day_totals.net_total + excluded.net_total,"
+            " tax_total = day_totals.tax_total + excluded.tax_total,"
+            " gross_total = day_totals.gross_total + excluded.gross_total",
+            (*day, sales_count, returns_count, net, tax, gross))
+        if tenders:
+            self._conn.executemany(
+                "INSERT INTO day_tenders (store_id, business_day, currency, method, amount)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, business_day, currency, method)"
+                " DO UPDATE SET amount = day_tenders.amount + excluded.amount",
+                [(*day, method, amount) for method, amount in tenders.items()])
+
+
+class PgAvailabilityReads(AvailabilityReads):
+    async def last_cursor(self) -> int:
+        """The latest cursor the feed has committed (0 before the first)."""
+        row = await fetch_one(self._conn,
+                              "SELECT COALESCE(MAX(cursor), 0) AS last FROM availability_changes")
+        return int(row["last"]) if row else 0
+
+
+class PgTransaction(Transaction):
+    """A Transaction whose repositories run on PostgreSQL."""
+
+    def __init__(self, conn: Connection) -> None:
+        super().__init__(conn)
+        self.days = PgDaysWrites(conn)
+
+
+class PgReads(Reads):
+    """The read repositories on PostgreSQL."""
+
+    def __init__(self, conn: Reader) -> None:
+        super().__init__(conn)
+        self.availability = PgAvailabilityReads(conn)

@@ -1,12 +1,13 @@
-"""Command line: `retail-hub run|check-config|stores|postings|reconcile [--config FILE] [--json]`,
-`retail-hub demo`, `--version`.
+"""Command line: `retail-hub run|check-config|stores|postings|reconcile|migrate|export|import
+[--config FILE] [--json]`, `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
-a mismatch); 2 config error (names the file and key), or a demo --data-dir the demo did not
-make; 3 no hub database at the configured
-data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception,
-reconciling a store the hub does not know); 5 `run`: another hub holds the data_dir; 6 `run`: an
-address from the config cannot be listened on (README.md has the table). Usage errors exit 2.
+a mismatch), or the hub database is of a newer release; 2 config error (names the file and key),
+or a demo --data-dir the demo did not make; 3 no hub database at the configured data_dir, or the
+PostgreSQL database cannot be reached; 4 the action was refused (e.g. retrying a posting that is
+not dead or an exception, reconciling a store the hub does not know, importing into a database
+that is not empty); 5 `run`: another hub holds the data_dir; 6 `run`: an address from the config
+cannot be listened on (README.md has the table). Usage errors exit 2.
 """
 
 import argparse
@@ -16,11 +17,17 @@ import sys
 
 from hub import __version__
 from hub.cli import postings as postings_cli
+from hub.cli import storage as storage_cli
 from hub.config import HubConfig, load_config
+from hub.errors import DatabaseUnreachable
 from runtime import clock, logs
 from runtime.cli import config_path, global_options, wants_json
 from runtime.config import ConfigError, render
+from runtime.migrations import SchemaTooNew
 from runtime.service import StartupError, run_until_signal
+
+EXIT_NEWER_DATABASE = 1
+EXIT_NO_DATABASE = 3
 
 DEFAULT_CONFIG = "/etc/retail-hub/hub.toml"
 
@@ -48,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
     postings_cli.add_parsers(sub, DEFAULT_CONFIG)
+    storage_cli.add_parsers(sub, DEFAULT_CONFIG)
     # The demo lives outside the product (demo/): `retail-hub demo ARGS` runs `python -m demo ARGS`.
     sub.add_parser("demo", add_help=False,
                    help="run the hub, its embedded broker, simulated stores and Tryton (demo --help)")
@@ -68,17 +76,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         sys.stdout.write(render(config, as_json=wants_json(args)))
         return 0
+    try:
+        return _command(config, args)
+    except DatabaseUnreachable as exc:
+        print(f"retail-hub: {exc}", file=sys.stderr)
+        return EXIT_NO_DATABASE
+    except SchemaTooNew as exc:
+        print(f"retail-hub: {exc}: run the newer release", file=sys.stderr)
+        return EXIT_NEWER_DATABASE
+
+
+def _command(config: HubConfig, args: argparse.Namespace) -> int:
+    if args.command in ("migrate", "export", "import"):
+        return storage_cli.run(config, args)
     if args.command in ("postings", "reconcile"):
         return postings_cli.run(config, args)
     if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
         return _provision(config, args)
     if args.command == "stores":
         from hub.ledger.fleet import list_stores_now, render_stores
+        from hub.storage import factory
 
-        if not config.db_path.exists():
-            print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
-            return 3
-        rows = list_stores_now(config.db_path)
+        if not factory.exists(config):
+            print(f"retail-hub: no hub database at {factory.where(config)}", file=sys.stderr)
+            return EXIT_NO_DATABASE
+        rows = list_stores_now(config)
         print(json.dumps(rows, indent=2) if wants_json(args) else render_stores(rows))
         return 0
     from hub.app import Hub

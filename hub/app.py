@@ -16,7 +16,7 @@ from hub.ledger import fleet
 from hub.postings import store as postings
 from hub.postings.jobs import Jobs
 from hub.postings.relay import Relay
-from hub.storage import Database
+from hub.storage.factory import make_database
 from hub.web import metrics as hub_metrics
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
@@ -37,7 +37,7 @@ class Hub:
     def __init__(self, config: HubConfig, clock: Clock = SYSTEM) -> None:
         self.config = config
         self.clock = clock
-        self.db = Database(config.db_path)
+        self.db = make_database(config)
         self.broker = EmbeddedBroker(config) if config.broker.embedded else None
         if self.broker is not None:
             host, port = config.broker_listen

@@ -6,14 +6,15 @@ has queued are never touched: they live in the store's outbox and are sent once 
 with the new password.
 """
 
+import logging
 import re
 from typing import Any
 
 from hub.broker.credentials import new_password, read_users, set_password, write_secret, write_users
 from hub.config import HubConfig
-from hub.errors import CredentialsError
+from hub.errors import CredentialsError, DatabaseUnreachable
 from hub.ledger import fleet
-from hub.storage import transact
+from hub.storage import factory
 from protocol.errors import TopicError
 from protocol.topics import check_store_id
 
@@ -23,6 +24,8 @@ from protocol.topics import check_store_id
 _NEW_STORE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 STORE_ID_RULE = ("a store id is 1-64 of A-Z a-z 0-9 _ . -, starts with a letter or digit, "
                  "and does not start with `edge-`")
+
+log = logging.getLogger(__name__)
 
 
 def _check(config: HubConfig, store_id: str) -> None:
@@ -55,9 +58,15 @@ def store_ids(config: HubConfig) -> list[str]:
 def record(config: HubConfig) -> None:
     """Show provisioned stores that never connected in the hub database (if there is one yet;
     the hub also does this at start)."""
-    if not config.broker.embedded or not config.db_path.exists():
+    if not config.broker.embedded:
         return
-    transact(config.db_path, lambda tx: fleet.provisioned(tx, store_ids(config)))
+    try:
+        if not factory.exists(config):
+            return
+    except DatabaseUnreachable as exc:
+        log.warning("%s: the hub records the stores when it starts", exc)
+        return
+    factory.transact(config, lambda tx: fleet.provisioned(tx, store_ids(config)))
 
 
 def add(config: HubConfig, store_id: str, password_file: str | None, *, rotate: bool) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`retail-hub postings list|show|retry|resubmit` and `retail-hub reconcile`: finance's tools.
 
-They work on the hub database directly, with or without the hub running (SQLite WAL lets the CLI
-write beside the hub's writer; a running hub picks changes up within a second).
+They work on the hub database directly, with or without the hub running (SQLite WAL, or
+PostgreSQL's writer lock, lets the CLI write beside the hub's writer; a running hub picks changes
+up within a second).
 """
 
 import argparse
@@ -19,7 +20,7 @@ from hub.errors import PostingError, UnknownStore
 from hub.postings import reconcile
 from hub.postings import store as postings
 from hub.postings.store import PostingState
-from hub.storage import reading, transact
+from hub.storage import factory
 from runtime import clock
 from runtime.cli import global_options, wants_json
 
@@ -76,8 +77,8 @@ def _limit(text: str) -> int:
 
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
-    if not config.db_path.exists():
-        print(f"retail-hub: no hub database at {config.db_path}", file=sys.stderr)
+    if not factory.exists(config):
+        print(f"retail-hub: no hub database at {factory.where(config)}", file=sys.stderr)
         return EXIT_NO_DATABASE
     if args.command == "reconcile":
         return asyncio.run(_reconcile(config, args))
@@ -94,7 +95,7 @@ def _whoami() -> str:
 
 
 async def _read(config: HubConfig, args: argparse.Namespace) -> int:
-    async with reading(config.db_path) as reader:
+    async with factory.reading(config) as reader:
         if args.postings_command == "show":
             found = await postings.show(reader, args.posting_id)
             if found is None:
@@ -144,10 +145,10 @@ def _act(config: HubConfig, args: argparse.Namespace) -> int:
     to = postings.waiting_state(config.erp.connector)
     try:
         if args.postings_command == "retry":
-            result = transact(config.db_path, lambda tx: postings.retry(
+            result = factory.transact(config, lambda tx: postings.retry(
                 tx, args.posting_id, args.actor, now, to))
         else:
-            result = transact(config.db_path, lambda tx: postings.resubmit(
+            result = factory.transact(config, lambda tx: postings.resubmit(
                 tx, args.posting_id, args.actor, now, edited, config.postings,
                 config.erp.mapping, to))
     except PostingError as exc:
@@ -162,7 +163,7 @@ async def _reconcile(config: HubConfig, args: argparse.Namespace) -> int:
     from hub.erp.factory import make_connector
 
     connector = make_connector(config)
-    async with reading(config.db_path) as reader:
+    async with factory.reading(config) as reader:
         try:
             if connector is not None:
                 await connector.start()

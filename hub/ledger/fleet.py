@@ -5,10 +5,10 @@ is listed beside the others; removing its credentials removes that row (`provisi
 """
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
-from hub.storage import Reads, Transaction, reading
+from hub.config import HubConfig
+from hub.storage import Reads, Transaction, factory
 from protocol.messages import StoreState
 from runtime.clock import stamp
 
@@ -38,11 +38,11 @@ async def stores(reads: Reads) -> list[dict[str, Any]]:
     ]
 
 
-def list_stores_now(db_path: Path) -> list[dict[str, Any]]:
+def list_stores_now(config: HubConfig) -> list[dict[str, Any]]:
     """`stores()` for a command line: opens, reads and closes a read-only connection."""
 
     async def read() -> list[dict[str, Any]]:
-        async with reading(db_path) as reads:
+        async with factory.reading(config) as reads:
             return await stores(reads)
 
     return asyncio.run(read())

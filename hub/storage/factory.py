@@ -6,12 +6,13 @@ only when the config names it, so the embedded default never loads them.
 """
 
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from hub.config import HubConfig
 from hub.storage import database as sqlite
-from hub.storage import schema
+from hub.storage import schema, transfer
 from hub.storage.database import Database, Reads, Transaction
 from runtime.sqlite_writer import connect
 
@@ -90,3 +91,49 @@ async def reading(config: HubConfig) -> AsyncIterator[Reads]:
     else:
         async with sqlite.reading(config.db_path) as reads:
             yield reads
+
+
+def export(config: HubConfig, out: IO[bytes], now: dt.datetime) -> dict[str, int]:
+    """Every row of the hub database, as one snapshot, into `out` (hub.storage.transfer);
+    the rows of each table."""
+    source: transfer.Source
+    if postgresql(config):
+        from hub.storage.postgres.database import open_connection
+        from hub.storage.postgres.transfer import PgSource
+
+        source = PgSource(open_connection(target(config)))
+    else:
+        source = transfer.SQLiteSource(config.db_path)
+    try:
+        return transfer.export(source, out, now)
+    finally:
+        source.close()
+
+
+def import_(config: HubConfig, src: IO[bytes]) -> dict[str, int]:
+    """Load an export into the hub database, which is first brought to this hub's schema and
+    must be empty (TransferRefused otherwise): all of it in one transaction, or nothing."""
+    migrate(config)
+    if postgresql(config):
+        from hub.storage.postgres.database import open_connection
+        from hub.storage.postgres.transfer import PgTarget
+
+        conn = open_connection(target(config))
+        try:
+            counts = transfer.load(PgTarget(conn), src)
+            conn.command("COMMIT")
+            return counts
+        finally:
+            conn.close()  # without COMMIT, closing rolls the import back
+    db = connect(config.db_path)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            counts = transfer.load(transfer.SQLiteTarget(db), src)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return counts
+    finally:
+        db.close()

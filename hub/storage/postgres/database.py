@@ -64,7 +64,8 @@ def unreachable(target: Target, exc: BaseException) -> DatabaseUnreachable:
     return DatabaseUnreachable(f"cannot reach the hub database at {target.describe()}: {reason}")
 
 
-def _open(target: Target) -> PgConnection:
+def open_connection(target: Target) -> PgConnection:
+    """A writer connection of its own (command lines); DatabaseUnreachable if it cannot."""
     conn = PgConnection(target)
     try:
         conn.ensure()
@@ -76,7 +77,7 @@ def _open(target: Target) -> PgConnection:
 def version(target: Target) -> int:
     """The database's schema version (0: nothing there yet); DatabaseUnreachable if it cannot
     be asked."""
-    conn = _open(target)
+    conn = open_connection(target)
     try:
         return TableVersion(conn).version()
     finally:
@@ -85,7 +86,7 @@ def version(target: Target) -> int:
 
 def migrate_now(target: Target) -> tuple[int, int]:
     """`retail-hub migrate`: (version before, version after)."""
-    conn = _open(target)
+    conn = open_connection(target)
     try:
         return migrate(conn)
     finally:
@@ -95,7 +96,7 @@ def migrate_now(target: Target) -> tuple[int, int]:
 def transact(target: Target, job: Callable[[Transaction], T]) -> T:
     """Run `job(tx)` in one transaction of its own, for a command line beside a running hub
     (it waits for the hub's writer lock). The job's exception rolls it back."""
-    conn = _open(target)
+    conn = open_connection(target)
     try:
         conn.command(BEGIN)
         try:

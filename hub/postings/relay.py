@@ -9,6 +9,7 @@ is sent inside a maintenance window. Every attempt is recorded with its request 
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -166,10 +167,11 @@ class Relay:
         return min(wait, 30.0) if reason else 0.0
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.01))
-        except TimeoutError:
-            pass
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as the wake-up does, and the relay would then never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(seconds, 0.01)):
+                await self._wake.wait()
         self._wake.clear()
 
     async def _deliver(self, claimed: postings.Claimed) -> None:

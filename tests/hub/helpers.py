@@ -1,8 +1,17 @@
+import contextlib
 import datetime as dt
 import sqlite3
+from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 
-from hub.storage import Transaction
+from hub.storage import Database, Reads, Transaction
+from hub.storage import reading as sqlite_reading
+from hub.storage.postgres.connection import PgConnection, Target
+from hub.storage.postgres.database import PostgresDatabase
+from hub.storage.postgres.database import reading as pg_reading
+from hub.storage.postgres.repositories import PgTransaction
+from hub.storage.postgres.schema import migrate as pg_migrate
 from hub.storage.schema import migrate
 from protocol import identity
 from protocol.messages import Batch, Envelope, Sale, SaleLine, Tender
@@ -11,10 +20,43 @@ from runtime.sqlite_writer import connect
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 
 
-def database(path) -> sqlite3.Connection:
-    conn = connect(path)
+def database(where: Path | str) -> "sqlite3.Connection | PgConnection":
+    """A migrated hub database's writer connection: the SQLite file at a path, or the PostgreSQL
+    database at a postgresql:// URL (its adapter takes the same SQL, `?` placeholders and all)."""
+    if str(where).startswith("postgresql://"):
+        pg = PgConnection(Target(str(where)))
+        pg.ensure()
+        pg_migrate(pg)
+        return pg
+    conn = connect(where)
     migrate(conn)
     return conn
+
+
+def hub_database(tmp_path: Path, storage: str | None) -> Database:
+    """The storage port on the `storage` fixture's backend (not started)."""
+    if storage:
+        return PostgresDatabase(Target(storage))
+    return Database(tmp_path / "hub.sqlite")
+
+
+@contextlib.asynccontextmanager
+async def reading(where: Path | str) -> AsyncIterator[Reads]:
+    """The read repositories of the database at a path or a postgresql:// URL."""
+    if str(where).startswith("postgresql://"):
+        async with pg_reading(Target(str(where))) as reads:
+            yield reads
+    else:
+        async with sqlite_reading(where) as reads:
+            yield reads
+
+
+def transaction(conn: "sqlite3.Connection | PgConnection") -> Transaction:
+    return PgTransaction(conn) if isinstance(conn, PgConnection) else Transaction(conn)
+
+
+def begin(conn: "sqlite3.Connection | PgConnection") -> None:
+    conn.execute("BEGIN" if isinstance(conn, PgConnection) else "BEGIN IMMEDIATE")
 
 
 def sale_envelope(seq: int, *, store="S001", stream="st-1", txn: str | None = None,
@@ -32,7 +74,15 @@ def batch(envs: list[Envelope]) -> Batch:
 
 
 def apply(conn, sequencer, b: Batch):
-    conn.execute("BEGIN IMMEDIATE")
-    out = sequencer.apply(Transaction(conn), b, f"retail/v1/stores/{b.store_id}/events")
+    begin(conn)
+    out = sequencer.apply(transaction(conn), b, f"retail/v1/stores/{b.store_id}/events")
     conn.execute("COMMIT")
     return out
+
+
+def empty(conn: PgConnection) -> None:
+    """Every table of a PostgreSQL hub database emptied (for each example of a property test)."""
+    tables = [r[0] for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        " AND table_name <> 'schema_version'")]
+    conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")

@@ -1,4 +1,5 @@
-"""Day totals are exact: Decimal arithmetic, stored as text, never through float."""
+"""Day totals are exact: Decimal arithmetic, stored as text (SQLite) or NUMERIC (PostgreSQL, added
+in SQL), never through float; the same figures on both backends (`storage`)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -9,10 +10,18 @@ from hypothesis import strategies as st
 
 from hub.ingest.eventlog import Sequencer
 from hub.ledger import days
-from hub.storage import Transaction, reading
 from protocol.messages import DayClose, Envelope, Return, ReturnLine, SaleLine, Tender
 from protocol.money import line_amounts
-from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
+from tests.hub.helpers import (
+    NOW,
+    apply,
+    batch,
+    begin,
+    database,
+    reading,
+    sale_envelope,
+    transaction,
+)
 
 cents = st.integers(0, 10**9).map(lambda c: Decimal(c) / 100)
 
@@ -39,24 +48,23 @@ def test_totals_equal_the_exact_sum_of_lines(lines):
     assert delta.tenders["cash"] == expect_gross
 
 
-def test_returns_subtract(tmp_path):
-    from tests.hub.helpers import database
-
-    conn = database(tmp_path / "hub.sqlite")
+def test_returns_subtract(tmp_path, storage):
+    conn = database(storage or tmp_path / "hub.sqlite")
     totals: dict = {}
     days.add_event(totals, sale_envelope(1, qty=2, price="0.10"))
     ret = Return("R1", "R-1", "EUR", True, [ReturnLine("SKU-1", 1, Decimal("0.10"), tax=Decimal("0.02"))],
                  [Tender("cash", Decimal("0.10"))])
     days.add_event(totals, sale_envelope(2).__class__(
         "S001", "st-1", 2, "r", NOW, NOW.date(), NOW, ret))
-    conn.execute("BEGIN")
-    days.apply(Transaction(conn), totals)
-    days.apply(Transaction(conn), totals)  # applied twice: 0.1 + 0.2 style sums must stay exact
+    begin(conn)
+    days.apply(transaction(conn), totals)
+    days.apply(transaction(conn), totals)  # applied twice: 0.1 + 0.2 style sums must stay exact
     conn.execute("COMMIT")
     row = conn.execute("SELECT sales_count, returns_count, gross_total FROM day_totals").fetchone()
     assert row == (2, 2, "0.20")
     assert conn.execute("SELECT amount FROM day_tenders").fetchone()[0] == "0.20"
     assert dt.date.fromisoformat(conn.execute("SELECT business_day FROM day_totals").fetchone()[0])
+    conn.close()
 
 
 def _close(seq: int, register: str | None, sales: int, net: str, tax: str, cash: str):
@@ -73,13 +81,14 @@ def _close(seq: int, register: str | None, sales: int, net: str, tax: str, cash:
       (None, 2, "4.00", "1.00", "5.00")], (2, "4.00", "5.00")),
     ([("R1", 2, "4.00", "1.00", "5.00"), (None, 2, "4.00", "1.00", "5.00")], (2, "4.00", "5.00")),
 ])
-async def test_the_store_day_close_counts_each_sale_once(tmp_path, closes, expected):
-    conn = database(tmp_path / "hub.sqlite")
+async def test_the_store_day_close_counts_each_sale_once(tmp_path, storage, closes, expected):
+    where = storage or tmp_path / "hub.sqlite"
+    conn = database(where)
     events = [sale_envelope(1), sale_envelope(2)]
     events += [_close(3 + i, *c) for i, c in enumerate(closes)]
     apply(conn, Sequencer(posting_state="kept"), batch(events))
     conn.close()
-    async with reading(tmp_path / "hub.sqlite") as reader:
+    async with reading(where) as reader:
         close = (await days.report(reader, "S001", NOW.date()))["store_day_close"]
     assert (close["sales_count"], close["net_total"], close["tenders"]["cash"]) == expected
     assert len(close["registers"]) == len(closes)

@@ -1,5 +1,5 @@
 """Sequencing and dedupe: whatever order, loss and repetition the network brings, each event
-is applied exactly once, in seq order, with its effects."""
+is applied exactly once, in seq order, with its effects. On both backends (`storage`)."""
 
 import tempfile
 from pathlib import Path
@@ -7,12 +7,21 @@ from pathlib import Path
 from decimal import Decimal
 
 import msgspec
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.ingest.eventlog import Sequencer
 from protocol.messages import SaleLine
-from tests.hub.helpers import apply, batch, database, sale_envelope
+from tests.hub.helpers import apply, batch, database, empty, sale_envelope
+
+
+@pytest.fixture
+def conn(storage, tmp_path):
+    """A migrated hub database's writer connection on the test's backend."""
+    connection = database(storage or tmp_path / "hub.sqlite")
+    yield connection
+    connection.close()
 
 
 def log_of(conn, store="S001"):
@@ -20,14 +29,17 @@ def log_of(conn, store="S001"):
         "SELECT seq FROM events WHERE store_id = ? ORDER BY seq", (store,))]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(1, 40),
     deliveries=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 10)), max_size=30),
 )
-def test_any_delivery_order_applies_each_event_once_in_order(n, deliveries):
+def test_any_delivery_order_applies_each_event_once_in_order(storage, n, deliveries):
     with tempfile.TemporaryDirectory() as d:
-        conn = database(Path(d) / "hub.sqlite")
+        conn = database(storage or Path(d) / "hub.sqlite")
+        if storage:
+            empty(conn)  # the database is the test's, shared by its examples
         seq = Sequencer(max_held_events=1000, replay_min_interval_s=0)
         events = [sale_envelope(i, qty=1 + i % 3) for i in range(1, n + 1)]
         # Arbitrary (possibly overlapping, out-of-order, repeated) slices first...
@@ -48,10 +60,10 @@ def test_any_delivery_order_applies_each_event_once_in_order(n, deliveries):
         sales = conn.execute("SELECT sales_count FROM day_totals").fetchone()[0]
         assert sales == n
         assert out is None or out.applied_seq == n
+        conn.close()
 
 
-def test_a_gap_holds_later_events_and_asks_for_a_replay(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_a_gap_holds_later_events_and_asks_for_a_replay(conn):
     seq = Sequencer(replay_min_interval_s=0)
     events = [sale_envelope(i) for i in range(1, 6)]
     out = apply(conn, seq, batch(events[:2]))
@@ -64,8 +76,7 @@ def test_a_gap_holds_later_events_and_asks_for_a_replay(tmp_path):
     assert log_of(conn) == [1, 2, 3, 4, 5]
 
 
-def test_the_same_transaction_in_a_new_stream_is_not_applied_twice(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_the_same_transaction_in_a_new_stream_is_not_applied_twice(conn):
     seq = Sequencer()
     apply(conn, seq, batch([sale_envelope(1, txn="T1"), sale_envelope(2, txn="T2")]))
     # A replaced controller's new outbox re-sends T2 (its till retried), then a new sale T3.
@@ -78,8 +89,7 @@ def test_the_same_transaction_in_a_new_stream_is_not_applied_twice(tmp_path):
     assert conn.execute("SELECT on_hand FROM inventory").fetchone()[0] == -3
 
 
-def test_a_poison_event_is_quarantined_and_does_not_block_its_stream(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_a_poison_event_is_quarantined_and_does_not_block_its_stream(conn):
     seq = Sequencer()
     good = sale_envelope(2)
     lines = [SaleLine("SKU-1", 2, Decimal("9E+999999"))]  # overflows when multiplied out
@@ -89,8 +99,7 @@ def test_a_poison_event_is_quarantined_and_does_not_block_its_stream(tmp_path):
     assert conn.execute("SELECT count(*) FROM quarantine").fetchone()[0] == 1
 
 
-def test_other_events_at_seqs_the_log_holds_mean_the_stream_diverged(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_other_events_at_seqs_the_log_holds_mean_the_stream_diverged(conn):
     seq = Sequencer()
     apply(conn, seq, batch([sale_envelope(n) for n in range(1, 6)]))
     # A resend of the same events: plain duplicates.

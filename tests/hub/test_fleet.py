@@ -1,26 +1,24 @@
-"""The fleet table: a store's last_seen has one text form whichever message wrote it."""
-
-import sqlite3
+"""The fleet table: a store's last_seen has one text form whichever message wrote it, on either
+backend (`storage`)."""
 
 from hub.config import HubConfig
 from hub.ingest.receiver import Ingest
-from hub.storage import Database
 from protocol import codec
 from protocol.messages import StoreState
 from runtime.clock import FrozenClock, stamp
 from tests.conftest import wait_for
-from tests.hub.helpers import NOW, batch, sale_envelope
+from tests.hub.helpers import NOW, batch, database, hub_database, sale_envelope
 
 
-async def test_last_seen_has_the_same_form_from_the_state_path_and_from_the_event_path(tmp_path):
+async def test_last_seen_has_the_same_form_from_the_state_path_and_from_the_event_path(tmp_path, storage):
     # On the whole second, where `isoformat()` would drop the microseconds that `stamp` keeps.
     clock = FrozenClock(NOW)
-    writer = Database(tmp_path / "hub.sqlite")
+    writer = hub_database(tmp_path, storage)
     await writer.start()
     ingest = Ingest(HubConfig(data_dir=str(tmp_path)), writer, "mqtt://127.0.0.1:1", clock)
 
     def last_seen() -> list[str]:
-        conn = sqlite3.connect(tmp_path / "hub.sqlite")
+        conn = database(storage or tmp_path / "hub.sqlite")
         try:
             return [r[0] for r in conn.execute(
                 "SELECT last_seen FROM stores WHERE store_id = 'S001' AND last_seen IS NOT NULL")]

@@ -1,18 +1,19 @@
-"""Postings are made in the transaction that applies their events: per transaction or per day."""
+"""Postings are made in the transaction that applies their events: per transaction or per day
+(daily summaries and operators' checks on both backends: `storage`)."""
 
 import datetime as dt
 from decimal import Decimal
 
 import msgspec
+import pytest
 
 from hub.errors import PostingError
 from hub.postings import store as postings
 from hub.config import PostingsConfig
 from hub.ingest.eventlog import Sequencer
-from hub.storage import Transaction
 from protocol import identity
 from protocol.messages import DayClose, Envelope, Return, ReturnLine, Tender
-from tests.hub.helpers import NOW, apply, batch, database, sale_envelope
+from tests.hub.helpers import NOW, apply, batch, begin, database, sale_envelope, transaction
 
 SUMMARY = PostingsConfig(sales="daily_summary", returns="daily_summary", summary_cutoff="04:00")
 
@@ -28,6 +29,14 @@ def return_envelope(seq: int) -> Envelope:
                  [Tender("cash", Decimal("2.50"))])
     return Envelope("S001", "st-1", seq, identity.transaction_event_id("S001", "R1", f"{seq:06d}"),
                     NOW, NOW.date(), NOW, ret)
+
+
+@pytest.fixture
+def conn(storage, tmp_path):
+    """A migrated hub database's writer connection on the test's backend."""
+    connection = database(storage or tmp_path / "hub.sqlite")
+    yield connection
+    connection.close()
 
 
 def rows(conn, sql, *args):
@@ -47,8 +56,7 @@ def test_per_transaction_postings_are_created_with_their_events_once(tmp_path):
     assert payload["totals"] == {"net": "2.00", "tax": "0.50", "gross": "2.50"}
 
 
-def test_a_daily_summary_is_released_by_the_stores_day_close(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_a_daily_summary_is_released_by_the_stores_day_close(conn):
     seq = Sequencer(policy=SUMMARY)
     apply(conn, seq, batch([sale_envelope(1, qty=2), sale_envelope(2, sku="SKU-2"), return_envelope(3)]))
     assert rows(conn, "SELECT COUNT(*) FROM postings") == [(0,)]
@@ -67,41 +75,38 @@ def test_a_daily_summary_is_released_by_the_stores_day_close(tmp_path):
     assert len(body["source"]) == 3
 
 
-def test_late_sales_of_a_released_day_go_into_a_second_part(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_late_sales_of_a_released_day_go_into_a_second_part(conn):
     seq = Sequencer(policy=SUMMARY)
     apply(conn, seq, batch([sale_envelope(1), day_close(2)]))
     apply(conn, seq, batch([sale_envelope(3), sale_envelope(4)]))
-    conn.execute("BEGIN IMMEDIATE")
+    begin(conn)
     later = dt.datetime.now(dt.UTC)
-    assert postings.sweep(Transaction(conn), SUMMARY, later) == 1
-    assert postings.sweep(Transaction(conn), SUMMARY, later) == 0
+    assert postings.sweep(transaction(conn), SUMMARY, later) == 1
+    assert postings.sweep(transaction(conn), SUMMARY, later) == 0
     conn.execute("COMMIT")
     parts = [msgspec.json.decode(p) for (p,) in rows(conn, "SELECT payload FROM postings ORDER BY created_at")]
     assert [len(p["source"]) for p in parts] == [1, 2]
     assert parts[0]["posting_id"] != parts[1]["posting_id"]
 
 
-def test_the_cutoff_releases_a_day_without_a_day_close(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_the_cutoff_releases_a_day_without_a_day_close(conn):
     seq = Sequencer(policy=SUMMARY)
     apply(conn, seq, batch([sale_envelope(1)]))
     day = NOW.date()
     before = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(3, 59), dt.UTC)
     after = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(4, 0), dt.UTC)
-    conn.execute("BEGIN IMMEDIATE")
-    assert postings.sweep(Transaction(conn), SUMMARY, before) == 0
-    assert postings.sweep(Transaction(conn), SUMMARY, after) == 1
+    begin(conn)
+    assert postings.sweep(transaction(conn), SUMMARY, before) == 0
+    assert postings.sweep(transaction(conn), SUMMARY, after) == 1
     conn.execute("COMMIT")
 
 
-def test_an_operator_cannot_retry_a_posting_that_is_not_stuck(tmp_path):
-    conn = database(tmp_path / "hub.sqlite")
+def test_an_operator_cannot_retry_a_posting_that_is_not_stuck(conn):
     apply(conn, Sequencer(), batch([sale_envelope(1)]))
     ((pid,),) = rows(conn, "SELECT posting_id FROM postings")
     for action in (postings.retry, postings.resubmit):
         try:
-            action(Transaction(conn), pid, "ops", NOW)
+            action(transaction(conn), pid, "ops", NOW)
         except PostingError as exc:
             assert "pending" in str(exc) and exc.status == 409
         else:

@@ -18,12 +18,13 @@ from hub.postings import store as postings
 from hub.config import ErpConfig, HubConfig, MappingConfig, PostingsConfig
 from hub.erp.http_json import HttpJsonConnector
 from hub.postings.relay import Relay
-from hub.storage import Database
 from protocol.messages import Sale, SaleLine, Tender
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
-from tests.hub.helpers import NOW, sale_envelope
+from tests.hub.helpers import NOW, hub_database, sale_envelope
 
+# The relay's pacing does not depend on the database: these run on SQLite only.
+PACING_ONLY = pytest.mark.parametrize("storage", [None], ids=["sqlite"])
 FAST = dict(retry_initial_s=0.05, retry_max_s=0.2, rate_limit_per_s=200.0, max_in_flight=8)
 
 
@@ -35,8 +36,9 @@ async def erp():
 
 
 @pytest.fixture
-async def hubdb(tmp_path):
-    db = Database(tmp_path / "hub.sqlite")
+async def hubdb(tmp_path, storage):
+    """The hub database on either backend (the relay's claims, resets and audit on both)."""
+    db = hub_database(tmp_path, storage)
     await db.start()
     yield db, db.reads
     await db.close()
@@ -89,6 +91,7 @@ async def test_sales_are_posted_once_with_the_idempotency_key(hubdb, erp, tmp_pa
     assert erp.docs[ids[0]]["totals"] == {"net": "2.00", "tax": "0.50", "gross": "2.50"}
 
 
+@PACING_ONLY
 async def test_a_429_storm_is_waited_out_as_retry_after_says(hubdb, erp, tmp_path):
     writer, reader = hubdb
     await add_sales(writer, 10)
@@ -104,6 +107,7 @@ async def test_a_429_storm_is_waited_out_as_retry_after_says(hubdb, erp, tmp_pat
         assert after and after[0] - t429 >= 0.9
 
 
+@PACING_ONLY
 async def test_an_outage_opens_the_circuit_and_it_closes_after_a_probe(hubdb, erp, tmp_path):
     writer, reader = hubdb
     await add_sales(writer, 30)
@@ -118,6 +122,7 @@ async def test_an_outage_opens_the_circuit_and_it_closes_after_a_probe(hubdb, er
     assert len(erp.answered(503)) < 20
 
 
+@PACING_ONLY
 async def test_slow_answers_past_the_timeout_do_not_post_twice(hubdb, erp, tmp_path):
     writer, reader = hubdb
     ids = await add_sales(writer, 5)
@@ -152,6 +157,7 @@ async def test_a_validation_error_is_dead_lettered_with_the_erps_answer(hubdb, e
     assert (await states(reader))["posted"] == 3
 
 
+@PACING_ONLY
 async def test_the_achieved_rate_respects_the_limit(hubdb, erp, tmp_path):
     writer, reader = hubdb
     await add_sales(writer, 25)

@@ -9,15 +9,18 @@
   (`NUMERIC`) as its exact decimal text, a day (`date`) as `YYYY-MM-DD`, a payload (`bytea`) as
   bytes. Domain code therefore never asks which backend it runs on.
 - `PgConnection` is the writer's connection (rows.Connection); it reconnects, with a backoff,
-  when the server went away. `PgReader` is the read side (rows.NamedReads) over a pool.
+  when the server went away. `PgReader` is the read side (rows.NamedReads): a few read-only
+  connections.
 """
 
+import asyncio
+import contextlib
 import datetime as dt
 import functools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import msgspec
@@ -25,7 +28,6 @@ import psycopg
 from psycopg.adapt import AdaptersMap, Buffer, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import TextLoader
-from psycopg_pool import AsyncConnectionPool
 
 from hub.storage.rows import Row
 from runtime.clock import stamp
@@ -180,32 +182,77 @@ class PgConnection:
 
 
 class PgReader:
-    """The read repositories' connection: a pool of read-only connections (rows.NamedReads).
-    Each statement runs on its own (autocommit), so it sees what had committed when it began."""
+    """The read repositories' connections (rows.NamedReads): up to `pool_size` read-only
+    connections, each statement on its own (autocommit), so it sees what had committed when it
+    began. A connection the server closed while it sat idle (a restart) is replaced, and the
+    statement tried once more on the new one: a read is safe to repeat.
+
+    A pool of our own, not psycopg_pool's: under Python 3.11 its waiting for a free connection
+    (asyncio.wait_for) can swallow the cancellation of the task that waits, and a task that
+    cannot be cancelled never lets the hub stop."""
 
     def __init__(self, target: Target, size: int | None = None) -> None:
         self.target = target
-        size = size or target.pool_size
-        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[NamedRow]] = AsyncConnectionPool(
-            target.url, min_size=1, max_size=size, open=False, name="hub-reads",
-            check=AsyncConnectionPool.check_connection,
-            kwargs={"password": target.password, "autocommit": True, "row_factory": named_rows,
-                    "context": ADAPTERS, "connect_timeout": 10,
-                    "options": _SESSION + " -c default_transaction_read_only=on",
-                    "application_name": target.application_name})
+        self.size = size or target.pool_size
+        # A free slot: a connection, or None for one not made yet (or dropped).
+        self._free: asyncio.Queue[psycopg.AsyncConnection[NamedRow] | None] = asyncio.Queue()
+        for _ in range(self.size):
+            self._free.put_nowait(None)
+        self._closed = False
 
-    async def open(self, timeout: float = 10.0) -> None:
-        await self.pool.open(wait=True, timeout=timeout)
+    async def _connect(self) -> "psycopg.AsyncConnection[NamedRow]":
+        conn: psycopg.AsyncConnection[NamedRow] = await psycopg.AsyncConnection.connect(
+            self.target.url, password=self.target.password, autocommit=True,
+            row_factory=named_rows, context=ADAPTERS, connect_timeout=10,
+            options=_SESSION + " -c default_transaction_read_only=on",
+            application_name=self.target.application_name)
+        return conn
+
+    async def open(self) -> None:
+        """Make the first connection now: raises psycopg.OperationalError if it cannot."""
+        async with self._lease():
+            pass
 
     async def close(self) -> None:
-        await self.pool.close()
+        self._closed = True
+        while not self._free.empty():
+            conn = self._free.get_nowait()
+            if conn is not None:
+                await conn.close()
+
+    @contextlib.asynccontextmanager
+    async def _lease(self) -> AsyncIterator["psycopg.AsyncConnection[NamedRow]"]:
+        if self._closed:
+            raise psycopg.OperationalError("the hub database's reads are closed")
+        conn = await self._free.get()
+        try:
+            if conn is None or conn.closed:
+                conn = None
+                conn = await self._connect()
+            yield conn
+        finally:
+            if conn is not None and (self._closed or conn.closed
+                                     or conn.info.transaction_status != TransactionStatus.IDLE):
+                await conn.close()  # cancelled mid-statement, broken, or no longer wanted
+                conn = None
+            self._free.put_nowait(conn)
+
+    async def _run(self, sql: str, args: Sequence[Any], one: bool) -> Any:
+        for attempt in (1, 2):
+            async with self._lease() as conn:
+                try:
+                    cur = await conn.execute(dialect(sql), args)
+                    return await (cur.fetchone() if one else cur.fetchall())
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.closed:
+                        raise
+                    log.info("a read connection to %s was closed by the server: reconnecting",
+                             self.target.describe())
+        raise AssertionError("unreachable")
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(dialect(sql), args)
-            return list(await cur.fetchall())
+        return list(await self._run(sql, args, one=False))
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(dialect(sql), args)
-            return await cur.fetchone()
+        row: Row | None = await self._run(sql, args, one=True)
+        return row

@@ -47,7 +47,7 @@ class PostgresDatabase(Database):
             await self._writer.start()
             self._pool = PgReader(self.target)
             await self._pool.open()
-        except (psycopg.OperationalError, TimeoutError) as exc:
+        except psycopg.OperationalError as exc:
             await self.close()
             raise unreachable(self.target, exc) from exc
         self._reads = PgReads(self._pool)
@@ -116,7 +116,7 @@ async def reading(target: Target) -> AsyncIterator[Reads]:
     reader = PgReader(target, size=1)
     try:
         await reader.open()
-    except (psycopg.OperationalError, TimeoutError) as exc:
+    except psycopg.OperationalError as exc:
         await reader.close()
         raise unreachable(target, exc) from exc
     try:

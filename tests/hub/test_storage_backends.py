@@ -1,0 +1,167 @@
+"""The two backends of the storage port answer alike: the same writes through `Database.run` on
+SQLite and on PostgreSQL, then every read repository asked the same questions, and the answers
+compared value for value (instants as stamp text, amounts as decimal text, payloads as bytes)."""
+
+import datetime as dt
+import functools
+from decimal import Decimal
+from typing import Any
+
+from hub.config import PostingsConfig
+from hub.ingest.eventlog import Sequencer
+from hub.postings import store as postings
+from hub.storage import Database, Reads, Transaction
+from hub.storage.postgres.connection import Target
+from hub.storage.postgres.database import PostgresDatabase
+from hub.storage.reservations import Line
+from protocol.messages import (
+    AdjustmentLine,
+    DayClose,
+    Envelope,
+    InventoryAdjustment,
+    Return,
+    ReturnLine,
+    StoreState,
+    Tender,
+)
+from runtime.clock import FrozenClock, stamp
+from tests.hub.helpers import NOW, batch, sale_envelope
+
+LATER = NOW + dt.timedelta(minutes=5)
+# Reads that promise no order (their callers key or sort them): compared as sorted lists.
+UNORDERED = {"events", "matching", "books", "stock"}
+SUMMARY = PostingsConfig(returns="daily_summary")
+
+
+def _events() -> list[list[Envelope]]:
+    ret = Return("R1", "RT-1", "EUR", True,
+                 [ReturnLine("SKU-1", 1, Decimal("2.50"), tax=Decimal("0.50"))],
+                 [Tender("cash", Decimal("2.50"))])
+    close = DayClose(None, 3, 1, Decimal("12.5"), Decimal("3.10"),
+                     {"cash": Decimal("15.6"), "card": Decimal("0")}, "EUR")
+    adjust = InventoryAdjustment("ADJ-1", "count", [AdjustmentLine("SKU-9", 7)])
+    first = [sale_envelope(1, qty=2, price="2.50"), sale_envelope(2, sku="SKU-2", price="12.5"),
+             sale_envelope(3, sku="SKU-2", price="0.10")]
+    # seq 5 waits for seq 4 (held, then applied); 2 and 3 come again (duplicates).
+    later = [Envelope("S001", "st-1", 5, "adj-1", NOW, NOW.date(), NOW, adjust),
+             first[1], first[2]]
+    gap = [Envelope("S001", "st-1", 4, "ret-1", NOW, NOW.date(), NOW, ret),
+           Envelope("S001", "st-1", 6, "close-1", NOW, NOW.date(), NOW, close)]
+    other = [sale_envelope(1, store="S002", stream="x", txn="A1", price="99.99")]
+    return [first, later, gap, other]
+
+
+def _writes(tx: Transaction, ids: list[str]) -> None:
+    """What the relay, the operators, the fleet and availability write, at fixed instants."""
+    claimed = postings.claim(tx, ids[:3], NOW)
+    postings.record_attempt(tx, claimed[0].posting_id, 1, NOW, "d1", 201, "posted", "ok", 12)
+    postings.finish(tx, claimed[0].posting_id, postings.PostingState.POSTED, LATER,
+                    erp_ref="ERP-1", answer="{}")
+    postings.record_attempt(tx, claimed[1].posting_id, 1, NOW, "d2", 422, "dead", "no", 3)
+    postings.record_attempt(tx, claimed[1].posting_id, 1, LATER, "d2", 422, "dead", "again", 4)
+    postings.finish(tx, claimed[1].posting_id, postings.PostingState.DEAD, LATER, reason="no")
+    postings.retry(tx, claimed[1].posting_id, "olga@finance", LATER)
+    tx.fleet.record_state(StoreState("S001", False, version="1.2", backlog=4, stream="st-1"),
+                          now=stamp(LATER), state_at=stamp(NOW))
+    tx.fleet.match_provisioned(["S001", "S003"])
+    tx.quarantine.add("retail/v1/stores/S002/events", "S002", "bad", b"\x00\xffraw", stamp(NOW))
+    tx.reconciliations.record("S001", NOW.date().isoformat(), "matched", {"n": 1}, LATER)
+    tx.availability.set_safety_stock([("SKU-1", "", 2), ("", "S001", 1)], stamp(NOW))
+    tx.availability.set_freshness("web", "S002", True, stamp(NOW))
+    tx.availability.save_adjustment("DC1", "A-1", digest="x", reason="count",
+                                    occurred_at=stamp(NOW), business_day="2026-11-23",
+                                    lines="[]", now=stamp(NOW))
+    tx.availability.add_on_hand({("DC1", "SKU-1"): 40}, stamp(NOW))
+    tx.availability.record_changes([("SKU-1", "DC1"), ("SKU-2", "")], stamp(NOW))
+    tx.availability.record_location_changed("S001", stamp(LATER))
+    tx.reservations.hold("RES-1", channel="web", digest="d", now=stamp(NOW),
+                         expires_at=stamp(LATER), lines=[Line("SKU-1", "DC1", 3),
+                                                         Line("SKU-2", "S001", 1)])
+    tx.reservations.hold("RES-2", channel="web", digest="e", now=stamp(NOW),
+                         expires_at=stamp(NOW), lines=[Line("SKU-1", "S001", 1)])
+    tx.reservations.expire_due(stamp(NOW + dt.timedelta(minutes=1)))  # RES-2, not RES-1
+
+
+def _plain(value: Any) -> Any:
+    """Rows of either backend as tuples of their values, with their column names."""
+    if hasattr(value, "keys") and not isinstance(value, dict):
+        return (tuple(value.keys()), tuple(value))
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):  # a pair of answers, or a NamedTuple of a repository
+        return type(value)(*map(_plain, value)) if hasattr(value, "_fields") else tuple(
+            map(_plain, value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+async def _answers(reads: Reads, ids: list[str]) -> dict[str, Any]:
+    day, d = NOW.date(), NOW.date().isoformat()
+    event_ids = [sale_envelope(n).event_id for n in (1, 2, 3)] + ["ret-1", "nope"]
+    newest = await reads.postings.newest(limit=3)
+    asked = {
+        "events": reads.events.find(event_ids),
+        "quarantine": reads.quarantine.recent(5), "quarantined": reads.quarantine.count(),
+        "inventory": reads.inventory.by_store("SKU-2"), "inventory9": reads.inventory.by_store("SKU-9"),
+        "totals": reads.days.totals("S001", d), "tenders": reads.days.tenders("S001", d),
+        "closes": reads.days.closes("S001", d),
+        "stores": reads.fleet.stores(), "counts": reads.fleet.counts(),
+        "backlog": reads.fleet.total_backlog(),
+        "page": reads.fleet.page(online=None, query="s00", offset=0, limit=10),
+        "offline": reads.fleet.page(online=False, query="", offset=1, limit=1),
+        "due": reads.postings.due(LATER, 10),
+        "page2": reads.postings.newest(before=(newest[-1]["created_at"], newest[-1]["posting_id"])),
+        "by_state": reads.postings.count_by_state(), "of_day": reads.postings.count_by_state(
+            store_id="S001", business_day=d),
+        "one": reads.postings.one(ids[0]), "attempts": reads.postings.attempts(ids[1]),
+        "made_from": reads.postings.made_from(ids[0]),
+        "summaries": reads.postings.summaries_of(["ret-1"]),
+        "matching": reads.postings.matching(ids[:2], "S001"),
+        "payloads": reads.postings.payloads(ids), "posted": reads.postings.posted_since(NOW, NOW),
+        "books": reads.postings.for_the_erp_books("S001", day),
+        "audit": reads.audit.trail(ids[1]),
+        "reconciled": reads.reconciliations.latest(5),
+        "known": reads.reconciliations.store_known("S003"),
+        "unknown": reads.reconciliations.store_known("S999"),
+        "of_the_day": reads.reconciliations.stores_of_day(day),
+        "txns": reads.reconciliations.transaction_numbers("S001", day),
+        "stock": reads.availability.stock(["SKU-1", "SKU-2"], ["S001", "DC1"], stamp(NOW)),
+        "rules": reads.availability.safety_rules(["SKU-1"]),
+        "all_rules": reads.availability.all_safety_rules(),
+        "seen": reads.availability.last_seen(["S001", "S002", "DC1"]),
+        "changes": reads.availability.changes(0, ["S001", "DC1"], 50),
+        "cursor": reads.availability.last_cursor(),
+        "reservation": reads.reservations.find("RES-1"),
+        "expired": reads.reservations.find("RES-2"),
+    }
+    answers = {name: _plain(await question) for name, question in asked.items()}
+    return {name: sorted(answer, key=repr) if name in UNORDERED else answer
+            for name, answer in answers.items()}
+
+
+async def _run(db: Database) -> dict[str, Any]:
+    await db.start()
+    try:
+        sequencer = Sequencer(clock=FrozenClock(NOW), policy=SUMMARY, replay_min_interval_s=0)
+        for events in _events():
+            await db.run(functools.partial(sequencer.apply, batch=batch(events), topic="t"))
+        ids = [postings.posting_id("sale", sale_envelope(n).event_id) for n in (1, 2, 3)]
+        await db.run(functools.partial(postings.sweep, policy=SUMMARY, now=LATER))
+        await db.run(functools.partial(_writes, ids=ids))
+        return await _answers(db.reads, ids)
+    finally:
+        await db.close()
+
+
+async def test_both_backends_answer_every_read_alike(tmp_path, pg_url):
+    on_sqlite = await _run(Database(tmp_path / "hub.sqlite"))
+    on_postgresql = await _run(PostgresDatabase(Target(pg_url)))
+    assert on_sqlite["totals"] == [(
+        ("currency", "sales_count", "returns_count", "net_total", "tax_total", "gross_total"),
+        ("EUR", 3, 1, "12.08", "3.02", "15.10"))]
+    assert on_sqlite["quarantine"][0]["bytes"] == 5
+    assert ("SKU-1", "DC1", 40, 3) in on_sqlite["stock"]  # RES-1 holds 3
+    differ = {k: (on_sqlite[k], on_postgresql[k]) for k in on_sqlite
+              if on_sqlite[k] != on_postgresql[k]}
+    assert differ == {}

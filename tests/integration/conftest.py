@@ -15,8 +15,11 @@ async def http():
 
 
 @pytest.fixture
-def procs():
-    """Every process a test starts goes here and is stopped afterwards, newest first."""
+def procs(request):
+    """Every process a test starts goes here and is stopped afterwards, newest first (and before
+    the test's PostgreSQL database, if it has one, is dropped)."""
+    if "storage" in request.fixturenames:
+        request.getfixturevalue("storage")
     started: list = []
     yield started
     for p in reversed(started):

@@ -26,10 +26,12 @@ def start(procs: list, proc):  # type: ignore[no-untyped-def]
 
 
 async def hub_and_agents(tmp_path: Path, http: aiohttp.ClientSession, procs: list,
-                         stores: list[str], agents: list[str] | None = None, extra: str = ""):
+                         stores: list[str], agents: list[str] | None = None, extra: str = "",
+                         storage: str | None = None):
     """A running hub (embedded broker) that knows `stores`, and running agents for `agents`;
-    `extra`: more TOML sections for the hub (HubProc)."""
-    hub = start(procs, HubProc(tmp_path / "hub", stores, extra=extra))
+    `extra`: more TOML sections for the hub (HubProc); `storage`: a PostgreSQL URL for its
+    state (the `storage` fixture), or None for SQLite."""
+    hub = start(procs, HubProc(tmp_path / "hub", stores, extra=extra, storage=storage))
     await hub.ready(http)
     names = stores if agents is None else agents
     running = [start(procs, AgentProc(tmp_path / s, s, hub)) for s in names]
@@ -48,7 +50,7 @@ async def assert_delivered(http: aiohttp.ClientSession, hub: HubProc, store_id: 
         return stores.get(store_id, {}).get("events", 0) >= len(expected)
 
     await wait_for(caught_up, timeout, f"hub to apply {len(expected)} events of {store_id}")
-    got = hub_transactions(hub.db, store_id)
+    got = hub_transactions(hub.database, store_id)
     duplicates = [k for k, n in Counter(got).items() if n > 1]
     assert not duplicates, f"applied more than once: {duplicates[:5]}"
     assert sorted(got) == expected, "hub log differs from the sales the tills got a 2xx for"

@@ -103,13 +103,16 @@ class Mosquitto(Proc):
 class HubProc(Proc):
     def __init__(self, root: Path, stores: list[str], mosquitto_root: Path | None = None,
                  extra: str = "", store_password: str | None = None, tls: TestCa | None = None,
-                 require_client_cert: bool = False, ingest: str = "") -> None:
+                 require_client_cert: bool = False, ingest: str = "",
+                 storage: str | None = None) -> None:
         """`extra`: more TOML (whole sections) for the hub's config, e.g. `[erp]`;
         `ingest`: more keys (lines) for its `[ingest]` table;
         `store_password`: one password for every store (benchmarks with many stores);
-        `tls`: stores reach the broker over mqtts:// with certificates from this CA."""
+        `tls`: stores reach the broker over mqtts:// with certificates from this CA;
+        `storage`: a postgresql:// URL to keep the hub's state in (default: SQLite in data)."""
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.storage = storage
         self.tls = tls
         self.api_port = free_port()
         self.broker_port = free_port()
@@ -146,6 +149,7 @@ class HubProc(Proc):
             f'data_dir = "data"\n[broker]\n{broker}[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
             'admin_token_file = "admin-token"\n'
             "[ingest]\nreplay_min_interval_s = 0.5\n" + ingest + extra
+            + (f'[storage]\nbackend = "postgresql"\nurl = "{storage}"\n' if storage else "")
         )
         super().__init__([sys.executable, "-m", "hub", "run", "--config", str(root / "hub.toml")],
                          root / "hub.log")
@@ -170,7 +174,13 @@ class HubProc(Proc):
 
     @property
     def db(self) -> Path:
+        """The SQLite backend's file."""
         return self.root / "data" / "hub.sqlite"
+
+    @property
+    def database(self) -> Path | str:
+        """Where the hub keeps its state: its SQLite file, or its PostgreSQL URL."""
+        return self.storage or self.db
 
     async def get(self, http: aiohttp.ClientSession, path: str) -> Any:
         async with http.get(self.url + path) as r:

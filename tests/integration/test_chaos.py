@@ -1,6 +1,7 @@
 """Chaos: stores sell continuously while the agents, the hub and the broker are SIGKILLed at
 random moments, many times. Afterwards every sale that got a 2xx is in the hub exactly once,
-inventory and day totals add up to those sales, and every sale is in the ERP exactly once."""
+inventory and day totals add up to those sales, and every sale is in the ERP exactly once. On
+both backends (`storage`): with PostgreSQL, the hub is SIGKILLed between its commits and acks."""
 
 import asyncio
 import datetime as dt
@@ -20,13 +21,14 @@ pytestmark = pytest.mark.skipif(not Mosquitto.available(),
 KILLS = int(os.environ.get("CHAOS_KILLS", "9"))
 
 
-async def test_random_sigkills_lose_nothing_and_post_nothing_twice(tmp_path, http, procs, erp):  # noqa: F811
+async def test_random_sigkills_lose_nothing_and_post_nothing_twice(tmp_path, http, procs, erp,
+                                                                   storage):  # noqa: F811
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
     rng = random.Random(seed)
     print(f"chaos seed {seed} (CHAOS_SEED={seed} repeats this run)")
     stores = ["S001", "S002"]
     hub = HubProc(tmp_path / "hub", stores, mosquitto_root=tmp_path / "mosquitto",
-                  extra=erp_section(erp.url, rate=1000))
+                  extra=erp_section(erp.url, rate=1000), storage=storage)
     assert hub.mosquitto is not None
     start(procs, hub.mosquitto)
     start(procs, hub)

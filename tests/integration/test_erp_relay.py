@@ -1,6 +1,7 @@
 """The whole chain to an HTTP ERP: till → agent → hub → fault-injecting ERP, then reconciliation.
 
-The ERP is a real HTTP server in this test process; hub and agent are real processes.
+The ERP is a real HTTP server in this test process; hub and agent are real processes, the hub
+on either backend of its storage (`storage`).
 """
 
 import asyncio
@@ -28,10 +29,11 @@ def cli(hub, *args):
                           capture_output=True, text=True, timeout=60)
 
 
-async def test_sales_reach_the_erp_once_and_a_withheld_sale_is_named(tmp_path, http, procs, erp):
+async def test_sales_reach_the_erp_once_and_a_withheld_sale_is_named(tmp_path, http, procs, erp,
+                                                                     storage):
     erp.storm_429, erp.retry_after = 2, "1"
     hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
-                                        extra=erp_section(erp.url))
+                                        extra=erp_section(erp.url), storage=storage)
     till = Till(agent.url)
     await till.sell_many(http, 4)
     withheld = sale("R1", 5)  # rung up at the till, never reached the agent
@@ -78,10 +80,11 @@ async def test_sales_reach_the_erp_once_and_a_withheld_sale_is_named(tmp_path, h
     assert listed.returncode == 0 and listed.stdout.count("posted") == 6
 
 
-async def test_an_erp_refusal_is_dead_lettered_and_retried_by_an_operator(tmp_path, http, procs, erp):
+async def test_an_erp_refusal_is_dead_lettered_and_retried_by_an_operator(tmp_path, http, procs, erp,
+                                                                          storage):
     erp.reject_skus = {"SKU-2"}
     hub, [agent] = await hub_and_agents(tmp_path, http, procs, ["S001"],
-                                        extra=erp_section(erp.url))
+                                        extra=erp_section(erp.url), storage=storage)
     await Till(agent.url).sell_many(http, 3)  # the second sale is of SKU-2
 
     async def settled():

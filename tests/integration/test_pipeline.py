@@ -1,4 +1,5 @@
-"""Whole-system runs with real processes: every 2xx'd sale reaches the hub exactly once."""
+"""Whole-system runs with real processes: every 2xx'd sale reaches the hub exactly once, on
+either backend of the hub's storage (`storage`: SQLite, or the session's private PostgreSQL)."""
 
 import asyncio
 import shutil
@@ -13,8 +14,9 @@ from tests.integration.tills import Till
 pytestmark = pytest.mark.integration
 
 
-async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, http, procs):
-    hub, agents = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"])
+async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, http, procs,
+                                                                storage):
+    hub, agents = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"], storage=storage)
     tills = {a.store_id: [Till(a.url, "R1"), Till(a.url, "R2")] for a in agents}
     await asyncio.gather(*(t.sell_many(http, 40) for ts in tills.values() for t in ts))
     for a in agents:
@@ -24,8 +26,9 @@ async def test_sales_from_two_stores_reach_the_hub_exactly_once(tmp_path: Path, 
     assert stores["S001"]["applied_seq"] == 80
 
 
-async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_path, http, procs):
-    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
+async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_path, http, procs,
+                                                                            storage):
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"], storage=storage)
     till = Till(agent.url)
     await till.sell(http)
     body = till.accepted["000001"]
@@ -46,8 +49,8 @@ async def test_a_till_retry_is_captured_once_and_a_changed_retry_is_refused(tmp_
     await wait_for(delivered, 10, "the agent to see the hub's ack")
 
 
-async def test_agent_killed_mid_stream_loses_nothing(tmp_path, http, procs):
-    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
+async def test_agent_killed_mid_stream_loses_nothing(tmp_path, http, procs, storage):
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"], storage=storage)
     till = Till(agent.url)
     for round_ in range(3):
         stop = asyncio.Event()
@@ -65,8 +68,8 @@ async def _gt(a: int, b: int) -> bool:
     return a > b
 
 
-async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs):
-    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
+async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs, storage):
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"], storage=storage)
     till = Till(agent.url)
     stop = asyncio.Event()
     selling = asyncio.create_task(till.sell_until(http, stop, pause=0.005))
@@ -86,8 +89,8 @@ async def test_hub_killed_and_restarted_while_tills_sell(tmp_path, http, procs):
 
 
 async def test_replaced_outbox_starts_a_new_stream_and_old_sales_are_not_doubled(
-        tmp_path, http, procs):
-    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"])
+        tmp_path, http, procs, storage):
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001"], storage=storage)
     till = Till(agent.url)
     for _ in range(10):
         await till.sell(http)
@@ -110,7 +113,7 @@ async def test_replaced_outbox_starts_a_new_stream_and_old_sales_are_not_doubled
 
 
 async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_serving(
-        tmp_path, http, procs):
+        tmp_path, http, procs, storage):
     import aiomqtt
     import msgspec
 
@@ -118,7 +121,8 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
     from protocol.messages import Batch
     from tests.hub.helpers import sale_envelope
 
-    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"], ["S002"])
+    hub, (agent,) = await hub_and_agents(tmp_path, http, procs, ["S001", "S002"], ["S002"],
+                                         storage=storage)
     from protocol.messages import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
     spoofed = codec.encode(Batch("S002", "st", [sale_envelope(1, store="S002", stream="st")]))
@@ -155,7 +159,7 @@ async def test_garbage_and_spoofed_batches_are_quarantined_and_the_hub_keeps_ser
 
 
 async def test_events_the_capture_api_would_refuse_are_quarantined_not_applied(
-        tmp_path, http, procs):
+        tmp_path, http, procs, storage):
     import aiomqtt
 
     from protocol import codec
@@ -163,7 +167,7 @@ async def test_events_the_capture_api_would_refuse_are_quarantined_not_applied(
     from tests.hub.admission_cases import bad_events
     from tests.hub.helpers import NOW, sale_envelope
 
-    hub, _ = await hub_and_agents(tmp_path, http, procs, ["S001"], [])
+    hub, _ = await hub_and_agents(tmp_path, http, procs, ["S001"], [], storage=storage)
     bad = bad_events(start_seq=2)
     events = [sale_envelope(1), *bad, sale_envelope(len(bad) + 2)]
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",

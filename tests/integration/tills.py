@@ -72,8 +72,16 @@ class Till:
         return stock
 
 
-def hub_transactions(db: Path, store_id: str) -> list[str]:
-    """pos_txn_ids of the store's sales in the hub's event log (read-only, straight from SQLite)."""
+def hub_transactions(db: Path | str, store_id: str) -> list[str]:
+    """pos_txn_ids of the store's sales in the hub's event log (read-only, straight from its
+    SQLite file, or from its PostgreSQL database given its URL)."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(str(db)) as pg:
+            return [r[0] for r in pg.execute(
+                "SELECT register_id || '/' || pos_txn_id FROM events"
+                " WHERE store_id = %s AND kind = 'sale' ORDER BY stream, seq", (store_id,))]
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         rows = conn.execute(

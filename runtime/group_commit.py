@@ -90,6 +90,11 @@ class GroupCommitWriter(Generic[C]):
         writes undone when `isolated`)."""
         raise NotImplementedError
 
+    def _failure(self, error: BaseException) -> BaseException:
+        """What the callers of a failed group are given for the driver's `error` (a backend may
+        translate it into an error of its own)."""
+        return error
+
     # -- the callers' side -----------------------------------------------------------------
 
     async def start(self) -> None:
@@ -189,7 +194,7 @@ class GroupCommitWriter(Generic[C]):
             self._prepare(conn)
             self._begin(conn)
         except self.errors as exc:
-            _deliver_all(jobs, [(None, exc)] * len(jobs))
+            _deliver_all(jobs, [(None, self._failure(exc))] * len(jobs))
             return
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
@@ -216,7 +221,7 @@ class GroupCommitWriter(Generic[C]):
                 self._rollback(conn)
             except self.errors:
                 log.exception("%s: rollback failed", self._name)
-            _deliver_all(jobs, [(None, cause)] * len(jobs))
+            _deliver_all(jobs, [(None, self._failure(cause))] * len(jobs))
             return
         self.commits += 1
         self.jobs_committed += len(jobs)

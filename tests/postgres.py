@@ -82,6 +82,11 @@ class PgServer:
         with contextlib.suppress(subprocess.CalledProcessError):
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def running(self) -> bool:
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        return subprocess.run([*prefix, str(self.bin / "pg_ctl"), "-D", str(self.data), "status"],
+                              capture_output=True, timeout=60).returncode == 0
+
     def remove(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)

@@ -22,6 +22,7 @@ from collections import Counter
 import aiomqtt
 
 from hub.config import HubConfig
+from hub.errors import DatabaseUnreachable
 from hub.ingest import quarantine
 from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
@@ -196,9 +197,12 @@ class Ingest:
         self.counters["quarantined"] += 1
         log.warning("quarantined a message on %s: %s", topic, reason)
         now = stamp(self.clock.now())
-        await self.db.run(
-            lambda tx: quarantine.add(tx, topic, store_id, reason, payload, now)
-        )
+        try:
+            await self.db.run(
+                lambda tx: quarantine.add(tx, topic, store_id, reason, payload, now)
+            )
+        except DatabaseUnreachable as exc:  # the refusal stands; only its record is missing
+            log.warning("could not keep the refused message in quarantine: %s", exc)
 
     async def _submit(self, batch: Batch, topic: str) -> None:
         """Queue a batch for the writer. Batches of one stream that queue up while the writer is
@@ -213,31 +217,37 @@ class Ingest:
             queued.append((batch, topic))
             first = len(queued) == 1
         if first:
-            future = self.db.submit(functools.partial(self._apply_queued, key=key))
-            future.add_done_callback(self._applied)
+            took = [0]  # how many batches the job took, once it has run
+            future = self.db.submit(functools.partial(self._apply_queued, key=key, took=took))
+            future.add_done_callback(functools.partial(self._applied, key=key, took=took))
 
-    def _apply_queued(self, tx: Transaction, key: tuple[str, str]) -> tuple[Outcome, int]:
+    def _apply_queued(self, tx: Transaction, key: tuple[str, str],
+                      took: list[int]) -> tuple[Outcome, int]:
         """In the writer thread: every batch queued for `key` so far, applied as one."""
         with self._queue_lock:
             queued = self._queued.pop(key, [])
+        took[0] = len(queued)
         if len(queued) == 1:
             batch, topic = queued[0]
         else:
             batch = Batch(key[0], key[1], [e for b, _ in queued for e in b.events])
             topic = queued[0][1]
-        try:
-            return self.sequencer.apply(tx, batch, topic), len(queued)
-        except Exception as exc:
-            exc.batches = len(queued)  # type: ignore[attr-defined]  # slots to give back
-            raise
+        return self.sequencer.apply(tx, batch, topic), len(queued)
 
-    def _applied(self, future: "asyncio.Future[tuple[Outcome, int]]") -> None:
+    def _applied(self, future: "asyncio.Future[tuple[Outcome, int]]", key: tuple[str, str],
+                 took: list[int]) -> None:
         if future.cancelled():
             return
         error = future.exception()
         if error is not None:
-            # Not acked: the agent resends after its ack timeout, and the hub tries again.
-            for _ in range(getattr(error, "batches", 1)):
+            # Not acked: the agent resends after its ack timeout, and the hub tries again. A job
+            # whose transaction could not even begin (the database unreachable) never took its
+            # batches: drop them too, or the stream's later batches would wait behind them.
+            batches = took[0]
+            if not batches:
+                with self._queue_lock:
+                    batches = len(self._queued.pop(key, []))
+            for _ in range(batches):
                 self._slots.release()
             log.error("applying a batch failed: %s", error)
             self.counters["apply_failures"] += 1

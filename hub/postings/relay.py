@@ -24,7 +24,7 @@ import msgspec
 
 from hub.config import HubConfig
 from hub.erp.base import Catalog, Connector, Result
-from hub.errors import ErpUnavailable, Rejected
+from hub.errors import DatabaseUnreachable, ErpUnavailable, Rejected
 from hub.postings import governance, payloads
 from hub.postings import store as postings
 from hub.postings.store import PostingState
@@ -37,6 +37,8 @@ from runtime.windows import Schedule
 
 log = logging.getLogger(__name__)
 _CACHE_S = 60.0
+# How often the relay tries again while the hub database cannot be reached (PostgreSQL down).
+_DB_RETRY_S = 1.0
 
 
 class Relay:
@@ -68,6 +70,7 @@ class Relay:
         self._closed: dict[dt.date, tuple[float, bool]] = {}
         self._paused_by: str | None = None
         self._next_change: dt.datetime | None = None
+        self._db_down = False
 
     def wake(self) -> None:
         """New postings may be due (called after ingest commits, and by operators' actions)."""
@@ -131,8 +134,14 @@ class Relay:
                 await self._sleep(self.poll_s)
                 continue
             now = self.clock.now()
-            ids = await postings.due(self.db.reads, now, free)
-            claimed = await self.db.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
+            try:
+                ids = await postings.due(self.db.reads, now, free)
+                claimed = await self.db.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
+            except DatabaseUnreachable as exc:
+                self._database_down(exc)
+                await self._sleep(_DB_RETRY_S)
+                continue
+            self._database_down(None)
             if not claimed:
                 await self._sleep(self.poll_s)
                 continue
@@ -186,7 +195,7 @@ class Relay:
             self.counters["exception"] += 1
             log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,
                         payload.kind, payload.store_id, payload.business_day, exc)
-            await self.db.run(functools.partial(
+            await self._write(functools.partial(
                 postings.finish, pid=claimed.posting_id, state=PostingState.EXCEPTION,
                 now=self.clock.now(), reason=str(exc)))
             await self._tell(claimed.posting_id, PostingState.EXCEPTION, None)
@@ -248,9 +257,30 @@ class Relay:
                                     round(latency * 1000))
             change(conn)
 
-        await self.db.run(write)
+        await self._write(write)
         if result.outcome != "retry":
             await self._tell(claimed.posting_id, state, result.erp_ref)
+
+    async def _write(self, job: Callable[[Transaction], None]) -> None:
+        """Write a posting's outcome; while the database cannot be reached, keep it and try
+        again (the ERP has answered: its answer must not be lost)."""
+        while True:
+            try:
+                await self.db.run(job)
+            except DatabaseUnreachable as exc:
+                self._database_down(exc)
+                await asyncio.sleep(_DB_RETRY_S)
+            else:
+                self._database_down(None)
+                return
+
+    def _database_down(self, error: DatabaseUnreachable | None) -> None:
+        """One WARNING when the hub database cannot be reached, one INFO when it can again."""
+        if error is not None and not self._db_down:
+            log.warning("ERP relay paused: %s", error)
+        elif error is None and self._db_down:
+            log.info("ERP relay: the hub database is reachable again")
+        self._db_down = error is not None
 
     async def _tell(self, pid: str, state: str, erp_ref: str | None) -> None:
         if self.on_settled is not None:

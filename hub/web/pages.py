@@ -7,7 +7,7 @@ import zoneinfo
 from aiohttp import web
 
 from hub.config import HubConfig
-from hub.errors import BadQuery
+from hub.errors import BadQuery, DatabaseUnreachable
 from hub.ingest.receiver import Ingest
 from hub.postings import reconcile
 from hub.postings.relay import Relay
@@ -53,6 +53,11 @@ class DashboardPage:
     async def sample_activity(self) -> None:
         """Feed the dashboard's last-hour chart: one sample every activity.interval_s."""
         while True:
-            self.activity.add(self.clock.now(), self.ingest.counters["events_applied"],
-                              await dashboard.total_backlog(self.db.reads))
+            try:
+                backlog = await dashboard.total_backlog(self.db.reads)
+            except DatabaseUnreachable:  # a gap in the chart; the hub says so elsewhere
+                pass
+            else:
+                self.activity.add(self.clock.now(), self.ingest.counters["events_applied"],
+                                  backlog)
             await asyncio.sleep(self.activity.interval_s)

@@ -29,6 +29,7 @@ from psycopg.adapt import AdaptersMap, Buffer, Loader
 from psycopg.pq import TransactionStatus
 from psycopg.types.string import TextLoader
 
+from hub.errors import DatabaseUnreachable
 from hub.storage.rows import Row
 from runtime.clock import stamp
 
@@ -37,6 +38,21 @@ log = logging.getLogger(__name__)
 # Every session: instants printed in UTC and ISO form (what _StampLoader parses).
 _SESSION = "-c TimeZone=UTC -c DateStyle=ISO"
 _RETRY_MAX_S = 5.0
+
+
+def connection_lost(error: psycopg.Error) -> bool:
+    """Whether `error` means the server cannot be talked to (down, restarting, unreachable)
+    rather than that one statement failed."""
+    state = error.sqlstate
+    return isinstance(error, psycopg.OperationalError) and (
+        state is None or state.startswith("08") or state in ("57P01", "57P02", "57P03"))
+
+
+def unreachable(target: "Target", error: BaseException) -> DatabaseUnreachable:
+    """The hub's error for a database it cannot reach, naming the URL (never the password)."""
+    text = str(error).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+    return DatabaseUnreachable(f"cannot reach the hub database at {target.describe()}: {reason}")
 
 
 class Target(msgspec.Struct, frozen=True):
@@ -239,16 +255,18 @@ class PgReader:
 
     async def _run(self, sql: str, args: Sequence[Any], one: bool) -> Any:
         for attempt in (1, 2):
-            async with self._lease() as conn:
-                try:
+            try:
+                async with self._lease() as conn:
                     cur = await conn.execute(dialect(sql), args)
                     return await (cur.fetchone() if one else cur.fetchall())
-                except psycopg.OperationalError:
-                    if attempt == 2 or not conn.closed:
-                        raise
-                    log.info("a read connection to %s was closed by the server: reconnecting",
-                             self.target.describe())
-        raise AssertionError("unreachable")
+            except psycopg.OperationalError as exc:
+                if not connection_lost(exc) or self._closed:
+                    raise
+                if attempt == 2:
+                    raise unreachable(self.target, exc) from exc
+                log.info("a read connection to %s was lost (%s): reconnecting",
+                         self.target.describe(), exc)
+        raise AssertionError("not reached")
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return list(await self._run(sql, args, one=False))

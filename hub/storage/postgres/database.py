@@ -12,9 +12,8 @@ from typing import TypeVar
 
 import psycopg
 
-from hub.errors import DatabaseUnreachable
 from hub.storage.database import Database, Reads, Transaction
-from hub.storage.postgres.connection import PgConnection, PgReader, Target
+from hub.storage.postgres.connection import PgConnection, PgReader, Target, unreachable
 from hub.storage.postgres.repositories import PgReads, PgTransaction
 from hub.storage.postgres.schema import TableVersion, migrate
 from hub.storage.postgres.writer import BEGIN, PgWriter
@@ -57,11 +56,6 @@ class PostgresDatabase(Database):
             await self._pool.close()
             self._pool = self._reads = None
         await self._writer.close()
-
-
-def unreachable(target: Target, exc: BaseException) -> DatabaseUnreachable:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DatabaseUnreachable(f"cannot reach the hub database at {target.describe()}: {reason}")
 
 
 def open_connection(target: Target) -> PgConnection:

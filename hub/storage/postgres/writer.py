@@ -7,8 +7,9 @@ writing beside the hub, or a second hub started by mistake on the same database.
 held from BEGIN to COMMIT, which is short: several hub workers sharing one database need finer
 locks instead (per stream, per posting claim; docs/scale-out.md).
 
-A group that fails because the server went away fails its jobs (ingest then does not ack, so
-the store sends again); the next group connects again (PgConnection.ensure).
+A group that fails because the server went away fails its jobs with hub.errors.
+DatabaseUnreachable (ingest then does not ack, so the store sends again; the relay waits); the
+next group connects again (PgConnection.ensure).
 """
 
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.pq import TransactionStatus
 
-from hub.storage.postgres.connection import PgConnection, Target
+from hub.storage.postgres.connection import PgConnection, Target, connection_lost, unreachable
 from runtime.group_commit import GroupCommitWriter
 
 # Advisory lock keys: the letters 'RHUBWRIT' and 'RHUBMIGR' read as 64-bit integers.
@@ -64,6 +65,13 @@ class PgWriter(GroupCommitWriter[PgConnection]):
     def _rollback(self, conn: PgConnection) -> None:
         if conn.status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             conn.command("ROLLBACK")
+
+    def _failure(self, error: BaseException) -> BaseException:
+        if isinstance(error, psycopg.Error) and connection_lost(error):
+            translated = unreachable(self.target, error)
+            translated.__cause__ = error
+            return translated
+        return error
 
     def _survives(self, conn: PgConnection, isolated: bool) -> bool:
         # After an error PostgreSQL refuses every statement until ROLLBACK TO SAVEPOINT: a job

@@ -165,7 +165,12 @@ def _frames(src: IO[bytes]) -> Iterator[dict[str, Any]]:
         data = src.read(size)
         if len(data) < size:
             raise TransferRefused("the export ends in the middle of a frame (a cut-off file?)")
-        value: dict[str, Any] = msgspec.msgpack.decode(data)
+        try:
+            value = msgspec.msgpack.decode(data)
+        except msgspec.DecodeError as exc:
+            raise TransferRefused(f"not a retail-hub export, or a damaged one ({exc})") from exc
+        if not isinstance(value, dict) or "kind" not in value:
+            raise TransferRefused("not a retail-hub export, or a damaged one")
         yield value
 
 

@@ -1,6 +1,7 @@
 """Per store and business day: totals from applied events, and the store's own day-close figures.
 
-Amounts are Decimals stored as text and added in Python, never in SQL (which would use floats).
+Amounts are exact: Decimals here, never floats in the database (hub.storage.days says how each
+backend keeps and adds them).
 net_total and tax_total are sales minus returns; tenders are payments minus refunds, by method.
 """
 

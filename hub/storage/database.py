@@ -36,8 +36,8 @@ each by other means (docs/architecture.md and docs/scale-out.md say the same):
 2. Events held past a gap live in `Sequencer`'s memory and ingest coalesces queued batches in
    memory: with several workers the held events must live in the database.
 3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
-   lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column. Inventory is
-   already an atomic increment.
+   lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column, which is what the
+   PostgreSQL backend does already (`PgDaysWrites`). Inventory is an atomic increment on both.
 4. The relay reads due postings, then claims them (the claim re-checks the state), and at start
    puts every posting in flight back to pending (`PostingsWrites.reset_in_flight`): with several
    relays, claims need `FOR UPDATE SKIP LOCKED` and a lease that expires.

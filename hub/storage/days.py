@@ -5,9 +5,10 @@
 - `day_closes`: per (store, business day, register; '' for a store-wide close): the store's own
   figures, the last close received replacing an earlier one.
 
-Amounts are Decimals stored as text: read, added as Decimal and written back, never summed in SQL
-(SQLite would use floats). That read-modify-write is correct only with one writer
-(hub.storage.database, 3.).
+On SQLite, amounts are Decimals stored as text: read, added as Decimal and written back, never
+summed in SQL (SQLite would use floats). That read-modify-write is correct only with one writer
+(hub.storage.database, 3.). On PostgreSQL they are exact NUMERICs added in SQL, atomically
+(hub.storage.postgres.repositories.PgDaysWrites); both read back as the same decimal text.
 """
 
 from collections.abc import Mapping

@@ -54,10 +54,11 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                 out.append((f"drain vs per-sale HTTP ({broker})", f"{d['events_per_s']} events/s",
                             f"HTTP sync {d['http_per_sale_sync_per_s']}/s",
                             f"{d['times_http_sync']}x", ">= 20x"))
-    if s := _load("storage"):
-        out.append(("storage hot path (in process)", f"PostgreSQL {s.get('postgresql_events_per_s')}"
-                    " events/s", f"SQLite {s['sqlite_events_per_s']}/s",
-                    f"{s.get('postgresql_to_sqlite')}", ""))
+    if st := _load("storage"):
+        out.append(("storage hot path (in process)",
+                    f"PostgreSQL {st.get('postgresql_events_per_s')} events/s",
+                    f"SQLite {st['sqlite_events_per_s']}/s", f"{st.get('postgresql_to_sqlite')}",
+                    ""))
     if f := _load("fleet"):
         out.append((f"fleet {f['stores']} stores", f"{f['sold_per_s']} sales/s, all applied "
                     f"{f['applied'] == f['sold']}", "", f"p50 {f['p50_ms']} / p99 {f['p99_ms']} ms",
@@ -89,10 +90,6 @@ def rows() -> list[tuple[str, str, str, str, str]]:
     if m := _load("memory"):
         out.append(("agent memory", f"idle {m['agent_idle_rss_mb']} MB, 1M waiting "
                     f"{m['agent_rss_mb_with_events']} MB", "", "", "<= 50 MB"))
-    if s := _load("storage"):
-        out.append(("storage hot path (in process)", f"PostgreSQL {s.get('postgresql_events_per_s')}"
-                    " events/s", f"SQLite {s['sqlite_events_per_s']}/s",
-                    f"{s.get('postgresql_to_sqlite')}", ""))
     if f := _load("fleet"):
         out.append(("hub memory, 1000 stores", f"{f['hub_rss_mb']} MB (+ mosquitto "
                     f"{f['mosquitto_rss_mb']} MB)", "", "", "<= 300 MB"))

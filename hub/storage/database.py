@@ -13,7 +13,9 @@ checks that nothing outside `hub/storage/` imports a driver or writes SQL):
 
 A `Transaction` and `Reads` hold one repository per aggregate, each with intention-revealing
 methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
-`postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`.
+`postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`,
+`catalog` (items, store groups, price books, staged price changes), `publications` (catalog
+versions and their content, publications and their target stores).
 
 Single-writer assumptions: this backend has one writer thread in one process, and these are
 correct only because of it. A backend shared by several hub workers must provide each by other
@@ -44,11 +46,13 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from hub.storage.audit import AuditReads, AuditWrites
+from hub.storage.catalog import CatalogReads, CatalogWrites
 from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
 from hub.storage.inventory import InventoryReads, InventoryWrites
 from hub.storage.postings import PostingsReads, PostingsWrites
+from hub.storage.publications import PublicationsReads, PublicationsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
 from hub.storage.schema import migrate
@@ -70,6 +74,8 @@ class Transaction:
         self.postings = PostingsWrites(conn)
         self.audit = AuditWrites(conn)
         self.reconciliations = ReconciliationsWrites(conn)
+        self.catalog = CatalogWrites(conn)
+        self.publications = PublicationsWrites(conn)
 
     # Transitional, while the rooms move their SQL into the repositories.
     def execute(self, sql: str, args: Any = ()) -> sqlite3.Cursor:
@@ -92,6 +98,8 @@ class Reads:
         self.postings = PostingsReads(conn)
         self.audit = AuditReads(conn)
         self.reconciliations = ReconciliationsReads(conn)
+        self.catalog = CatalogReads(conn)
+        self.publications = PublicationsReads(conn)
 
     # Transitional, while the rooms move their SQL into the repositories.
     def execute(self, sql: str, args: Any = ()) -> Any:

@@ -53,8 +53,9 @@ HUB_ROOMS = {
     "postings": {"config", "erp", "ledger", "storage"},
     "ingest": {"config", "ledger", "postings", "storage"},
     "broker": {"config", "errors", "ledger", "storage"},
-    "web": {"config", "ingest", "ledger", "postings", "storage"},
-    "cli": {"config", "erp", "postings", "storage"},
+    "catalog": {"config", "storage"},
+    "web": {"catalog", "config", "ingest", "ledger", "postings", "storage"},
+    "cli": {"catalog", "config", "erp", "postings", "storage"},
 }
 
 

@@ -27,6 +27,7 @@ from hub.web import metrics as hub_metrics
 from hub.web.activity import Activity
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
+from hub.web.catalog import CatalogApi
 from protocol.messages import Receipt
 from runtime import systemd
 from runtime.circuit import CircuitState
@@ -57,6 +58,7 @@ class Hub:
                       if connector else None)
         self.api = HubApi(self.db, self.health, self.relay, config.erp.mapping,
                            clock, config.postings)
+        self.catalog_api = CatalogApi(self.db, config.catalog, clock)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self._admin_token = config.admin_token()
@@ -196,6 +198,7 @@ class Hub:
                 await self.broker.start()
             app = web.Application(middlewares=[json_errors, admin_only_writes(self._admin_token)])
             app.add_routes(self.api.routes())
+            app.add_routes(self.catalog_api.routes())
             app.add_routes([web.get("/", self.dashboard), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

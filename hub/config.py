@@ -141,7 +141,7 @@ class CatalogConfig(Struct, frozen=True, forbid_unknown_fields=True):
     chunk_bytes: Annotated[int, Meta(ge=1024, le=1024 * 1024)] = 256 * 1024
     # When to read products and list prices from the ERP ("HH:MM" daily in `timezone`); ""
     # never. The sync is not built yet: a time set here is refused (hub.config._check_catalog).
-    erp_sync: HHMM | Literal[""] = ""
+    erp_sync: Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = ""
     timezone: str = "UTC"
 
 

@@ -17,7 +17,7 @@ from protocol.messages import MAX_BATCH_BYTES, CatalogChunk
 # A chunk is one MQTT message: at most what a batch may be, and big enough to carry its header.
 MIN_CHUNK_BYTES = 1024
 MAX_CHUNK_BYTES = MAX_BATCH_BYTES
-# The largest whole a store accepts (300,000 items with prices take about 40 MB).
+# The largest whole a store accepts (300,000 items with a price each take about 52 MB).
 MAX_CONTENT_BYTES = 512 * 1024 * 1024
 
 

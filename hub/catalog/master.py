@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hub.catalog import currencies, validation
+from hub.catalog import validation
 from hub.catalog.requests import BookIn, ChangeSetIn, ItemIn
 from hub.errors import CatalogError, ChangesRefused
 from hub.storage import Transaction
@@ -68,7 +68,7 @@ def put_book(tx: Transaction, book: str, body: BookIn, now: dt.datetime) -> dict
     Refused: a currency ISO 4217 does not give minor units for; a priority another book has
     (two books never tie); a group that does not exist; a new currency while the book has
     prices."""
-    if currencies.minor_units(body.currency) is None:
+    if validation.minor_units(body.currency) is None:
         raise CatalogError(f"{body.currency!r} is not an ISO 4217 currency with minor units",
                            "currency")
     other = tx.catalog.book_with_priority(body.priority, book)
@@ -114,7 +114,7 @@ def stage_prices(tx: Transaction, book: str, body: ChangeSetIn, now: dt.datetime
     if refused:
         raise ChangesRefused(refused, len(body.changes))
     change_set = tx.catalog.stage(
-        book, [NewPrice(c.sku, currencies.in_minor_units(c.price, found.currency),
+        book, [NewPrice(c.sku, validation.in_minor_units(c.price, found.currency),
                         c.effective_from, c.effective_to) for c in body.changes], body.force, now)
     return {"book": book, "change_set": change_set, "staged": len(body.changes)}
 

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from hub.catalog import content, master, publishing, tracking
+from hub.catalog import content, master, publishing
 from hub.catalog.requests import (
     BookIn,
     ChangeSetIn,
@@ -96,12 +96,12 @@ class CatalogApi:
         body = decode(await _body(request), PublicationIn)
         made = await self._db.run(functools.partial(
             publishing.publish, body=body, now=self._clock.now(), config=self._config))
-        return json_response(await tracking.view(self._db.reads, made["id"]), 201)
+        return json_response(await publishing.view(self._db.reads, made["id"]), 201)
 
     async def cancel(self, request: web.Request) -> web.Response:
         pid = _number(request.match_info["id"], "id")
         await self._db.run(functools.partial(publishing.cancel, pid=pid, now=self._clock.now()))
-        return json_response(await tracking.view(self._db.reads, pid))
+        return json_response(await publishing.view(self._db.reads, pid))
 
     async def _write(self, job: Callable[[Transaction, dt.datetime], dict[str, Any]],
                      what: str | None, status: int = 200) -> web.Response:
@@ -143,12 +143,12 @@ class CatalogApi:
         q = request.query
         limit = _number(q.get("limit", "50"), "limit", 1000)
         before = _number(q["before"], "before") if "before" in q else None
-        found = await tracking.listing(self._db.reads, before=before, limit=limit)
+        found = await publishing.listing(self._db.reads, before=before, limit=limit)
         return json_response({"publications": found,
                               "next": found[-1]["id"] if len(found) == limit else None})
 
     async def publication(self, request: web.Request) -> web.Response:
-        found = await tracking.view(self._db.reads, _number(request.match_info["id"], "id"))
+        found = await publishing.view(self._db.reads, _number(request.match_info["id"], "id"))
         if found is None:
             return error(404, "no such publication", "id")
         return json_response(found)

@@ -4,7 +4,7 @@ its target stores and their states, counts, cancel, rollback, auto_publish, keep
 import datetime as dt
 import functools
 
-from hub.catalog import tracking
+from hub.catalog import publishing
 from hub.config import CatalogConfig
 from protocol.messages import CatalogAck
 from tests.hub.catalog_server import catalog_server
@@ -52,11 +52,11 @@ async def test_each_store_moves_through_its_states_and_the_counts_follow(tmp_pat
     async with catalog_server(tmp_path) as client:
         await base(client)
         await client.publish()
-        await report(client, tracking.delivered, store_id="S001", version=1)
-        await report(client, tracking.delivered, store_id="S002", version=1)
+        await report(client, publishing.delivered, store_id="S001", version=1)
+        await report(client, publishing.delivered, store_id="S002", version=1)
         applied_at = NOW + dt.timedelta(seconds=3)
-        await report(client, tracking.applied, store_id="S001", version=1, at=applied_at)
-        await report(client, tracking.failed, store_id="S002", version=1,
+        await report(client, publishing.applied, store_id="S001", version=1, at=applied_at)
+        await report(client, publishing.failed, store_id="S002", version=1,
                      reason="disk full")
         view = await client.ok("GET", "/v1/publications/1")
         by_store = {s["store_id"]: s for s in view["stores"]}
@@ -65,10 +65,10 @@ async def test_each_store_moves_through_its_states_and_the_counts_follow(tmp_pat
         assert (by_store["S002"]["state"], by_store["S002"]["reason"]) == ("failed", "disk full")
         assert view["progress"] == "applied by 1 of 3 stores"
         # A failed store may still apply it; a resend request puts a delivered one back.
-        await report(client, tracking.on_ack, ack=CatalogAck("S002", 1, "applied", applied_at))
-        await report(client, tracking.delivered, store_id="S003", version=1)
-        await report(client, tracking.on_ack, ack=CatalogAck("S003", 1, "resend"))
-        await report(client, tracking.on_ack, ack=CatalogAck("S003", 1, "teleported"))
+        await report(client, publishing.on_ack, ack=CatalogAck("S002", 1, "applied", applied_at))
+        await report(client, publishing.delivered, store_id="S003", version=1)
+        await report(client, publishing.on_ack, ack=CatalogAck("S003", 1, "resend"))
+        await report(client, publishing.on_ack, ack=CatalogAck("S003", 1, "teleported"))
         view = await client.ok("GET", "/v1/publications/1")
         assert states(view) == {"S001": "applied", "S002": "applied", "S003": "pending"}
 
@@ -77,16 +77,16 @@ async def test_cancel_stops_the_stores_that_have_not_applied_it(tmp_path):
     async with catalog_server(tmp_path) as client:
         await base(client)
         await client.publish()
-        await report(client, tracking.applied, store_id="S001", version=1, at=NOW)
+        await report(client, publishing.applied, store_id="S001", version=1, at=NOW)
         view = await client.ok("POST", "/v1/publications/1/cancel")
         assert states(view) == {"S001": "applied", "S002": "cancelled", "S003": "cancelled"}
         assert view["cancelled_at"] is not None
         assert states(await client.ok("POST", "/v1/publications/1/cancel")) == states(view)
         # A store that applies a cancelled version anyway (it was on its way) stays cancelled.
-        await report(client, tracking.applied, store_id="S002", version=1, at=NOW)
+        await report(client, publishing.applied, store_id="S002", version=1, at=NOW)
         assert states(await client.ok("GET", "/v1/publications/1"))["S002"] == "cancelled"
         await client.publish(stores=["S001"])
-        await report(client, tracking.applied, store_id="S001", version=2, at=NOW)
+        await report(client, publishing.applied, store_id="S001", version=2, at=NOW)
         status, body = await client.post("/v1/publications/2/cancel")
         assert (status, body["field"]) == (409, "id")
 

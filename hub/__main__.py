@@ -1,12 +1,13 @@
-"""Command line: `retail-hub run|check-config|stores|postings|reconcile [--config FILE] [--json]`,
-`retail-hub demo`, `--version`.
+"""Command line: `retail-hub run|check-config|stores|postings|reconcile|catalog [--config FILE]
+[--json]`, `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
 a mismatch); 2 config error (names the file and key), or a demo --data-dir the demo did not
-make; 3 no hub database at the configured
-data_dir; 4 the action was refused (e.g. retrying a posting that is not dead or an exception,
-reconciling a store the hub does not know); 5 `run`: another hub holds the data_dir; 6 `run`: an
-address from the config cannot be listened on (README.md has the table). Usage errors exit 2.
+make; 3 no hub database at the configured data_dir; 4 the action was refused (e.g. retrying a
+posting that is not dead or an exception, reconciling a store the hub does not know, a catalog
+import with a row that is not an item); 5 `run`: another hub holds the data_dir; 6 `run`: an
+address from the config cannot be listened on (README.md has the table). Usage errors exit 2
+(also a `catalog import` file that cannot be read).
 """
 
 import argparse
@@ -15,6 +16,7 @@ import os
 import sys
 
 from hub import __version__
+from hub.cli import catalog as catalog_cli
 from hub.cli import postings as postings_cli
 from hub.config import HubConfig, load_config
 from runtime import clock, logs
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
     postings_cli.add_parsers(sub, DEFAULT_CONFIG)
+    catalog_cli.add_parsers(sub, DEFAULT_CONFIG)
     # The demo lives outside the product (demo/): `retail-hub demo ARGS` runs `python -m demo ARGS`.
     sub.add_parser("demo", add_help=False,
                    help="run the hub, its embedded broker, simulated stores and Tryton (demo --help)")
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command in ("postings", "reconcile"):
         return postings_cli.run(config, args)
+    if args.command == "catalog":
+        return catalog_cli.run(config, args)
     if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
         return _provision(config, args)
     if args.command == "stores":

@@ -21,6 +21,7 @@ from hub.web import metrics as hub_metrics
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
 from hub.web.availability import AvailabilityApi
+from hub.web.catalog import CatalogApi
 from hub.web.health import Health
 from hub.web.pages import DashboardPage
 from runtime import systemd
@@ -58,6 +59,7 @@ class Hub:
         self.dashboard = DashboardPage(config, self.db, self.ingest, self.relay, clock,
                                        token_configured=self._admin_token is not None)
         self.jobs = Jobs(config, self.db, self.relay, clock)
+        self.catalog_api = CatalogApi(self.db, config.catalog, clock)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
@@ -90,6 +92,7 @@ class Hub:
                 json_errors, admin_only_writes(self._admin_token, self.config.channel_tokens())])
             app.add_routes(self.api.routes())
             app.add_routes(AvailabilityApi(self.availability).routes())
+            app.add_routes(self.catalog_api.routes())
             app.add_routes([web.get("/", self.dashboard.handle), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()

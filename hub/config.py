@@ -161,6 +161,23 @@ class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
     allocation: Literal["most_available", "in_order"] = "most_available"
     # The channel's own token: it may reserve, release and fulfil for this channel only.
     token_file: str | None = None
+class CatalogConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Items and prices down to the stores (see docs/catalog.md)."""
+
+    # A price change that cuts a price by more than this (percent of the price it replaces) is
+    # refused unless the change set says "force": true.
+    max_price_drop_percent: Annotated[int, Meta(ge=0, le=100)] = 90
+    # Publish every accepted change (items, store groups, price books, prices) to every store.
+    auto_publish: bool = False
+    # The content of this many versions back is kept: a store that far behind gets a delta,
+    # one further behind a snapshot; a rollback can go back this far.
+    keep_versions: Annotated[int, Meta(ge=1, le=10000)] = 20
+    # Bytes per catalog message on MQTT (protocol.chunking bounds it to 1 KiB - 1 MiB).
+    chunk_bytes: Annotated[int, Meta(ge=1024, le=1024 * 1024)] = 256 * 1024
+    # When to read products and list prices from the ERP ("HH:MM" daily in `timezone`); ""
+    # never. The sync is not built yet: a time set here is refused (hub.config._check_catalog).
+    erp_sync: Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = ""
+    timezone: str = "UTC"
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -177,6 +194,7 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     locations: dict[LocationId, LocationConfig] = msgspec.field(default_factory=dict)
     availability: AvailabilityConfig = AvailabilityConfig()
     channels: dict[ChannelName, ChannelConfig] = msgspec.field(default_factory=dict)
+    catalog: CatalogConfig = CatalogConfig()
     source: str = ""
 
     @property
@@ -280,6 +298,7 @@ def load_config(path: Path | str) -> HubConfig:
         if ch.token_file else ch for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
     _check_channels(src, cfg)
+    _check_catalog(src, cfg)
     _check_files(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
@@ -349,7 +368,8 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
     from runtime.windows import WindowError, parse_windows
 
     for key, zone in (("postings.timezone", cfg.postings.timezone), ("erp.timezone", cfg.erp.timezone),
-                      ("reconcile.timezone", cfg.reconcile.timezone)):
+                      ("reconcile.timezone", cfg.reconcile.timezone),
+                      ("catalog.timezone", cfg.catalog.timezone)):
         try:
             zoneinfo.ZoneInfo(zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -369,3 +389,9 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
         for key in ("database", "username", "password_file"):
             if not getattr(erp, key):
                 raise ConfigError(src, f"erp.{key}", "required for connector 'tryton'")
+
+
+def _check_catalog(src: str, cfg: HubConfig) -> None:
+    if cfg.catalog.erp_sync:
+        raise ConfigError(src, "catalog.erp_sync", "the catalog sync from the ERP is not available "
+                          "in this version of the hub: leave it \"\" (docs/catalog.md)")

@@ -11,8 +11,11 @@
     ├── AvailabilityError  a reservation, stock adjustment or feed request that cannot be done
     │   │                  (HTTP 403/404/409/410); names the field
     │   └── Insufficient   not enough available to sell for every line: nothing is held (HTTP 409)
-    └── BadQuery           a dashboard query parameter or an availability API body that cannot
-                           be used (HTTP 422); also a ValueError; names the field
+    ├── BadQuery           a dashboard query parameter or an availability API body that cannot
+    │                      be used (HTTP 422); also a ValueError; names the field
+    └── CatalogError       catalog master data or a publication that cannot be accepted
+        │                  (HTTP 422, 404 or 409); names the field
+        └── ChangesRefused a price change set refused whole: one reason per refused change
 
 Third-party errors (aiosqlite, aiohttp, amqtt) are translated where they are met; errors that
 never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay private there.
@@ -87,3 +90,22 @@ class Insufficient(AvailabilityError):
     def __init__(self, lines: list[dict[str, object]]) -> None:
         super().__init__("insufficient", "lines", 409, lines=lines)
         self.lines = lines
+class CatalogError(HubError):
+    """Catalog input that cannot be accepted: `field` names where (a path such as
+    `changes[2].price`), `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, field: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class ChangesRefused(CatalogError):
+    """A price change set of which some changes break a rule: nothing of it was staged.
+    `refusals` holds one {"index", "field", "error"} per refused change, in index order."""
+
+    def __init__(self, refusals: list[dict[str, object]], total: int) -> None:
+        first = refusals[0]
+        super().__init__(f"{len(refusals)} of {total} price changes refused, nothing staged; "
+                         f"the first: {first['error']}", str(first["field"]))
+        self.refusals = refusals

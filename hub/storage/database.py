@@ -15,7 +15,9 @@ A `Transaction` and `Reads` hold one repository per aggregate, each with intenti
 methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
 `postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`,
 `availability` (stock as the availability service reads it, safety stock, location adjustments,
-the change feed) and `reservations`.
+the change feed), `reservations`,
+`catalog` (items, store groups, price books, staged price changes), `publications` (catalog
+versions and their content, publications and their target stores).
 
 Single-writer assumptions: this backend has one writer thread in one process, and these are
 correct only because of it. A backend shared by several hub workers must provide each by other
@@ -53,11 +55,13 @@ import aiosqlite
 
 from hub.storage.audit import AuditReads, AuditWrites
 from hub.storage.availability import AvailabilityReads, AvailabilityWrites
+from hub.storage.catalog import CatalogReads, CatalogWrites
 from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
 from hub.storage.inventory import InventoryReads, InventoryWrites
 from hub.storage.postings import PostingsReads, PostingsWrites
+from hub.storage.publications import PublicationsReads, PublicationsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
 from hub.storage.reservations import ReservationsReads, ReservationsWrites
@@ -82,6 +86,9 @@ class Transaction:
         self.reconciliations = ReconciliationsWrites(conn)
         self.availability = AvailabilityWrites(conn)
         self.reservations = ReservationsWrites(conn)
+        self.catalog = CatalogWrites(conn)
+        self.publications = PublicationsWrites(conn)
+
 
 
 class Reads:
@@ -99,6 +106,9 @@ class Reads:
         self.reconciliations = ReconciliationsReads(conn)
         self.availability = AvailabilityReads(conn)
         self.reservations = ReservationsReads(conn)
+        self.catalog = CatalogReads(conn)
+        self.publications = PublicationsReads(conn)
+
 
 
 class Database:

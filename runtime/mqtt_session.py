@@ -1,10 +1,11 @@
 """One MQTT session to the broker, kept up for as long as it runs: the hub's and the agent's.
 
 The session reconnects with backoff, keeps the connection state /healthz and the status pages
-show, says "online" (retained) once the side has subscribed and "offline" on a clean stop (the
-last will says it when the process dies), and tears a deaf session down at once
-(runtime.hearing). What a session does while it is up belongs to its side (`Side`): what to
-subscribe to, what "online" says, what to do with a message, which tasks run alongside.
+show, says "online" (retained) once subscribed and "offline" on a clean stop (the last will
+says it when the process dies), and makes a deaf session again after the shortest backoff (each
+side detects deafness its own way and raises runtime.hearing.Deaf). What a session does while
+it is up belongs to its side (`Side`): what "online" says, what to do with a message, which
+tasks run alongside; the side also names the topics to subscribe to.
 
 Both sides keep a persistent session (clean_session=False) under a fixed client id, so what the
 broker queued while they were away is delivered when they come back.

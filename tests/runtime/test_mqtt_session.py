@@ -74,7 +74,7 @@ class Side:
 
     async def on_message(self, message: aiomqtt.Message) -> None:
         self.hearing.heard()
-        self.heard.append(bytes(message.payload))  # type: ignore[arg-type]
+        self.heard.append(bytes(message.payload))
 
     def on_disconnected(self) -> None:
         self.ended += 1
@@ -104,9 +104,13 @@ async def running(session: MqttSession) -> AsyncIterator[asyncio.Task[None]]:
     try:
         yield task
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stopped(task)
+
+
+async def stopped(task: asyncio.Task[None]) -> None:
+    """Cancel a session's task as a SIGTERM would, and wait until it has ended."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def retained_state(port: int) -> bytes:
@@ -115,14 +119,14 @@ async def retained_state(port: int) -> bytes:
         await c.subscribe(STATE, qos=1)
         async with asyncio.timeout(5):
             async for m in c.messages:
-                return bytes(m.payload)  # type: ignore[arg-type]
+                return bytes(m.payload)
     raise AssertionError("no retained state")
 
 
 async def test_online_once_subscribed_and_offline_on_a_clean_stop(broker: LocalBroker) -> None:
     side = Side()
     session = session_for(side, broker.port)
-    assert session.state == ConnectionState.STARTING and not session.connected
+    assert (session.state, session.connected) == (ConnectionState.STARTING, False)
     async with aiomqtt.Client("127.0.0.1", broker.port, timeout=5) as watcher:
         await watcher.subscribe(STATE, qos=1)
         async with running(session) as task:
@@ -134,9 +138,7 @@ async def test_online_once_subscribed_and_offline_on_a_clean_stop(broker: LocalB
             await wait_for(lambda: _true(side.heard == [b"hello"]), 10, "the side to hear")
             assert session.state == ConnectionState.CONNECTED and session.connected
             assert session.disconnected_at is None and session.last_error is None
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stopped(task)
         async with asyncio.timeout(5):
             async for m in watcher.messages:
                 assert m.payload == b"offline"  # said by the session, not the will

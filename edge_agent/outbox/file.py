@@ -2,7 +2,7 @@
 writable again later, its one writer thread and one read-only connection, and what the check
 repaired.
 
-The other rooms of this package (captures, delivery, reading) add their methods to OutboxFile;
+The other rooms of this package (captures, delivery, reading) are subclasses of OutboxFile;
 edge_agent.outbox.Outbox is all of them together.
 """
 

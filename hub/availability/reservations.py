@@ -116,7 +116,7 @@ def fulfil(tx: Transaction, *, config: HubConfig, reservation_id: str, location:
     if location is not None:
         tx.reservations.move(reservation_id, location)
     tx.reservations.end(reservation_id, "fulfilled", at, location)
-    tx.availability.add_on_hand(dict(leaving), at)
+    tx.inventory.add_on_hand(leaving, at)
     tx.availability.record_changes(
         [(x.sku, x.location) for x in lines] + [(sku, loc) for loc, sku in leaving], at)
     return view(*_find(tx, reservation_id, caller), at)

@@ -26,7 +26,7 @@ async def read(reads: Reads, config: HubConfig, channel: str, skus: Sequence[str
     at = stamp(now)
     held = await reads.availability.stock(skus, ch.locations, at)
     rules = await reads.availability.safety_rules(skus)
-    seen = await reads.availability.last_seen(ch.locations)
+    seen = await reads.fleet.last_seen(ch.locations)
     return model.figures(config, ch, skus, held, rules, seen, now, at)
 
 
@@ -37,7 +37,7 @@ def read_in(tx: Transaction, config: HubConfig, channel: str, skus: Sequence[str
     at = stamp(now)
     held = tx.availability.stock(skus, ch.locations, at)
     rules = tx.availability.safety_rules(skus)
-    seen = tx.availability.last_seen(ch.locations)
+    seen = tx.fleet.last_seen(ch.locations)
     return model.figures(config, ch, skus, held, rules, seen, now, at)
 
 
@@ -63,7 +63,7 @@ def adjust(tx: Transaction, *, location: str, body: AdjustmentIn, business_day: 
     deltas: Counter[tuple[str, str]] = Counter()
     for line in body.lines:
         deltas[(location, line.sku)] += line.qty_delta
-    tx.availability.add_on_hand(dict(deltas), at)
+    tx.inventory.add_on_hand(deltas, at)
     tx.availability.save_adjustment(
         location, body.adjustment_id, digest=digest, reason=body.reason,
         occurred_at=stamp(body.occurred_at), business_day=business_day.isoformat(),
@@ -100,7 +100,7 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
         if not stores:
             continue
         before = tx.availability.freshness(name)
-        seen = tx.availability.last_seen(stores)
+        seen = tx.fleet.last_seen(stores)
         for location in stores:
             stale = model.is_stale("store", seen.get(location), now, channel.stale_after_s)
             if before.get(location) == stale:

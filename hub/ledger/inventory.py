@@ -35,9 +35,12 @@ def apply(tx: Transaction, changes: dict[tuple[str, str], int], now: str) -> Non
                                     if delta), now)
 
 
-async def lookup(reads: Reads, sku: str) -> dict[str, Any] | None:
-    """On hand, reserved and available to sell for one SKU: in total and per store."""
-    rows = await reads.inventory.by_store(sku)
+async def lookup(reads: Reads, sku: str, now: str) -> dict[str, Any] | None:
+    """On hand, reserved and on hand less reserved for one SKU: in total and per location
+    (stores and warehouses alike, under `stores`). Reserved is what reservations hold at `now`
+    (docs/availability.md); safety stock and staleness are the channel figure's business
+    (`GET /v1/availability/{sku}`), not this one's."""
+    rows = await reads.inventory.by_store(sku, now)
     if not rows:
         return None
     stores = [

@@ -2,8 +2,9 @@
 from held reservation lines), safety-stock rules, location adjustments, the change feed and each
 channel's record of which stores were stale.
 
-`inventory.store_id` holds any location's id: a store's or a warehouse's from [locations].
-Reading what a location last said reads the fleet's `stores.last_seen`.
+`inventory.store_id` holds any location's id: a store's or a warehouse's from [locations]; on
+hand is moved through hub.storage.inventory (the one upsert), and when a store was last heard
+from is the fleet's to say (hub.storage.fleet).
 
 Single-writer assumptions (see hub.storage.database, point 6): the change feed's cursor is
 handed out in commit order only because one writer commits at a time. With several writers a
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
+from hub.storage.reservations import RESERVED_AT_ROW
 from hub.storage.rows import fetch_all, fetch_one
 
 Rules = dict[tuple[str, str], int]
@@ -48,15 +50,11 @@ class Adjustment(NamedTuple):
 # Lists travel as one JSON argument (json_each): no statement nears SQLite's variable limit,
 # however many SKUs a query names or locations a channel has.
 _STOCK = (
-    "SELECT i.sku, i.store_id, i.on_hand,"
-    # Reserved counts held lines not yet expired at `now`, whatever the sweep has marked.
-    " COALESCE((SELECT SUM(l.qty) FROM reservation_lines l WHERE l.held = 1"
-    "  AND l.sku = i.sku AND l.location = i.store_id AND l.expires_at > ?), 0)"
+    f"SELECT i.sku, i.store_id, i.on_hand, {RESERVED_AT_ROW}"
     " FROM inventory i WHERE i.sku IN (SELECT value FROM json_each(?))"
     " AND i.store_id IN (SELECT value FROM json_each(?))")
 _RULES = ("SELECT sku, location, qty FROM safety_stock"
           " WHERE sku = '' OR sku IN (SELECT value FROM json_each(?))")
-_SEEN = "SELECT store_id, last_seen FROM stores WHERE store_id IN (SELECT value FROM json_each(?))"
 
 
 def _list(items: Iterable[str]) -> str:
@@ -78,18 +76,7 @@ class AvailabilityWrites:
     def safety_rules(self, skus: Iterable[str]) -> Rules:
         return {(s, loc): q for s, loc, q in self._conn.execute(_RULES, (_list(skus),))}
 
-    def last_seen(self, locations: Iterable[str]) -> dict[str, str | None]:
-        return dict(self._conn.execute(_SEEN, (_list(locations),)).fetchall())
-
-    # -- stock and rules -----------------------------------------------------------------------
-
-    def add_on_hand(self, changes: dict[tuple[str, str], int], now: str) -> None:
-        """Add `changes` {(location, sku): delta} to on hand (the same row a store's events move)."""
-        self._conn.executemany(
-            "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (sku, store_id) DO UPDATE"
-            " SET on_hand = on_hand + excluded.on_hand, updated_at = excluded.updated_at",
-            [(location, sku, delta, now) for (location, sku), delta in changes.items() if delta])
+    # -- safety stock -------------------------------------------------------------------------
 
     def set_safety_stock(self, rules: Sequence[tuple[str, str, int | None]], now: str) -> None:
         """Write rules (sku or '', location or '', qty); a qty of None removes the rule."""
@@ -165,11 +152,6 @@ class AvailabilityReads:
         rows = await fetch_all(self._conn, "SELECT sku, location, qty, updated_at"
                                            " FROM safety_stock ORDER BY sku, location")
         return [(r[0], r[1], r[2], r[3]) for r in rows]
-
-    async def last_seen(self, locations: Iterable[str]) -> dict[str, str | None]:
-        """Each store's `stores.last_seen`; a location never heard from is left out."""
-        rows = await fetch_all(self._conn, _SEEN, (_list(locations),))
-        return {r[0]: r[1] for r in rows}
 
     async def changes(self, after: int, locations: Iterable[str], limit: int) -> list[Change]:
         """The SKUs changed after `after` at any of `locations` (or everywhere), each once with

@@ -39,6 +39,12 @@ class Line(NamedTuple):
     qty: int
 
 
+# Units held at inventory row `i` (alias) by reservations not yet expired at the instant given
+# as the statement's argument, whatever the sweep has marked: what "reserved" means everywhere.
+RESERVED_AT_ROW = (
+    "COALESCE((SELECT SUM(l.qty) FROM reservation_lines l WHERE l.held = 1"
+    " AND l.sku = i.sku AND l.location = i.store_id AND l.expires_at > ?), 0)")
+
 # A reservation and its lines in one statement, one snapshot.
 _FIND = ("SELECT r.reservation_id, r.channel, r.state, r.digest, r.created_at, r.expires_at,"
          " r.ended_at, r.fulfilled_from, l.sku, l.location, l.qty"

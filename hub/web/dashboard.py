@@ -23,6 +23,7 @@ from hub.storage import Reads
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
+from runtime.clock import stamp
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
@@ -139,7 +140,7 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
         "reconciliations": recon,
         "day_check": day_check,
         "sku": sku,
-        "inventory": await inventory.lookup(reader, sku) if sku else None,
+        "inventory": await inventory.lookup(reader, sku, stamp(now)) if sku else None,
         "find": find,
         "found": await search(reader, find) if find else None,
         "quarantined": await quarantine.count(reader),

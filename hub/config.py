@@ -128,7 +128,8 @@ class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
     timezone: str = "UTC"
 
 
-# A location's id is a store id (stores are locations) or a name from [locations].
+# A location's id is a store id (every store is a location, declared or not) or the name of a
+# warehouse or distribution centre declared under [locations].
 LocationId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 ChannelName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Units = Annotated[int, Meta(ge=0, le=1_000_000_000)]
@@ -136,7 +137,8 @@ Units = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 
 class LocationConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """A stock-holding location (docs/availability.md). A store's stock comes from its agent's
-    events; a warehouse's or distribution centre's from `POST /v1/locations/{id}/adjustments`."""
+    events; a warehouse's or distribution centre's from `POST /v1/locations/{id}/adjustments`.
+    Stores need not be declared: an id no entry declares is a store's."""
 
     kind: Literal["store", "warehouse", "dc"]
 
@@ -236,6 +238,17 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
         file = getattr(self.erp, key)
         return read_secret(file, path=self.source, key=f"erp.{key}") if file else None
 
+    def location_kind(self, location: str) -> str:
+        """"store", "warehouse" or "dc": as declared under [locations]; an undeclared id is a
+        store's (every store is a location; only the others are declared)."""
+        declared = self.locations.get(location)
+        return declared.kind if declared is not None else "store"
+
+    def known_locations(self) -> set[str]:
+        """Every location the config names: declared under [locations] or sold from by a
+        channel."""
+        return set(self.locations).union(*(ch.locations for ch in self.channels.values()))
+
     def channel_tokens(self) -> dict[str, str]:
         """Each channel's token (from its `token_file`), by channel; channels without one are
         left out."""
@@ -331,15 +344,13 @@ def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
 
 
 def _check_channels(src: str, cfg: HubConfig) -> None:
-    """Every location a channel sells from is declared under [locations], once per channel."""
+    """Each location is listed once per channel. An id [locations] does not declare is a
+    store's: a store the hub never heard from is stale (it adds nothing to the channel), and
+    the channel's answers say so."""
     for name, channel in cfg.channels.items():
         seen: set[str] = set()
         for i, location in enumerate(channel.locations):
             key = f"channels.{name}.locations[{i}]"
-            if location not in cfg.locations:
-                raise ConfigError(src, key, f"unknown location {location!r}: declare it as "
-                                            f"[locations.{location}] with kind = \"store\", "
-                                            "\"warehouse\" or \"dc\"")
             if location in seen:
                 raise ConfigError(src, key, f"location {location!r} is listed twice")
             seen.add(location)

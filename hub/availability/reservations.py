@@ -106,7 +106,7 @@ def fulfil(tx: Transaction, *, config: HubConfig, reservation_id: str, location:
         raise AvailabilityError(f"this reservation is {state}: nothing is held for it any more; "
                                 "reserve again", "reservation_id", 409, state=state)
     channel = config.channels.get(res.channel)
-    allowed = channel.locations if channel is not None else list(config.locations)
+    allowed = channel.locations if channel is not None else config.known_locations()
     if location is not None and location not in allowed:
         raise AvailabilityError(f"location {location!r} does not sell into channel "
                                 f"{res.channel!r}", "location", 422)

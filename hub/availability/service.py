@@ -80,11 +80,12 @@ class Availability:
 
     async def adjust(self, location: str, body: AdjustmentIn) -> tuple[int, dict[str, Any]]:
         """A stock adjustment of a hub-fed location (a warehouse or distribution centre)."""
-        declared = self.config.locations.get(location)
-        if declared is None:
-            raise AvailabilityError(f"unknown location {location!r}: declare it under "
-                                    f"[locations.{location}] in the hub's config", "location", 404)
-        if declared.kind == "store":
+        if location not in self.config.known_locations():
+            raise AvailabilityError(f"unknown location {location!r}: a warehouse or distribution "
+                                    f"centre is declared under [locations.{location}] in the "
+                                    "hub's config (a store's stock comes from its own agent)",
+                                    "location", 404)
+        if self.config.location_kind(location) == "store":
             raise BadQuery(f"{location!r} is a store: its stock comes from its own agent "
                            "(POST /v1/inventory-adjustments there)", "location")
         day, digest = checked_adjustment(body)
@@ -94,12 +95,14 @@ class Availability:
 
     async def set_safety_stock(self, rules: list[RuleIn]) -> dict[str, Any]:
         keyed: list[tuple[str, str, int | None]] = []
+        known = self.config.known_locations()
         for i, rule in enumerate(rules):
             if rule.sku is None and rule.location is None:
                 raise BadQuery("a rule names a sku, a location or both (the default is "
                                "[availability] default_safety_stock)", f"[{i}]")
-            if rule.location is not None and rule.location not in self.config.locations:
-                raise BadQuery(f"unknown location {rule.location!r}", f"[{i}].location")
+            if rule.location is not None and rule.location not in known:
+                raise BadQuery(f"unknown location {rule.location!r}: neither declared under "
+                               "[locations] nor sold from by a channel", f"[{i}].location")
             keyed.append((rule.sku or model.EVERY, rule.location or model.EVERY, rule.qty))
         once_each([f"for {s or 'every SKU'} at {loc or 'every location'}"
                    for s, loc, _ in keyed], "[{i}]", "the rule")

@@ -96,7 +96,7 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
     at = stamp(now)
     changed: set[str] = set()
     for name, channel in config.channels.items():
-        stores = [x for x in channel.locations if config.locations[x].kind == "store"]
+        stores = [x for x in channel.locations if config.location_kind(x) == "store"]
         if not stores:
             continue
         before = tx.availability.freshness(name)

@@ -1,5 +1,5 @@
 """[locations], [availability] and [channels] in the hub's config: defaults, channel tokens read
-from files, and errors that name the file and the key."""
+from files, stores that need no declaring, and errors that name the file and the key."""
 
 import pytest
 
@@ -33,8 +33,15 @@ def test_a_channel_with_its_defaults_and_its_token(tmp_path):
     assert cfg.locations["DC1"].kind == "warehouse"
 
 
+def test_an_id_no_entry_declares_is_a_store(tmp_path):
+    cfg = load_config(write(tmp_path, BASE + '[channels.web]\nlocations = ["S001", "S002", '
+                                             '"DC1"]\n'))
+    assert [cfg.location_kind(x) for x in cfg.channels["web"].locations] == [
+        "store", "store", "warehouse"]
+    assert cfg.known_locations() == {"S001", "S002", "DC1"}
+
+
 @pytest.mark.parametrize("text, key", [
-    ('[channels.web]\nlocations = ["S001", "DC2"]\n', "channels.web.locations[1]"),
     ('[channels.web]\nlocations = ["S001", "S001"]\n', "channels.web.locations[1]"),
     ('[channels.web]\nlocations = []\n', "channels.web.locations"),
     ('[channels.web]\nlocations = ["S001"]\nallocation = "random"\n', "channels.web.allocation"),

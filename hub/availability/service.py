@@ -73,10 +73,12 @@ class Availability:
             location=body.location, caller=caller, now=self.clock.now()))
 
     async def reservation(self, reservation_id: str) -> dict[str, Any]:
-        found = await self.db.reads.reservations.find(reservation_id)
+        reads = self.db.reads.reservations
+        found = await reads.find(reservation_id)
         if found is None:
             raise AvailabilityError("no such reservation", "reservation_id", 404)
-        return reservations.view(*found, stamp(self.clock.now()), full=True)
+        return reservations.view(*found, stamp(self.clock.now()),
+                                 sales=await reads.sales(reservation_id))
 
     async def adjust(self, location: str, body: AdjustmentIn) -> tuple[int, dict[str, Any]]:
         """A stock adjustment of a hub-fed location (a warehouse or distribution centre)."""

@@ -68,7 +68,9 @@ def adjust(tx: Transaction, *, location: str, body: AdjustmentIn, business_day: 
         location, body.adjustment_id, digest=digest, reason=body.reason,
         occurred_at=stamp(body.occurred_at), business_day=business_day.isoformat(),
         lines=json.dumps([[x.sku, x.qty_delta] for x in body.lines]), now=at)
-    tx.availability.record_changes(((sku, loc) for loc, sku in deltas), at)
+    keys = [(sku, loc) for loc, sku in deltas]
+    tx.availability.record_changes(keys, at)
+    tx.reservations.recheck_short(keys, at)  # a count may find less than is held there
     return 201, _answer(location, body.adjustment_id, at)
 
 

@@ -4,7 +4,8 @@ Each table's queries live in this package's repository for it: `eventlog` (strea
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
-availability_changes, channel_freshness), `reservations` (reservations, reservation_lines).
+availability_changes, feed_compaction, channel_freshness), `reservations` (reservations,
+reservation_lines, reservation_sales).
 """
 
 import sqlite3
@@ -246,6 +247,29 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO availability_changes (sku, location, at)
         SELECT sku, store_id, updated_at FROM inventory ORDER BY updated_at, sku, store_id;
+    """,
+    # 6: click and collect, oversell, feed retention (docs/availability.md). A held line's
+    # `short` is how many of its units the location's on hand no longer covers (a store sold
+    # offline what was held). `reservation_sales` keeps every applied sale that named a
+    # reservation and what it did to it (`outcome`). The feed's index finds a row's newer
+    # change of the same SKU and location, so the sweep can drop superseded rows past the
+    # retention; `feed_compaction` remembers how far it has looked.
+    """
+    ALTER TABLE reservation_lines ADD COLUMN short INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reservation_sales (
+        event_id TEXT PRIMARY KEY,
+        reservation_id TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    );
+    CREATE INDEX reservation_sales_by_reservation ON reservation_sales (reservation_id);
+    CREATE INDEX availability_changes_by_key ON availability_changes (sku, location, cursor);
+    CREATE TABLE feed_compaction (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        through INTEGER NOT NULL
+    );
+    INSERT INTO feed_compaction (id, through) VALUES (1, 0);
     """,
 ]
 

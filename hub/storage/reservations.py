@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
-from hub.storage.rows import fetch_all
+from hub.storage.rows import fetch_all, fetch_one
 
 
 class Reservation(NamedTuple):
@@ -203,18 +203,15 @@ class ReservationsReads:
     async def sales(self, reservation_id: str) -> list[Sale]:
         return [Sale(*r) for r in await fetch_all(self._conn, _SALES, (reservation_id,))]
 
-    async def counts(self, now: str) -> dict[str, int]:
-        """Reservations by state, `short` apart from `held`: a held one (not yet expired at
-        `now`) with a line its location no longer covers. Held ones past their expiry that the
-        sweep has not marked yet count as `expired`."""
-        rows = await fetch_all(
+    async def holding(self, now: str) -> tuple[int, int]:
+        """(held, short): reservations held and not yet expired at `now`, and how many of those
+        have a line their location no longer covers. Read from the index of held ones only."""
+        row = await fetch_one(
             self._conn,
-            "SELECT CASE WHEN r.state != 'held' THEN r.state"
-            " WHEN r.expires_at <= ? THEN 'expired'"
-            " WHEN EXISTS (SELECT 1 FROM reservation_lines l WHERE l.reservation_id ="
-            "  r.reservation_id AND l.held = 1 AND l.short > 0) THEN 'short'"
-            " ELSE 'held' END AS state, COUNT(*) AS n FROM reservations r GROUP BY 1", (now,))
-        return {r["state"]: int(r["n"]) for r in rows}
+            "SELECT COUNT(*) AS held, COALESCE(SUM(EXISTS (SELECT 1 FROM reservation_lines l"
+            "  WHERE l.reservation_id = r.reservation_id AND l.held = 1 AND l.short > 0)), 0)"
+            " AS short FROM reservations r WHERE r.state = 'held' AND r.expires_at > ?", (now,))
+        return (int(row["held"]), int(row["short"])) if row else (0, 0)
 
     async def short_lines(self, now: str, limit: int = 50) -> list[ShortLine]:
         """Held, unexpired lines their location does not cover, newest reservation first."""

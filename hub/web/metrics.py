@@ -1,5 +1,5 @@
-"""The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet and
-posting gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
+"""The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet,
+posting and availability gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
 
 import datetime as dt
 
@@ -7,11 +7,13 @@ from aiohttp import web
 
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
+from hub.ledger.click_collect import NOT_HELD
 from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage import Reads
 from runtime import metrics
 from runtime.circuit import CircuitState
+from runtime.clock import stamp
 
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
@@ -45,6 +47,7 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         metrics.gauge("hub_postings", "ERP postings by state",
                       labels={"state": [(k, float(v)) for k, v in
                                         (await postings.counts(reader)).items()]}),
+        *await _availability(reader, now),
     ]
     if relay is not None:
         r = relay
@@ -60,3 +63,21 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         ]
     return metrics.response(families)
 
+
+async def _availability(reader: Reads, now: dt.datetime) -> list[metrics.Family]:
+    """Reservations held and short (oversold: the location sold what was held), click and
+    collect sales by outcome, and the change feed's latest cursor."""
+    held, short = await reader.reservations.holding(stamp(now))
+    outcomes = await reader.reservations.sales_by_outcome()
+    return [
+        metrics.gauge("hub_reservations_held", "reservations held now (short ones included)",
+                      float(held)),
+        metrics.gauge("hub_reservations_short", "held reservations their location's on hand no "
+                      "longer covers (it sold what was held)", float(short)),
+        metrics.counter("hub_reservation_sales", "applied sales that named a reservation, by "
+                        "what they found: collected, or why not",
+                        labels={"outcome": [(k, float(outcomes.get(k, 0)))
+                                            for k in ("collected", *NOT_HELD)]}),
+        metrics.gauge("hub_availability_feed_cursor", "the change feed's latest cursor",
+                      float(await reader.availability.last_cursor())),
+    ]

@@ -130,7 +130,7 @@ async def test_a_store_selling_what_is_held_marks_the_newest_reservations_short(
         assert states == {"OLD": ("held", []),
                           "NEW": ("short", [{"sku": "SKU-1", "location": "S001", "qty": 2}])}
         now = stamp(hub.clock.now())
-        assert await hub.db.reads.reservations.counts(now) == {"held": 1, "short": 1}
+        assert await hub.db.reads.reservations.holding(now) == (2, 1)
         assert [x.reservation_id for x in await hub.db.reads.reservations.short_lines(now)] == [
             "NEW"]
         # Stock arrives: covered again.

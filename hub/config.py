@@ -149,9 +149,11 @@ class AvailabilityConfig(Struct, frozen=True, forbid_unknown_fields=True):
     default_safety_stock: Units = 0
     # A reservation that names no `expires_in_s` is held this long.
     reservation_ttl_s: Annotated[int, Meta(ge=1, le=604800)] = 900
-    # How often held reservations past their expiry are marked expired, and stores that went
-    # stale (or came back) are written to the change feed.
+    # How often held reservations past their expiry are marked expired, stores that went
+    # stale (or came back) are written to the change feed, and the feed is compacted.
     sweep_interval_s: Positive = 5.0
+    # The change feed keeps every change this long; older, only each SKU and location's latest.
+    feed_keep_days: Positive = 7.0
 
 
 class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):

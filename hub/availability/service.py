@@ -24,6 +24,7 @@ from hub.storage import Database
 from runtime.clock import SYSTEM, Clock, stamp
 
 log = logging.getLogger(__name__)
+MAX_COMPACT_STEPS = 10  # per sweep: 200,000 feed rows at most
 
 
 class Availability:
@@ -141,13 +142,24 @@ class Availability:
                 "next_cursor": next_cursor}
 
     async def sweep(self) -> None:
-        """Mark expired reservations and tell the feed about stores gone stale or back."""
+        """Mark expired reservations, tell the feed about stores gone stale or back, and drop
+        feed rows past the retention that newer rows supersede."""
         now = self.clock.now()
         expired = await self.db.run(functools.partial(reservations.expire, now=now))
         moved = await self.db.run(functools.partial(stock.notice_staleness,
                                                     config=self.config, now=now))
+        deleted = 0
+        for _ in range(MAX_COMPACT_STEPS):  # separate jobs: ingest goes on between them
+            looked, dropped = await self.db.run(functools.partial(
+                stock.compact_feed, keep_days=self.config.availability.feed_keep_days, now=now))
+            deleted += dropped
+            if looked < stock.COMPACT_ROWS:
+                break
         if expired:
             log.info("%d reservations expired", expired)
+        if deleted:
+            log.info("change feed: %d rows older than %g days superseded and dropped", deleted,
+                     self.config.availability.feed_keep_days)
         for location in moved:
             log.info("location %s went stale or came back for a channel: its SKUs are in the "
                      "change feed", location)

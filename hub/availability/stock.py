@@ -1,8 +1,9 @@
 """Locations' stock and its figures: each SKU's figures in a channel, read from the read-only
 connection (the API, the feed) or inside the writer's transaction (a reservation's check); and
 the writer jobs that change them besides reservations: stock adjustments of the hub-fed
-locations (warehouses, distribution centres), safety-stock rules, and the sweep's look at which
-stores went stale or came back. Each job appends what it changed to the change feed."""
+locations (warehouses, distribution centres), safety-stock rules, the sweep's look at which
+stores went stale or came back, and the feed's compaction. Each job appends what it changed to
+the change feed."""
 
 import datetime as dt
 import json
@@ -17,6 +18,9 @@ from hub.config import HubConfig
 from hub.errors import AvailabilityError
 from hub.storage import Reads, Transaction
 from runtime.clock import stamp
+
+# Feed rows one compaction step looks at: one writer job, a few tens of milliseconds.
+COMPACT_ROWS = 20_000
 
 
 async def read(reads: Reads, config: HubConfig, channel: str, skus: Sequence[str],
@@ -113,3 +117,12 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
     for location in sorted(changed):
         tx.availability.record_location_changed(location, at)
     return sorted(changed)
+
+
+def compact_feed(tx: Transaction, *, keep_days: float, now: dt.datetime,
+                 limit: int = COMPACT_ROWS) -> tuple[int, int]:
+    """One step of the feed's retention: of the rows older than `keep_days`, drop those a newer
+    row of the same SKU and location supersedes. No reader misses anything: whatever cursor it
+    holds, each SKU changed after it still has its latest row after it. (rows looked at,
+    rows deleted)."""
+    return tx.availability.compact_feed(stamp(now - dt.timedelta(days=keep_days)), limit)

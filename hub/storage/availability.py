@@ -1,6 +1,7 @@
 """Available to sell, as stored: stock per SKU and location (on hand from `inventory`, reserved
-from held reservation lines), safety-stock rules, location adjustments, the change feed and each
-channel's record of which stores were stale.
+from held reservation lines), safety-stock rules, location adjustments, the change feed (and
+its compaction: rows past the retention that a newer row of the same SKU and location
+supersedes are deleted) and each channel's record of which stores were stale.
 
 `inventory.store_id` holds any location's id: a store's or a warehouse's from [locations]; on
 hand is moved through hub.storage.inventory (the one upsert), and when a store was last heard
@@ -118,6 +119,30 @@ class AvailabilityWrites:
             " SELECT sku, store_id, ? FROM inventory WHERE store_id = ? ORDER BY sku",
             (now, location)).rowcount
 
+    def compact_feed(self, before: str, limit: int) -> tuple[int, int]:
+        """Look at up to `limit` feed rows past the last look, oldest first, stopping at the
+        first written at or after `before`; delete those with a newer row of the same SKU and
+        location. Returns (rows looked at, rows deleted). A row kept because it was its key's
+        latest stays when a newer one comes later (the look has moved on): at most one per key
+        each time a key stayed unchanged for longer than the retention."""
+        through = self._conn.execute("SELECT through FROM feed_compaction").fetchone()[0]
+        upto, looked = through, 0
+        for cursor, at in self._conn.execute(
+                "SELECT cursor, at FROM availability_changes WHERE cursor > ? ORDER BY cursor"
+                " LIMIT ?", (through, limit)).fetchall():
+            if at >= before:
+                break
+            upto, looked = cursor, looked + 1
+        if not looked:
+            return 0, 0
+        deleted = self._conn.execute(
+            "DELETE FROM availability_changes WHERE cursor IN (SELECT c.cursor"
+            " FROM availability_changes c WHERE c.cursor > ? AND c.cursor <= ?"
+            " AND EXISTS (SELECT 1 FROM availability_changes n WHERE n.sku = c.sku"
+            "  AND n.location = c.location AND n.cursor > c.cursor))", (through, upto)).rowcount
+        self._conn.execute("UPDATE feed_compaction SET through = ?", (upto,))
+        return looked, deleted
+
     def freshness(self, channel: str) -> dict[str, bool]:
         """Whether each location was stale for `channel` when the sweep last looked."""
         return {loc: bool(stale) for loc, stale in self._conn.execute(
@@ -158,7 +183,9 @@ class AvailabilityReads:
         its latest cursor, in cursor order, at most `limit`."""
         rows = await fetch_all(
             self._conn,
-            "SELECT MAX(cursor) AS last, sku FROM availability_changes"
+            # NOT INDEXED: the cursor range by rowid, never a walk of the whole by-key index
+            # for the GROUP BY (30 ms instead of 0.1 ms at a million rows).
+            "SELECT MAX(cursor) AS last, sku FROM availability_changes NOT INDEXED"
             " WHERE cursor > ? AND (location = ''"
             "  OR location IN (SELECT value FROM json_each(?)))"
             " GROUP BY sku ORDER BY last LIMIT ?", (after, _list(locations), limit))

@@ -30,6 +30,7 @@ def test_a_channel_with_its_defaults_and_its_token(tmp_path):
     assert cfg.channel_tokens() == {"web": "web-token-0123456789"}
     assert cfg.availability.default_safety_stock == 0
     assert cfg.availability.reservation_ttl_s == 900
+    assert cfg.availability.feed_keep_days == 7
     assert cfg.locations["DC1"].kind == "warehouse"
 
 
@@ -50,6 +51,7 @@ def test_an_id_no_entry_declares_is_a_store(tmp_path):
     ('[channels.web]\nlocations = ["S001"]\ntoken_file = "absent"\n', "channels.web.token_file"),
     ('[availability]\ndefault_safety_stock = -2\n', "availability.default_safety_stock"),
     ('[availability]\nreservation_ttl_s = 0\n', "availability.reservation_ttl_s"),
+    ('[availability]\nfeed_keep_days = 0\n', "availability.feed_keep_days"),
     ('[locations.DC3]\nkind = "shop"\n', "locations.DC3.kind"),
     ('[locations.DC3]\nkind = "dc"\nname = "x"\n', "locations.DC3.name"),
 ])

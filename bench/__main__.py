@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in one run (about 12 minutes here), then one table of results.
+"""`make bench`: every benchmark in one run (about 16 minutes here), then one table of results.
 
 Each benchmark runs as its own process and writes bench/results/*.json; the table is read back
 from those files. `python -m bench --only capture,drain` runs a subset; `--table` only prints.

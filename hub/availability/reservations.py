@@ -21,12 +21,12 @@ from hub.availability.requests import ReservationIn, reservation_digest
 from hub.config import HubConfig
 from hub.errors import AvailabilityError, Insufficient
 from hub.storage import Transaction
-from hub.storage.reservations import Line, Reservation, Sale
+from hub.storage.reservations import Line, Reservation, ReservationSale
 from runtime.clock import stamp
 
 
 def view(res: Reservation, lines: list[Line], now: str, *,
-         sales: list[Sale] | None = None) -> dict[str, Any]:
+         sales: list[ReservationSale] | None = None) -> dict[str, Any]:
     """The answer of reserve, release and fulfil; with `sales` (the till sales that named it),
     what `GET` shows besides: its channel, instants, short lines and those sales."""
     lapsed = res.state == "held" and res.expires_at <= now

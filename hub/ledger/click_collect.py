@@ -16,7 +16,7 @@ changes nothing here.
 import logging
 
 from hub.storage import Transaction
-from hub.storage.reservations import Sale
+from hub.storage.reservations import ReservationSale
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ def collect(tx: Transaction, *, store_id: str, event_id: str, reservation_id: st
         if outcome == COLLECTED and elsewhere:
             log.info("reservation %s collected at %s; its units held at %s are free again",
                      reservation_id, store_id, ", ".join(elsewhere))
-    tx.reservations.record_sale(Sale(event_id, store_id, outcome, now), reservation_id)
+    tx.reservations.record_sale(ReservationSale(event_id, store_id, outcome, now),
+                                reservation_id)
     if outcome != COLLECTED:
         log.warning("store %s sold against reservation %s, which was %s: the sale is applied "
                     "as any other", store_id, reservation_id,

@@ -41,7 +41,7 @@ class Line(NamedTuple):
     short: int = 0  # units of this held line the location's on hand does not cover
 
 
-class Sale(NamedTuple):
+class ReservationSale(NamedTuple):
     """An applied till sale that named a reservation, and what it did to it."""
 
     event_id: str
@@ -137,15 +137,12 @@ class ReservationsWrites:
 
     # -- click and collect ---------------------------------------------------------------------
 
-    def record_sale(self, sale: Sale, reservation_id: str) -> None:
+    def record_sale(self, sale: ReservationSale, reservation_id: str) -> None:
         """Keep an applied sale that named `reservation_id`, with its outcome (once per event)."""
         self._conn.execute(
             "INSERT OR IGNORE INTO reservation_sales (event_id, reservation_id, store_id,"
             " outcome, applied_at) VALUES (?, ?, ?, ?, ?)",
             (sale.event_id, reservation_id, sale.store_id, sale.outcome, sale.applied_at))
-
-    def sales(self, reservation_id: str) -> list[Sale]:
-        return [Sale(*r) for r in self._conn.execute(_SALES, (reservation_id,))]
 
     # -- oversell ------------------------------------------------------------------------------
 
@@ -200,8 +197,9 @@ class ReservationsReads:
     async def find(self, reservation_id: str) -> tuple[Reservation, list[Line]] | None:
         return _found(await fetch_all(self._conn, _FIND, (reservation_id,)))
 
-    async def sales(self, reservation_id: str) -> list[Sale]:
-        return [Sale(*r) for r in await fetch_all(self._conn, _SALES, (reservation_id,))]
+    async def sales(self, reservation_id: str) -> list[ReservationSale]:
+        rows = await fetch_all(self._conn, _SALES, (reservation_id,))
+        return [ReservationSale(*r) for r in rows]
 
     async def holding(self, now: str) -> tuple[int, int]:
         """(held, short): reservations held and not yet expired at `now`, and how many of those

@@ -165,6 +165,10 @@ class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
     allocation: Literal["most_available", "in_order"] = "most_available"
     # The channel's own token: it may reserve, release and fulfil for this channel only.
     token_file: str | None = None
+    # Optional push of the change feed (hub.availability.webhooks): every page is POSTed here,
+    # with `Authorization: Bearer <webhook_token_file's token>` when that is set.
+    webhook_url: str = ""
+    webhook_token_file: str | None = None
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -251,6 +255,12 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
         channel."""
         return set(self.locations).union(*(ch.locations for ch in self.channels.values()))
 
+    def webhook_token(self, channel: str) -> str | None:
+        """The token the hub sends with the channel's feed pushes, None without a file."""
+        file = self.channels[channel].webhook_token_file
+        return read_secret(file, path=self.source,
+                           key=f"channels.{channel}.webhook_token_file") if file else None
+
     def channel_tokens(self) -> dict[str, str]:
         """Each channel's token (from its `token_file`), by channel; channels without one are
         left out."""
@@ -291,8 +301,11 @@ def load_config(path: Path | str) -> HubConfig:
         password_file=resolve(src, erp.password_file) if erp.password_file else None,
     ))
     cfg = msgspec.structs.replace(cfg, channels={
-        name: msgspec.structs.replace(ch, token_file=resolve(src, ch.token_file))
-        if ch.token_file else ch for name, ch in cfg.channels.items()})
+        name: msgspec.structs.replace(
+            ch, token_file=resolve(src, ch.token_file) if ch.token_file else None,
+            webhook_token_file=resolve(src, ch.webhook_token_file)
+            if ch.webhook_token_file else None)
+        for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
     _check_channels(src, cfg)
     _check_files(src, cfg)
@@ -309,6 +322,8 @@ def _check_files(src: str, cfg: HubConfig) -> None:
     admin = cfg.admin_token()
     for key in ("token_file", "password_file"):
         cfg.erp_secret(key)
+    for name in cfg.channels:
+        cfg.webhook_token(name)
     owners: dict[str, str] = {}
     for name, token in cfg.channel_tokens().items():
         key = f"channels.{name}.token_file"
@@ -351,6 +366,12 @@ def _check_channels(src: str, cfg: HubConfig) -> None:
     the channel's answers say so."""
     for name, channel in cfg.channels.items():
         seen: set[str] = set()
+        url = channel.webhook_url
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(src, f"channels.{name}.webhook_url", "expected http(s)://host/path")
+        if channel.webhook_token_file and not url:
+            raise ConfigError(src, f"channels.{name}.webhook_token_file",
+                              f"a token for pushes, but channels.{name}.webhook_url is not set")
         for i, location in enumerate(channel.locations):
             key = f"channels.{name}.locations[{i}]"
             if location in seen:

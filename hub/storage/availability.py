@@ -143,6 +143,13 @@ class AvailabilityWrites:
         self._conn.execute("UPDATE feed_compaction SET through = ?", (upto,))
         return looked, deleted
 
+    def set_webhook_cursor(self, channel: str, cursor: int, now: str) -> None:
+        """The channel's receiver has acknowledged the feed up to `cursor`."""
+        self._conn.execute(
+            "INSERT INTO webhook_cursors (channel, cursor, pushed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (channel) DO UPDATE SET cursor = excluded.cursor,"
+            " pushed_at = excluded.pushed_at", (channel, cursor, now))
+
     def freshness(self, channel: str) -> dict[str, bool]:
         """Whether each location was stale for `channel` when the sweep last looked."""
         return {loc: bool(stale) for loc, stale in self._conn.execute(
@@ -190,6 +197,12 @@ class AvailabilityReads:
             "  OR location IN (SELECT value FROM json_each(?)))"
             " GROUP BY sku ORDER BY last LIMIT ?", (after, _list(locations), limit))
         return [Change(r[0], r[1]) for r in rows]
+
+    async def webhook_cursor(self, channel: str) -> int:
+        """How far the channel's push has been acknowledged (0 before its first push)."""
+        row = await fetch_one(self._conn, "SELECT cursor FROM webhook_cursors WHERE channel = ?",
+                              (channel,))
+        return int(row[0]) if row else 0
 
     async def last_cursor(self) -> int:
         """The latest cursor the feed has given out (0 before the first)."""

@@ -4,8 +4,8 @@ Each table's queries live in this package's repository for it: `eventlog` (strea
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
-availability_changes, feed_compaction, channel_freshness), `reservations` (reservations,
-reservation_lines, reservation_sales).
+availability_changes, feed_compaction, webhook_cursors, channel_freshness), `reservations`
+(reservations, reservation_lines, reservation_sales).
 """
 
 import sqlite3
@@ -253,7 +253,8 @@ MIGRATIONS: list[str] = [
     # offline what was held). `reservation_sales` keeps every applied sale that named a
     # reservation and what it did to it (`outcome`). The feed's index finds a row's newer
     # change of the same SKU and location, so the sweep can drop superseded rows past the
-    # retention; `feed_compaction` remembers how far it has looked.
+    # retention; `feed_compaction` remembers how far it has looked; `webhook_cursors` how far each
+    # channel's push has been acknowledged by its receiver.
     """
     ALTER TABLE reservation_lines ADD COLUMN short INTEGER NOT NULL DEFAULT 0;
     CREATE TABLE reservation_sales (
@@ -270,6 +271,11 @@ MIGRATIONS: list[str] = [
         through INTEGER NOT NULL
     );
     INSERT INTO feed_compaction (id, through) VALUES (1, 0);
+    CREATE TABLE webhook_cursors (
+        channel TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL,
+        pushed_at TEXT NOT NULL
+    );
     """,
 ]
 

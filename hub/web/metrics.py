@@ -5,6 +5,7 @@ import datetime as dt
 
 from aiohttp import web
 
+from hub.availability.webhooks import Webhooks
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.ledger.click_collect import NOT_HELD
@@ -17,7 +18,7 @@ from runtime.clock import stamp
 
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
-                   now: dt.datetime) -> web.Response:
+                   now: dt.datetime, webhooks: Webhooks | None = None) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)
     families = [
@@ -47,7 +48,7 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         metrics.gauge("hub_postings", "ERP postings by state",
                       labels={"state": [(k, float(v)) for k, v in
                                         (await postings.counts(reader)).items()]}),
-        *await _availability(reader, now),
+        *await _availability(reader, now, webhooks),
     ]
     if relay is not None:
         r = relay
@@ -64,11 +65,31 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
     return metrics.response(families)
 
 
-async def _availability(reader: Reads, now: dt.datetime) -> list[metrics.Family]:
+async def _availability(reader: Reads, now: dt.datetime,
+                        webhooks: Webhooks | None) -> list[metrics.Family]:
     """Reservations held and short (oversold: the location sold what was held), click and
-    collect sales by outcome, and the change feed's latest cursor."""
+    collect sales by outcome, the change feed's latest cursor, and its pushes."""
     held, short = await reader.reservations.holding(stamp(now))
     outcomes = await reader.reservations.sales_by_outcome()
+    last = await reader.availability.last_cursor()
+    pushes: list[metrics.Family] = []
+    if webhooks is not None and webhooks.channels:
+        names = webhooks.channels
+        pushes = [
+            metrics.counter("hub_availability_webhook_pushes", "feed pages a channel's "
+                            "receiver acknowledged", labels={"channel": [
+                                (n, float(webhooks.counters[n]["pushed"])) for n in names]}),
+            metrics.counter("hub_availability_webhook_failures", "feed pushes that failed "
+                            "and will be retried", labels={"channel": [
+                                (n, float(webhooks.counters[n]["failed"])) for n in names]}),
+            metrics.gauge("hub_availability_webhook_circuit_open", "1 while a channel's push "
+                          "circuit breaker is open", labels={"channel": [
+                              (n, 1.0 if webhooks.breakers[n].state == CircuitState.OPEN
+                               else 0.0) for n in names]}),
+            metrics.gauge("hub_availability_webhook_behind", "feed cursors a channel's push "
+                          "has not had acknowledged", labels={"channel": [
+                              (n, float(webhooks.behind(n, last))) for n in names]}),
+        ]
     return [
         metrics.gauge("hub_reservations_held", "reservations held now (short ones included)",
                       float(held)),
@@ -79,5 +100,6 @@ async def _availability(reader: Reads, now: dt.datetime) -> list[metrics.Family]
                         labels={"outcome": [(k, float(outcomes.get(k, 0)))
                                             for k in ("collected", *NOT_HELD)]}),
         metrics.gauge("hub_availability_feed_cursor", "the change feed's latest cursor",
-                      float(await reader.availability.last_cursor())),
+                      float(last)),
+        *pushes,
     ]

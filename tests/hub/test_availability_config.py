@@ -49,6 +49,12 @@ def test_an_id_no_entry_declares_is_a_store(tmp_path):
     ('[channels.web]\nlocations = ["S001"]\nbuffer = -1\n', "channels.web.buffer"),
     ('[channels.web]\nlocations = ["S001"]\nstale_after_s = 0\n', "channels.web.stale_after_s"),
     ('[channels.web]\nlocations = ["S001"]\ntoken_file = "absent"\n', "channels.web.token_file"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_url = "ftp://shop"\n',
+     "channels.web.webhook_url"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_url = "https://shop/feed"\n'
+     'webhook_token_file = "absent"\n', "channels.web.webhook_token_file"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_token_file = "absent"\n',
+     "channels.web.webhook_token_file"),
     ('[availability]\ndefault_safety_stock = -2\n', "availability.default_safety_stock"),
     ('[availability]\nreservation_ttl_s = 0\n', "availability.reservation_ttl_s"),
     ('[availability]\nfeed_keep_days = 0\n', "availability.feed_keep_days"),

@@ -2,13 +2,15 @@
 channel, a channel's own token reserves, the store drops out of the channel once it has been
 silent for stale_after_s and comes back when it reconnects, and the change feed (fed by the
 hub's own sweep) follows it all, also for a connector resuming from its cursor after the hub
-was SIGKILLed."""
+was SIGKILLed; and a channel's webhook gets the feed pushed by the hub process."""
 
 import asyncio
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from hub.broker.credentials import write_secret
 from tests.conftest import wait_for
@@ -185,3 +187,36 @@ async def test_a_feed_consumer_resuming_from_its_cursor_survives_a_hub_sigkill(
         done.set()
         await reading
     assert sum(saved["figures"].values()) == 8 * 40 - 120 - 2
+
+
+async def test_a_channel_with_a_webhook_gets_the_feed_pushed(tmp_path, http, procs):
+    got: dict[str, int] = {}
+
+    async def receive(request: web.Request) -> web.Response:
+        got.update({c["sku"]: c["available_to_sell"] for c in (await request.json())["changes"]})
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.add_routes([web.post("/feed", receive)])
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        extra = CHANNELS + f'webhook_url = "{server.make_url("/feed")}"\n'
+        hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=extra))
+        write_secret(tmp_path / "hub" / "web-token", WEB_TOKEN)
+        await hub.ready(http)
+        async with http.post(hub.url + "/v1/locations/DC1/adjustments", headers=hub.admin, json={
+                "adjustment_id": "RCV-1", "reason": "receipt",
+                "occurred_at": "2026-11-23T08:00:00+01:00",
+                "lines": [{"sku": "SKU-1", "qty_delta": 6}]}) as r:
+            assert r.status == 201
+
+        async def pushed() -> bool:
+            return got == {"SKU-1": 6}
+
+        await wait_for(pushed, 30, "the push to reach the receiver")
+        async with http.get(hub.url + "/metrics") as r:
+            text = await r.text()
+        assert 'hub_availability_webhook_pushes_total{channel="web"}' in text
+    finally:
+        await server.close()

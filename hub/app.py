@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from hub.availability.service import Availability
+from hub.availability.webhooks import Webhooks
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
@@ -63,9 +64,11 @@ class Hub:
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
+        self.webhooks = Webhooks(self.availability)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now())
+        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now(),
+                                          self.webhooks)
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
@@ -114,6 +117,8 @@ class Hub:
                 tasks.create_task(self.dashboard.sample_activity(), name="activity-sampler")
                 if self.relay is not None:
                     tasks.create_task(self.relay.run(), name="erp-relay")
+                if self.webhooks.channels:
+                    tasks.create_task(self.webhooks.run(), name="availability-webhooks")
         finally:
             systemd.notify("STOPPING=1")
             if scheduler.running:

@@ -67,13 +67,18 @@ class AdjustmentLine(msgspec.Struct, frozen=True):
     qty_delta: int
 
 
-class Sale(msgspec.Struct, frozen=True, tag="sale", tag_field="kind"):
+class Sale(msgspec.Struct, frozen=True, tag="sale", tag_field="kind", omit_defaults=True):
+    """A till sale. `reservation_id` (added after v1's first agents; docs/protocol.md) names the
+    hub reservation it collects (click and collect). A sale without one is encoded as before
+    the field existed (omit_defaults), so its bytes and the digest of its meaning do not change."""
+
     register_id: Text
     pos_txn_id: Text
     currency: Currency
     prices_include_tax: bool
     lines: list[SaleLine]
     tenders: list[Tender]
+    reservation_id: Text | None = None
 
 
 class Return(msgspec.Struct, frozen=True, tag="return", tag_field="kind"):

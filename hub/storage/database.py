@@ -130,6 +130,7 @@ class Database:
         """Migrate (raises SchemaTooNew for a file from a newer hub) and open the reads."""
         await self._writer.start()
         self._reader = await open_reader(self.path)
+        self._reader.row_factory = sqlite3.Row  # hub.storage.rows reads rows by name
         self._reads = Reads(self._reader)
 
     def submit(self, job: Callable[[Transaction], T], *,
@@ -182,6 +183,7 @@ def transact(path: Path | str, job: Callable[[Transaction], T]) -> T:
 async def reading(path: Path | str) -> AsyncIterator[Reads]:
     """The read repositories of a database file, for a command line."""
     conn = await open_reader(path)
+    conn.row_factory = sqlite3.Row
     try:
         yield Reads(conn)
     finally:

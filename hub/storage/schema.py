@@ -4,8 +4,8 @@ Each table's queries live in this package's repository for it: `eventlog` (strea
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
-availability_changes, channel_freshness), `reservations` (reservations, reservation_lines),
-`catalog` (items, store_groups,
+availability_changes, feed_compaction, webhook_cursors, channel_freshness), `reservations`
+(reservations, reservation_lines, reservation_sales), `catalog` (items, store_groups,
 store_group_members, price_books, price_book_stores, price_book_groups, price_change_sets,
 price_changes), `publications` (catalog_versions, catalog_items, catalog_prices, publications,
 publication_targets, catalog_stores).
@@ -376,6 +376,35 @@ MIGRATIONS: list[str] = [
         applied_version INTEGER,
         applied_at TEXT,
         reported_at TEXT NOT NULL
+    );
+    """,
+    # 7: click and collect, oversell, feed retention (docs/availability.md). A held line's
+    # `short` is how many of its units the location's on hand no longer covers (a store sold
+    # offline what was held). `reservation_sales` keeps every applied sale that named a
+    # reservation and what it did to it (`outcome`). The feed's index finds a row's newer
+    # change of the same SKU and location, so the sweep can drop superseded rows past the
+    # retention; `feed_compaction` remembers how far it has looked; `webhook_cursors` how far each
+    # channel's push has been acknowledged by its receiver.
+    """
+    ALTER TABLE reservation_lines ADD COLUMN short INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reservation_sales (
+        event_id TEXT PRIMARY KEY,
+        reservation_id TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    );
+    CREATE INDEX reservation_sales_by_reservation ON reservation_sales (reservation_id);
+    CREATE INDEX availability_changes_by_key ON availability_changes (sku, location, cursor);
+    CREATE TABLE feed_compaction (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        through INTEGER NOT NULL
+    );
+    INSERT INTO feed_compaction (id, through) VALUES (1, 0);
+    CREATE TABLE webhook_cursors (
+        channel TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL,
+        pushed_at TEXT NOT NULL
     );
     """,
 ]

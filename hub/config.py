@@ -79,6 +79,8 @@ class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+# "HH:MM", or "" for never (msgspec cannot tell a constrained str from a Literal str in a union).
+HHMMOrNever = Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")]
 
 
 class PostingsConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -124,7 +126,7 @@ class ErpConfig(Struct, frozen=True, forbid_unknown_fields=True):
 class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """The scheduled reconciliation of yesterday's business days."""
 
-    at: HHMM | Literal[""] = "06:00"
+    at: HHMMOrNever = "06:00"
     timezone: str = "UTC"
 
 

@@ -21,7 +21,7 @@ test: $(STAMP)
 deb: $(STAMP)
 	PYTHON=$(abspath $(BIN))/python packaging/build-deb
 
-# Every benchmark (about 12 minutes), then a table; JSON in bench/results/. Not part of `make test`.
+# Every benchmark (about 16 minutes), then a table; JSON in bench/results/. Not part of `make test`.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

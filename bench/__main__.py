@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in one run (about 12 minutes here), then one table of results.
+"""`make bench`: every benchmark in one run (about 16 minutes here), then one table of results.
 
 Each benchmark runs as its own process and writes bench/results/*.json; the table is read back
 from those files. `python -m bench --only capture,drain` runs a subset; `--table` only prints.
@@ -30,6 +30,9 @@ RUNS = {
     "chaos": ["bench.chaos", "--kills", "60"],
     "outbox-check": ["bench.outbox_check", "--events", "1000000"],
     "logins": ["bench.logins", "--stores", "200"],
+    "availability-reads": ["bench.availability", "--part", "reads"],
+    "reservations": ["bench.availability", "--part", "reservations"],
+    "feed-lag": ["bench.availability", "--part", "feed"],
 }
 
 
@@ -102,6 +105,20 @@ def rows() -> list[tuple[str, str, str, str, str]]:
             out.append((label, f"{e['relay_per_s']} postings/s", f"{e['baseline']}: "
                         f"{e['baseline_per_s']}/s", f"{e['ratio']}",
                         ">= 0.95" if name.endswith("limit") else ""))
+    if a := _load("availability-reads"):
+        out.append((f"availability reads @{a['rate']:g}/s during a {a['events'] // 1000}k drain",
+                    f"p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms ({a['reads_per_s']}/s served)",
+                    f"idle hub p99 {a['idle_p99_ms']} ms; drain {a['drain_s']} s alone",
+                    f"drain x{a['slowdown']}",
+                    "p99 <= 5 ms, x <= 1.2"))
+    if r := _load("availability-reservations"):
+        out.append((f"reservations, {r['clients']} clients", f"{r['per_s']} held/s, figure "
+                    f"exact {r['figure_exact']}", "", f"p50 {r['p50_ms']} / p99 {r['p99_ms']} ms",
+                    ""))
+    if f := _load("availability-feed"):
+        out.append((f"feed lag, {f['rate']:g} sales/s", f"applied -> feed p99 "
+                    f"{f['from_apply_p99_ms']} ms", f"till 201 -> feed p99 "
+                    f"{f['from_capture_p99_ms']} ms", "", "p99 <= 1 s"))
     if e := _load("erp-relay-fake"):
         calls = e["erp_calls_per_10k_sales"]
         out.append(("ERP calls / 10k sales", f"{calls['per_transaction']} per transaction",

@@ -18,7 +18,8 @@ from pathlib import Path
 from bench import save
 from bench.status_page import fill
 from edge_agent import integrity
-from edge_agent.outbox import Outbox, _migrate
+from edge_agent.outbox import Outbox, setup
+from runtime.clock import SYSTEM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +45,7 @@ async def main(args: argparse.Namespace) -> dict:
         with sqlite3.connect(path) as conn:
             conn.execute("UPDATE events SET body = x'00' WHERE seq = ?", (args.events // 2,))
         t = time.perf_counter()
-        report = integrity.check_and_repair(path, _migrate("S001", None))
+        report = integrity.check_and_repair(path, setup("S001", None, SYSTEM), SYSTEM.now())
         rebuild = time.perf_counter() - t
         size_mb = path.stat().st_size / 1e6
     finally:

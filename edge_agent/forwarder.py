@@ -3,16 +3,18 @@
 The outbox, not the MQTT client, is the source of truth: a PUBACK only says the broker has a
 message. Events stay in the outbox until the hub acks that it applied them; without progress for
 `ack_timeout_s` the forwarder resends from the first unacked seq (the hub deduplicates), and a
-hub's replay request rewinds it. Reconnects back off with jitter and log once per state change.
-When `deaf_after_resends` resends in a row get no ack while the hub says it is online, the
-session is deaf (runtime.hearing): it is torn down and made again.
+hub's replay request rewinds it. When `deaf_after_resends` resends in a row get no ack while the
+hub says it is online, the session is deaf (runtime.hearing): it is torn down and made again.
+The session itself (reconnects with backoff, connection state, online/offline and the last will)
+is runtime.mqtt_session's.
 """
 
 import asyncio
 import datetime as dt
 import logging
 import time
-from enum import StrEnum
+from collections.abc import Coroutine
+from typing import Any
 
 import aiomqtt
 
@@ -23,21 +25,12 @@ from protocol import codec
 from protocol.errors import ProtocolError
 from protocol.messages import Ack, Batch, Control, Envelope, Receipts, Restream, StoreState
 from protocol.topics import Topics
-from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock
 from runtime.config import broker_address
-from runtime.hearing import Deaf, Hearing
-from runtime.secrets import scrub
+from runtime.hearing import Hearing
+from runtime.mqtt_session import ConnectionState, Login, MqttSession
 
 log = logging.getLogger(__name__)
-
-
-class ConnectionState(StrEnum):
-    """The forwarder's link to the broker (`mqtt.state` on /healthz, the status page)."""
-
-    STARTING = "starting"            # not yet tried
-    CONNECTED = "connected"          # subscribed and announced online
-    DISCONNECTED = "disconnected"    # lost or refused; retrying with backoff
 
 
 def _utc(text: str) -> dt.datetime:
@@ -56,22 +49,29 @@ class Forwarder:
         self.outbox = outbox
         self.version = version
         self.topics = Topics(config.mqtt.topic_prefix)
-        self.address = broker_address(config.mqtt.url, path=config.source, key="mqtt.url")
-        self._password = config.mqtt_password()
-        self._tls = config.mqtt_tls()
+        store = config.store_id
+        address = broker_address(config.mqtt.url, path=config.source, key="mqtt.url")
+        password = config.mqtt_password()
+        will = aiomqtt.Will(self.topics.state(store),
+                            codec.encode_state(StoreState(store, online=False)), qos=1, retain=True)
+        login = Login(address.host, address.port, username=config.mqtt.username,
+                      password=lambda: password, identifier=config.mqtt.client_id or f"edge-{store}",
+                      keepalive_s=config.mqtt.keepalive_s, tls=config.mqtt_tls(), will=will)
+        self.hearing = Hearing(clock, f"store {store}")
+        topics = (self.topics.ack(store), self.topics.control(store), self.topics.hub_state())
+        self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
+                                   retry_initial_s=config.forwarder.reconnect_initial_s,
+                                   retry_max_s=config.forwarder.reconnect_max_s,
+                                   # A full disk, a damaged outbox: try again later.
+                                   survives=(OSError, ProtocolError, OutboxError))
         self._poke = asyncio.Event()
         self._next_seq = 1
         self._rewind: int | None = None
         self._last_progress = time.monotonic()
-        self.state = ConnectionState.STARTING
-        self.state_since = self.clock.now()
-        self.last_error: str | None = None
         self.last_ack_at: dt.datetime | None = None
         self.forwarded = 0
         self.resends = 0
-        self.reconnects = 0
         self.restreams = 0
-        self.hearing = Hearing(clock, f"store {config.store_id}")
         self._silent_resends = 0  # resends in a row, in this session, that got no ack
         # What the hub last said of itself: None (never heard: an older hub) means send anyway.
         self.hub_online: bool | None = None
@@ -81,84 +81,42 @@ class Forwarder:
         """New events are in the outbox."""
         self._poke.set()
 
-    def _set_state(self, state: ConnectionState, reason: str | None = None) -> None:
-        if state == self.state:
-            return
-        reason = scrub(reason) if reason else reason
-        self.state, self.state_since, self.last_error = state, self.clock.now(), reason
-        if state == ConnectionState.CONNECTED:
-            log.info("connected to broker %s:%d", self.address.host, self.address.port)
-        else:
-            log.warning("not connected to broker %s:%d (%s); retrying with backoff",
-                        self.address.host, self.address.port, reason)
+    @property
+    def state(self) -> ConnectionState:
+        return self.session.state
 
-    def _client(self) -> aiomqtt.Client:
-        mqtt = self.config.mqtt
-        will = aiomqtt.Will(
-            self.topics.state(self.config.store_id),
-            codec.encode_state(StoreState(self.config.store_id, online=False)),
-            qos=1,
-            retain=True,
-        )
-        return aiomqtt.Client(
-            self.address.host,
-            self.address.port,
-            username=mqtt.username,
-            password=self._password,
-            identifier=mqtt.client_id or f"edge-{self.config.store_id}",
-            clean_session=False,
-            keepalive=mqtt.keepalive_s,
-            will=will,
-            tls_context=self._tls,
-            timeout=10,
-        )
+    @property
+    def state_since(self) -> dt.datetime:
+        return self.session.since
+
+    @property
+    def last_error(self) -> str | None:
+        return self.session.last_error
+
+    @property
+    def reconnects(self) -> int:
+        """Sessions tried and ended since start."""
+        return self.session.attempts
 
     async def run(self) -> None:
-        backoff = Backoff(self.config.forwarder.reconnect_initial_s,
-                          self.config.forwarder.reconnect_max_s)
-        while True:
-            try:
-                async with self._client() as client:
-                    backoff.reset()
-                    try:
-                        await self._session(client)
-                    finally:
-                        client.timeout = min(client.timeout, 2)  # a deaf broker: leave at once
-            except* Deaf:
-                backoff.reset()
-            except* aiomqtt.MqttError as group:
-                self._set_state(ConnectionState.DISCONNECTED, str(group.exceptions[0]))
-            except* (OSError, ProtocolError, OutboxError) as group:  # a full disk: try again later
-                log.exception("forwarder session failed", exc_info=group.exceptions[0])
-                self._set_state(ConnectionState.DISCONNECTED, str(group.exceptions[0]))
-            self.reconnects += 1
-            await asyncio.sleep(backoff.next_delay())
+        await self.session.run()
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        store = self.config.store_id
-        await client.subscribe(self.topics.ack(store), qos=1)
-        await client.subscribe(self.topics.control(store), qos=1)
-        await client.subscribe(self.topics.hub_state(), qos=1)
+    # The session's side (runtime.mqtt_session.Side).
+
+    async def on_connected(self, client: aiomqtt.Client) -> None:
         self._next_seq = self.outbox.acked_through + 1
         self._rewind = None
         self._last_progress = time.monotonic()
         self._silent_resends = 0
-        await self._publish_state(client, online=True)
-        self._set_state(ConnectionState.CONNECTED)
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self._receive(client), name="forwarder-receive")
-                tasks.create_task(self._send(client), name="forwarder-send")
-                tasks.create_task(self._report(client), name="forwarder-report")
-        except asyncio.CancelledError:
-            # A clean stop does not fire the last will: say we are going offline ourselves.
-            try:
-                await asyncio.wait_for(self._publish_state(client, online=False), 2)
-            except (aiomqtt.MqttError, TimeoutError):
-                pass
-            raise
 
-    async def _publish_state(self, client: aiomqtt.Client, *, online: bool) -> None:
+    def session_tasks(self, client: aiomqtt.Client) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"forwarder-send": self._send(client), "forwarder-report": self._report(client)}
+
+    def on_disconnected(self) -> None:
+        pass
+
+    async def announce(self, client: aiomqtt.Client, *, online: bool) -> None:
+        """The store's state, retained: online (with its backlog), or offline on a stop."""
         stats = await self.outbox.stats()
         state = StoreState(
             store_id=self.config.store_id,
@@ -175,7 +133,7 @@ class Forwarder:
     async def _report(self, client: aiomqtt.Client) -> None:
         while True:
             await asyncio.sleep(self.config.forwarder.state_interval_s)
-            await self._publish_state(client, online=True)
+            await self.announce(client, online=True)
 
     async def _send(self, client: aiomqtt.Client) -> None:
         cfg = self.config.forwarder
@@ -244,24 +202,23 @@ class Forwarder:
         ]
         return codec.encode(Batch(store_id=store, stream=stream, events=events))
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            self.hearing.heard()
-            self._silent_resends = 0
-            if message.topic.value == self.topics.hub_state():
-                self._on_hub_state(message.payload)
-                continue
-            try:
-                _store, channel = self.topics.parse(message.topic.value)
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray):
-                    raise ProtocolError("payload is not bytes")
-                if channel == "ack":
-                    await self._on_ack(codec.decode_ack(bytes(payload)))
-                elif channel == "control":
-                    await self._on_control(codec.decode_control(bytes(payload)))
-            except ProtocolError as exc:
-                log.warning("ignoring a message on %s: %s", message.topic.value, exc)
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        self.hearing.heard()
+        self._silent_resends = 0
+        if message.topic.value == self.topics.hub_state():
+            self._on_hub_state(message.payload)
+            return
+        try:
+            _store, channel = self.topics.parse(message.topic.value)
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                raise ProtocolError("payload is not bytes")
+            if channel == "ack":
+                await self._on_ack(codec.decode_ack(bytes(payload)))
+            elif channel == "control":
+                await self._on_control(codec.decode_control(bytes(payload)))
+        except ProtocolError as exc:
+            log.warning("ignoring a message on %s: %s", message.topic.value, exc)
 
     def _on_hub_state(self, payload: object) -> None:
         try:

@@ -25,7 +25,6 @@ import sqlite3
 import struct
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from msgspec import Struct
 
@@ -40,6 +39,7 @@ WAL_MAGIC = (0x377F0682, 0x377F0683)
 WAL_VERSION = 3007000
 _COLUMNS = ("natural_key", "event_id", "kind", "digest", "occurred_at", "business_day",
             "captured_at", "body", "register_id", "gross", "gross_e4", "currency")
+_REQUIRED = _COLUMNS[:8]  # NOT NULL since schema 1
 _MAX_MISSES = 10_000  # consecutive unreadable seqs after which the salvage stops looking
 _ROOM_NEEDED = 64 * 1024  # SQLite's -shm file (32 KiB) and a first WAL frame, with a margin
 # What SQLite says of a file that is not (or no longer) a database: damage, whatever the disk.
@@ -88,20 +88,19 @@ def wal_problem(wal: Path) -> str | None:
 
 def _quick_check(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("PRAGMA quick_check(20)").fetchall()
-    found = [str(r[0]) for r in rows]
+    found = [str(r["quick_check"]) for r in rows]
     return [] if found == ["ok"] else [f"quick_check: {m}" for m in found]
 
 
 def _bad_unacked_rows(conn: sqlite3.Connection) -> list[str]:
     """Unacknowledged rows whose body is not an event (the ones the hub still needs)."""
-    acked = conn.execute("SELECT acked_through FROM outbox_state").fetchone()[0]
+    acked = conn.execute("SELECT acked_through FROM outbox_state").fetchone()["acked_through"]
     bad = []
-    for seq, body in conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq",
-                                  (acked,)):
+    for row in conn.execute("SELECT seq, body FROM events WHERE seq > ? ORDER BY seq", (acked,)):
         try:
-            codec.decode_event(bytes(body))
+            codec.decode_event(bytes(row["body"]))
         except (ProtocolError, TypeError) as exc:
-            bad.append(f"row seq {seq}: {exc}")
+            bad.append(f"row seq {row['seq']}: {exc}")
     return bad
 
 
@@ -142,6 +141,7 @@ def inspect(path: Path) -> list[str]:
     problems = []
     try:
         conn = sqlite3.connect(path)
+        conn.row_factory = sqlite3.Row  # this connection is the check's own
         try:
             problems += _quick_check(conn)
             if not problems:
@@ -216,7 +216,8 @@ def _repair(path: Path, rebuild: Path, quarantine: Path,
             (now.isoformat(), "\n".join(problems), len(good), len(bad), str(quarantine), old_stream))
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        new_stream = conn.execute("SELECT stream FROM outbox_state").fetchone()[0]
+        conn.row_factory = sqlite3.Row  # the rebuild's own connection, closed below
+        new_stream = conn.execute("SELECT stream FROM outbox_state").fetchone()["stream"]
     finally:
         conn.close()
     for name in names:
@@ -238,32 +239,35 @@ def _repair(path: Path, rebuild: Path, quarantine: Path,
 
 def _salvage(path: Path) -> tuple[str | None, list[tuple[object, ...]], list[tuple[int, str, str, bytes]]]:
     """(old stream, good rows in seq order, bad rows) from whatever of `path` can be read."""
-    found: dict[int, tuple[Any, ...]] = {}
+    found: dict[int, sqlite3.Row] = {}
     try:
         conn = sqlite3.connect(path)
+        conn.row_factory = sqlite3.Row  # the salvage's own connection to a copy
         # Tolerate a schema that points past the end of a truncated file (only this copy).
         conn.execute("PRAGMA writable_schema = ON")
     except sqlite3.DatabaseError:
         return None, [], []
     try:
         try:
-            stream = conn.execute("SELECT stream FROM outbox_state").fetchone()[0]
+            stream = conn.execute("SELECT stream FROM outbox_state").fetchone()["stream"]
         except (sqlite3.DatabaseError, TypeError):
             stream = None
         try:
-            have = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(events)")}
         except sqlite3.DatabaseError:
             return stream, [], []
-        select = "SELECT seq, " + ", ".join(c if c in have else "NULL" for c in _COLUMNS) + " FROM events"
+        select = ("SELECT seq, " + ", ".join(c if c in have else f"NULL AS {c}" for c in _COLUMNS)
+                  + " FROM events")
         try:
             for row in conn.execute(select + " ORDER BY seq"):
-                found[int(row[0])] = row
+                found[int(row["seq"])] = row
             return (stream, *_sort(found))
         except sqlite3.DatabaseError:
             pass
         # Past a damaged page: look up each seq on its own, until the known end or long misses.
         try:
-            end = int(conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()[0])
+            end = int(conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()["seq"])
         except (sqlite3.DatabaseError, TypeError):
             end = None
         seq, misses = max(found, default=0), 0
@@ -283,23 +287,24 @@ def _salvage(path: Path) -> tuple[str | None, list[tuple[object, ...]], list[tup
         conn.close()
 
 
-def _sort(found: dict[int, tuple[Any, ...]]) -> tuple[list[tuple[object, ...]],
-                                                      list[tuple[int, str, str, bytes]]]:
-    """Good rows (without seq) in seq order, once per natural key; undecodable rows apart."""
+def _sort(found: dict[int, sqlite3.Row]) -> tuple[list[tuple[object, ...]],
+                                                  list[tuple[int, str, str, bytes]]]:
+    """Good rows (_COLUMNS, without seq) in seq order, once per natural key; undecodable rows
+    apart."""
     good: list[tuple[object, ...]] = []
     bad: list[tuple[int, str, str, bytes]] = []
     keys: set[object] = set()
     for seq in sorted(found):
         row = found[seq]
-        body = row[8]
+        body, key = row["body"], row["natural_key"]
         try:
-            if any(v is None for v in row[1:9]):
+            if any(row[c] is None for c in _REQUIRED):
                 raise TypeError("a required column is empty")
             codec.decode_event(bytes(body))
         except (ProtocolError, TypeError, ValueError) as exc:
-            bad.append((seq, str(row[1]), str(exc), bytes(body or b"")))
+            bad.append((seq, str(key), str(exc), bytes(body or b"")))
             continue
-        if row[1] not in keys:
-            keys.add(row[1])
-            good.append(row[1:])
+        if key not in keys:
+            keys.add(key)
+            good.append(tuple(row[c] for c in _COLUMNS))
     return good, bad

@@ -64,13 +64,16 @@ def rekey(conn: sqlite3.Connection) -> None:
     holding `/` or `%` (they were ambiguous: `txn/R/1/coll`); digests change for all rows, so a
     till retrying across the upgrade still gets its 200."""
     changed: list[tuple[str, bytes, int]] = []
-    for seq, key, body, occurred_at, day in conn.execute(
-            "SELECT seq, natural_key, body, occurred_at, business_day FROM events").fetchall():
-        event = codec.decode_event(body)
-        business_day = dt.date.fromisoformat(day)
+    cur = conn.execute("SELECT seq, natural_key, body, occurred_at, business_day FROM events")
+    cur.row_factory = sqlite3.Row  # this cursor's rows only, read by name
+    for row in cur.fetchall():
+        seq = row["seq"]
+        event = codec.decode_event(row["body"])
+        business_day = dt.date.fromisoformat(row["business_day"])
         new_key = natural_key(event, business_day)
-        changed.append((new_key, digest(event, dt.datetime.fromisoformat(occurred_at),
+        changed.append((new_key, digest(event, dt.datetime.fromisoformat(row["occurred_at"]),
                                         business_day), seq))
-        if new_key != key:  # out of the way first: a new key may be another row's old one
+        # Out of the way first: a new key may be another row's old one.
+        if new_key != row["natural_key"]:
             conn.execute("UPDATE events SET natural_key = ? WHERE seq = ?", (f"\x00{seq}", seq))
     conn.executemany("UPDATE events SET natural_key = ?, digest = ? WHERE seq = ?", changed)

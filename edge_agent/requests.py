@@ -99,6 +99,8 @@ class SaleIn(Struct, frozen=True, forbid_unknown_fields=True):
     tenders: Annotated[list[TenderIn], Meta(max_length=rules.MAX_TENDERS)]
     business_day: dt.date | None = None
     prices_include_tax: bool = True
+    # Click and collect: the hub reservation this sale collects (docs/availability.md).
+    reservation_id: Id | None = None
 
 
 class ReturnIn(Struct, frozen=True, forbid_unknown_fields=True):
@@ -200,6 +202,7 @@ def prepare(value: Body, store_id: str, zone: zoneinfo.ZoneInfo | None, now: dt.
             lines=[SaleLine(x.sku, x.qty, Decimal(x.unit_price), Decimal(x.discount), Decimal(x.tax))
                    for x in value.lines],
             tenders=[Tender(t.method, Decimal(t.amount)) for t in value.tenders],
+            reservation_id=value.reservation_id,
         )
     elif isinstance(value, ReturnIn):
         event_id = identity.transaction_event_id(store_id, value.register_id, value.pos_txn_id)

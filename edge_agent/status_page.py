@@ -9,7 +9,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
-from edge_agent.forwarder import ConnectionState
+from runtime.mqtt_session import ConnectionState
 
 REFRESH_S = 5
 STATE_WORDS = {

@@ -1,13 +1,14 @@
-"""Command line: `retail-hub run|check-config|stores|postings|reconcile|migrate|export|import
-[--config FILE] [--json]`, `retail-hub demo`, `--version`.
+"""Command line: `retail-hub run|check-config|stores|postings|reconcile|catalog|migrate|export|
+import [--config FILE] [--json]`, `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
 a mismatch), or the hub database is of a newer release; 2 config error (names the file and key),
 or a demo --data-dir the demo did not make; 3 no hub database at the configured data_dir, or the
 PostgreSQL database cannot be reached; 4 the action was refused (e.g. retrying a posting that is
-not dead or an exception, reconciling a store the hub does not know, importing into a database
-that is not empty); 5 `run`: another hub holds the data_dir; 6 `run`: an address from the config
-cannot be listened on (README.md has the table). Usage errors exit 2.
+not dead or an exception, reconciling a store the hub does not know, a catalog import with a row
+that is not an item, importing into a database that is not empty); 5 `run`: another hub holds
+the data_dir; 6 `run`: an address from the config cannot be listened on (README.md has the
+table). Usage errors exit 2 (also a `catalog import` file that cannot be read).
 """
 
 import argparse
@@ -16,6 +17,7 @@ import os
 import sys
 
 from hub import __version__
+from hub.cli import catalog as catalog_cli
 from hub.cli import postings as postings_cli
 from hub.cli import storage as storage_cli
 from hub.config import HubConfig, load_config
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
             action.add_argument("--password-file",
                                 help="write the password here instead of printing it")
     postings_cli.add_parsers(sub, DEFAULT_CONFIG)
+    catalog_cli.add_parsers(sub, DEFAULT_CONFIG)
     storage_cli.add_parsers(sub, DEFAULT_CONFIG)
     # The demo lives outside the product (demo/): `retail-hub demo ARGS` runs `python -m demo ARGS`.
     sub.add_parser("demo", add_help=False,
@@ -91,6 +94,8 @@ def _command(config: HubConfig, args: argparse.Namespace) -> int:
         return storage_cli.run(config, args)
     if args.command in ("postings", "reconcile"):
         return postings_cli.run(config, args)
+    if args.command == "catalog":
+        return catalog_cli.run(config, args)
     if args.command == "stores" and args.stores_command in ("add", "rotate", "remove"):
         return _provision(config, args)
     if args.command == "stores":

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from hub.availability.service import Availability
+from hub.availability.webhooks import Webhooks
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.config import HubConfig
@@ -21,6 +22,7 @@ from hub.web import metrics as hub_metrics
 from hub.web.api import HubApi
 from hub.web.auth import admin_only_writes
 from hub.web.availability import AvailabilityApi
+from hub.web.catalog import CatalogApi
 from hub.web.health import Health
 from hub.web.pages import DashboardPage
 from runtime import systemd
@@ -58,12 +60,15 @@ class Hub:
         self.dashboard = DashboardPage(config, self.db, self.ingest, self.relay, clock,
                                        token_configured=self._admin_token is not None)
         self.jobs = Jobs(config, self.db, self.relay, clock)
+        self.catalog_api = CatalogApi(self.db, config.catalog, clock)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
+        self.webhooks = Webhooks(self.availability)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now())
+        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now(),
+                                          self.webhooks)
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
@@ -90,6 +95,7 @@ class Hub:
                 json_errors, admin_only_writes(self._admin_token, self.config.channel_tokens())])
             app.add_routes(self.api.routes())
             app.add_routes(AvailabilityApi(self.availability).routes())
+            app.add_routes(self.catalog_api.routes())
             app.add_routes([web.get("/", self.dashboard.handle), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -111,6 +117,8 @@ class Hub:
                 tasks.create_task(self.dashboard.sample_activity(), name="activity-sampler")
                 if self.relay is not None:
                     tasks.create_task(self.relay.run(), name="erp-relay")
+                if self.webhooks.channels:
+                    tasks.create_task(self.webhooks.run(), name="availability-webhooks")
         finally:
             systemd.notify("STOPPING=1")
             if scheduler.running:

@@ -82,6 +82,8 @@ class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
 
 HHMM = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+# "HH:MM", or "" for never (msgspec cannot tell a constrained str from a Literal str in a union).
+HHMMOrNever = Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")]
 
 
 class PostingsConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -127,11 +129,12 @@ class ErpConfig(Struct, frozen=True, forbid_unknown_fields=True):
 class ReconcileConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """The scheduled reconciliation of yesterday's business days."""
 
-    at: HHMM | Literal[""] = "06:00"
+    at: HHMMOrNever = "06:00"
     timezone: str = "UTC"
 
 
-# A location's id is a store id (stores are locations) or a name from [locations].
+# A location's id is a store id (every store is a location, declared or not) or the name of a
+# warehouse or distribution centre declared under [locations].
 LocationId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 ChannelName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Units = Annotated[int, Meta(ge=0, le=1_000_000_000)]
@@ -139,7 +142,8 @@ Units = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 
 class LocationConfig(Struct, frozen=True, forbid_unknown_fields=True):
     """A stock-holding location (docs/availability.md). A store's stock comes from its agent's
-    events; a warehouse's or distribution centre's from `POST /v1/locations/{id}/adjustments`."""
+    events; a warehouse's or distribution centre's from `POST /v1/locations/{id}/adjustments`.
+    Stores need not be declared: an id no entry declares is a store's."""
 
     kind: Literal["store", "warehouse", "dc"]
 
@@ -150,9 +154,11 @@ class AvailabilityConfig(Struct, frozen=True, forbid_unknown_fields=True):
     default_safety_stock: Units = 0
     # A reservation that names no `expires_in_s` is held this long.
     reservation_ttl_s: Annotated[int, Meta(ge=1, le=604800)] = 900
-    # How often held reservations past their expiry are marked expired, and stores that went
-    # stale (or came back) are written to the change feed.
+    # How often held reservations past their expiry are marked expired, stores that went
+    # stale (or came back) are written to the change feed, and the feed is compacted.
     sweep_interval_s: Positive = 5.0
+    # The change feed keeps every change this long; older, only each SKU and location's latest.
+    feed_keep_days: Positive = 7.0
 
 
 class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -164,6 +170,29 @@ class ChannelConfig(Struct, frozen=True, forbid_unknown_fields=True):
     allocation: Literal["most_available", "in_order"] = "most_available"
     # The channel's own token: it may reserve, release and fulfil for this channel only.
     token_file: str | None = None
+    # Optional push of the change feed (hub.availability.webhooks): every page is POSTed here,
+    # with `Authorization: Bearer <webhook_token_file's token>` when that is set.
+    webhook_url: str = ""
+    webhook_token_file: str | None = None
+
+
+class CatalogConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """Items and prices down to the stores (see docs/catalog.md)."""
+
+    # A price change that cuts a price by more than this (percent of the price it replaces) is
+    # refused unless the change set says "force": true.
+    max_price_drop_percent: Annotated[int, Meta(ge=0, le=100)] = 90
+    # Publish every accepted change (items, store groups, price books, prices) to every store.
+    auto_publish: bool = False
+    # The content of this many versions back is kept: a store that far behind gets a delta,
+    # one further behind a snapshot; a rollback can go back this far.
+    keep_versions: Annotated[int, Meta(ge=1, le=10000)] = 20
+    # Bytes per catalog message on MQTT (protocol.chunking bounds it to 1 KiB - 1 MiB).
+    chunk_bytes: Annotated[int, Meta(ge=1024, le=1024 * 1024)] = 256 * 1024
+    # When to read products and list prices from the ERP ("HH:MM" daily in `timezone`); ""
+    # never. The sync is not built yet: a time set here is refused (hub.config._check_catalog).
+    erp_sync: Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = ""
+    timezone: str = "UTC"
 
 
 class StorageConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -199,6 +228,7 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
     locations: dict[LocationId, LocationConfig] = msgspec.field(default_factory=dict)
     availability: AvailabilityConfig = AvailabilityConfig()
     channels: dict[ChannelName, ChannelConfig] = msgspec.field(default_factory=dict)
+    catalog: CatalogConfig = CatalogConfig()
     storage: StorageConfig = StorageConfig()
     cluster: ClusterConfig = ClusterConfig()
     source: str = ""
@@ -270,6 +300,23 @@ class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
         file = getattr(self.erp, key)
         return read_secret(file, path=self.source, key=f"erp.{key}") if file else None
 
+    def location_kind(self, location: str) -> str:
+        """"store", "warehouse" or "dc": as declared under [locations]; an undeclared id is a
+        store's (every store is a location; only the others are declared)."""
+        declared = self.locations.get(location)
+        return declared.kind if declared is not None else "store"
+
+    def known_locations(self) -> set[str]:
+        """Every location the config names: declared under [locations] or sold from by a
+        channel."""
+        return set(self.locations).union(*(ch.locations for ch in self.channels.values()))
+
+    def webhook_token(self, channel: str) -> str | None:
+        """The token the hub sends with the channel's feed pushes, None without a file."""
+        file = self.channels[channel].webhook_token_file
+        return read_secret(file, path=self.source,
+                           key=f"channels.{channel}.webhook_token_file") if file else None
+
     def channel_tokens(self) -> dict[str, str]:
         """Each channel's token (from its `token_file`), by channel; channels without one are
         left out."""
@@ -313,11 +360,15 @@ def load_config(path: Path | str) -> HubConfig:
         cfg = msgspec.structs.replace(cfg, storage=msgspec.structs.replace(
             cfg.storage, password_file=resolve(src, cfg.storage.password_file)))
     cfg = msgspec.structs.replace(cfg, channels={
-        name: msgspec.structs.replace(ch, token_file=resolve(src, ch.token_file))
-        if ch.token_file else ch for name, ch in cfg.channels.items()})
+        name: msgspec.structs.replace(
+            ch, token_file=resolve(src, ch.token_file) if ch.token_file else None,
+            webhook_token_file=resolve(src, ch.webhook_token_file)
+            if ch.webhook_token_file else None)
+        for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
     _check_storage(src, cfg.storage)
     _check_channels(src, cfg)
+    _check_catalog(src, cfg)
     _check_files(src, cfg)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(src, "log_level", "expected DEBUG, INFO, WARNING or ERROR")
@@ -333,6 +384,8 @@ def _check_files(src: str, cfg: HubConfig) -> None:
     for key in ("token_file", "password_file"):
         cfg.erp_secret(key)
     cfg.storage_password()
+    for name in cfg.channels:
+        cfg.webhook_token(name)
     owners: dict[str, str] = {}
     for name, token in cfg.channel_tokens().items():
         key = f"channels.{name}.token_file"
@@ -390,15 +443,19 @@ def _check_storage(src: str, storage: StorageConfig) -> None:
 
 
 def _check_channels(src: str, cfg: HubConfig) -> None:
-    """Every location a channel sells from is declared under [locations], once per channel."""
+    """Each location is listed once per channel. An id [locations] does not declare is a
+    store's: a store the hub never heard from is stale (it adds nothing to the channel), and
+    the channel's answers say so."""
     for name, channel in cfg.channels.items():
         seen: set[str] = set()
+        url = channel.webhook_url
+        if url and not url.startswith(("http://", "https://")):
+            raise ConfigError(src, f"channels.{name}.webhook_url", "expected http(s)://host/path")
+        if channel.webhook_token_file and not url:
+            raise ConfigError(src, f"channels.{name}.webhook_token_file",
+                              f"a token for pushes, but channels.{name}.webhook_url is not set")
         for i, location in enumerate(channel.locations):
             key = f"channels.{name}.locations[{i}]"
-            if location not in cfg.locations:
-                raise ConfigError(src, key, f"unknown location {location!r}: declare it as "
-                                            f"[locations.{location}] with kind = \"store\", "
-                                            "\"warehouse\" or \"dc\"")
             if location in seen:
                 raise ConfigError(src, key, f"location {location!r} is listed twice")
             seen.add(location)
@@ -408,7 +465,8 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
     from runtime.windows import WindowError, parse_windows
 
     for key, zone in (("postings.timezone", cfg.postings.timezone), ("erp.timezone", cfg.erp.timezone),
-                      ("reconcile.timezone", cfg.reconcile.timezone)):
+                      ("reconcile.timezone", cfg.reconcile.timezone),
+                      ("catalog.timezone", cfg.catalog.timezone)):
         try:
             zoneinfo.ZoneInfo(zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -428,3 +486,9 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
         for key in ("database", "username", "password_file"):
             if not getattr(erp, key):
                 raise ConfigError(src, f"erp.{key}", "required for connector 'tryton'")
+
+
+def _check_catalog(src: str, cfg: HubConfig) -> None:
+    if cfg.catalog.erp_sync:
+        raise ConfigError(src, "catalog.erp_sync", "the catalog sync from the ERP is not available "
+                          "in this version of the hub: leave it \"\" (docs/catalog.md)")

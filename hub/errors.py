@@ -15,11 +15,15 @@
     │                      be used (HTTP 422); also a ValueError; names the field
     ├── DatabaseUnreachable  the hub's PostgreSQL database cannot be reached (exit 3); names its
     │                      URL, never the password
-    └── TransferRefused    `retail-hub import` into a database that is not empty, or from an
-                           export of another schema (exit 4)
+    ├── TransferRefused    `retail-hub import` into a database that is not empty, or from an
+    │                      export of another schema (exit 4)
+    └── CatalogError       catalog master data or a publication that cannot be accepted
+        │                  (HTTP 422, 404 or 409); names the field
+        └── ChangesRefused a price change set refused whole: one reason per refused change
 
-Third-party errors (aiosqlite, psycopg, aiohttp, amqtt) are translated where they are met; errors that
-never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay private there.
+Third-party errors (aiosqlite, psycopg, aiohttp, amqtt) are translated where they are met;
+errors that never leave their module (the Tryton connector's `_Refused`, `_Unwell`, ...) stay
+private there.
 """
 
 
@@ -100,3 +104,24 @@ class DatabaseUnreachable(HubError):
 class TransferRefused(HubError):
     """An import that would lose or mix data: the target holds data already, or the export is of
     another schema than the target's."""
+
+
+class CatalogError(HubError):
+    """Catalog input that cannot be accepted: `field` names where (a path such as
+    `changes[2].price`), `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, field: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class ChangesRefused(CatalogError):
+    """A price change set of which some changes break a rule: nothing of it was staged.
+    `refusals` holds one {"index", "field", "error"} per refused change, in index order."""
+
+    def __init__(self, refusals: list[dict[str, object]], total: int) -> None:
+        first = refusals[0]
+        super().__init__(f"{len(refusals)} of {total} price changes refused, nothing staged; "
+                         f"the first: {first['error']}", str(first["field"]))
+        self.refusals = refusals

@@ -9,6 +9,9 @@ from protocol.messages import (
     MAX_BATCH_BYTES,
     Ack,
     Batch,
+    CatalogAck,
+    CatalogChunk,
+    CatalogContent,
     Control,
     Envelope,
     Event,
@@ -27,6 +30,9 @@ _event = msgspec.msgpack.Decoder(Event)
 _envelope = msgspec.msgpack.Decoder(Envelope)
 _state = msgspec.json.Decoder(StoreState)
 _hub_state = msgspec.json.Decoder(HubState)
+_catalog_chunk = msgspec.msgpack.Decoder(CatalogChunk)
+_catalog_content = msgspec.msgpack.Decoder(CatalogContent)
+_catalog_ack = msgspec.msgpack.Decoder(CatalogAck)
 
 
 def encode(message: Batch | Ack | Control | Event) -> bytes:
@@ -78,3 +84,23 @@ def decode_state(payload: bytes) -> StoreState:
 
 def decode_hub_state(payload: bytes) -> HubState:
     return _decode(_hub_state, payload)
+
+
+def encode_catalog(message: CatalogContent | CatalogChunk | CatalogAck) -> bytes:
+    return _msgpack.encode(message)
+
+
+def decode_catalog_chunk(payload: bytes) -> CatalogChunk:
+    if len(payload) > MAX_BATCH_BYTES:
+        raise PayloadError(f"catalog chunk of {len(payload)} bytes exceeds {MAX_BATCH_BYTES}")
+    return _decode(_catalog_chunk, payload)
+
+
+def decode_catalog_content(payload: bytes) -> CatalogContent:
+    """A whole catalog version, as joined from its chunks (protocol.chunking.join)."""
+    content: CatalogContent = _decode(_catalog_content, payload)
+    return content
+
+
+def decode_catalog_ack(payload: bytes) -> CatalogAck:
+    return _decode(_catalog_ack, payload)

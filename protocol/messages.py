@@ -1,4 +1,5 @@
-"""Wire messages: store events (a tagged union), their envelope, batches, acks, control, state.
+"""Wire messages: store events (a tagged union), their envelope, batches, acks, control, state,
+and the catalog the hub sends down (a version as a snapshot or a delta, in chunks).
 
 Schema evolution (see docs/protocol.md): new fields get defaults, field types never change,
 readers skip unknown fields, and a new event kind needs every hub upgraded before any agent
@@ -66,13 +67,18 @@ class AdjustmentLine(msgspec.Struct, frozen=True):
     qty_delta: int
 
 
-class Sale(msgspec.Struct, frozen=True, tag="sale", tag_field="kind"):
+class Sale(msgspec.Struct, frozen=True, tag="sale", tag_field="kind", omit_defaults=True):
+    """A till sale. `reservation_id` (added after v1's first agents; docs/protocol.md) names the
+    hub reservation it collects (click and collect). A sale without one is encoded as before
+    the field existed (omit_defaults), so its bytes and the digest of its meaning do not change."""
+
     register_id: Text
     pos_txn_id: Text
     currency: Currency
     prices_include_tax: bool
     lines: list[SaleLine]
     tenders: list[Tender]
+    reservation_id: Text | None = None
 
 
 class Return(msgspec.Struct, frozen=True, tag="return", tag_field="kind"):
@@ -186,6 +192,8 @@ class StoreState(msgspec.Struct, frozen=True):
     stream: str | None = None
     version: str | None = None
     backlog: int | None = None
+    # The catalog version the store has applied (None: none yet, or an agent before catalogs).
+    catalog_version: int | None = None
 
 
 class HubState(msgspec.Struct, frozen=True):
@@ -195,3 +203,92 @@ class HubState(msgspec.Struct, frozen=True):
     online: bool
     at: dt.datetime | None = None
     version: str | None = None
+
+
+# --- The catalog, hub -> store (docs/catalog.md) ---
+
+class CatalogItem(msgspec.Struct, frozen=True):
+    """An item a store may sell (only active items are sent)."""
+
+    sku: Text
+    name: str
+    barcode: str | None = None
+    unit: str | None = None
+    tax_class: str | None = None
+
+
+class CatalogBook(msgspec.Struct, frozen=True):
+    """A price book that applies to the store: of two books with a price for a SKU at an instant,
+    the higher `priority` wins."""
+
+    book: str
+    currency: Currency
+    priority: int
+
+
+class CatalogPrice(msgspec.Struct, frozen=True):
+    """One price row of a book, `id` unique and never reused. In force from `effective_from` on;
+    a row with `effective_to` is a temporary price that ends then and, while it runs, wins over
+    the book's list price (the row without `effective_to` that started last)."""
+
+    id: int
+    book: str
+    sku: Text
+    price: Decimal
+    effective_from: dt.datetime
+    effective_to: dt.datetime | None = None
+
+
+class CatalogSnapshot(msgspec.Struct, frozen=True, tag="snapshot", tag_field="kind"):
+    """A store's whole catalog at `version`: it replaces whatever the store had."""
+
+    version: int
+    books: list[CatalogBook]
+    items: list[CatalogItem]
+    prices: list[CatalogPrice]
+
+
+class CatalogDelta(msgspec.Struct, frozen=True, tag="delta", tag_field="kind"):
+    """What changed for a store from `base_version` to `version`: rows added or changed (whole
+    rows, replacing the row with the same key) and the keys of rows removed. Only a store whose
+    applied version is `base_version` may apply it."""
+
+    version: int
+    base_version: int
+    books: list[CatalogBook]
+    books_removed: list[str]
+    items: list[CatalogItem]
+    items_removed: list[str]
+    prices: list[CatalogPrice]
+    prices_removed: list[int]
+
+
+CatalogContent = CatalogSnapshot | CatalogDelta
+
+
+class CatalogChunk(msgspec.Struct, frozen=True):
+    """Part `part` of `parts` (from 1) of one encoded CatalogContent for `version`. `digest` is the
+    SHA-256 (hex) of the whole encoded content and `size` its length in bytes: the store joins the
+    parts only when all have come and the digest matches (protocol.chunking)."""
+
+    version: int
+    part: int
+    parts: int
+    size: int
+    digest: str
+    data: bytes
+    v: Version = SCHEMA_VERSION
+
+
+class CatalogAck(msgspec.Struct, frozen=True):
+    """A store about one catalog version: `state` is "applied" (at `at`), "failed" (with the
+    `reason`: the store cannot apply it and head office has to act) or "resend" (a part is
+    missing or the digest did not match: send the version again). A reader ignores a state it
+    does not know."""
+
+    store_id: StoreId
+    version: int
+    state: str
+    at: dt.datetime | None = None
+    reason: str | None = None
+    v: Version = SCHEMA_VERSION

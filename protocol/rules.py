@@ -114,6 +114,8 @@ def check_envelope(env: Envelope) -> None:
 def _check_transaction(event: Sale | Return) -> None:
     _text(event.register_id, "register_id")
     _text(event.pos_txn_id, "pos_txn_id")
+    if isinstance(event, Sale) and event.reservation_id is not None:
+        _text(event.reservation_id, "reservation_id")
     if isinstance(event, Return) and event.original is not None:
         _text(event.original.register_id, "original.register_id")
         _text(event.original.pos_txn_id, "original.pos_txn_id")

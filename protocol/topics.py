@@ -5,6 +5,8 @@ Layout, under a configurable prefix (default `retail/v1`):
     {prefix}/stores/{store_id}/ack      hub -> agent   Ack (msgpack)
     {prefix}/stores/{store_id}/control  hub -> agent   Control (msgpack)
     {prefix}/stores/{store_id}/state    agent, retained; last will   StoreState (JSON)
+    {prefix}/stores/{store_id}/catalog  hub -> agent   CatalogChunk (msgpack)
+    {prefix}/stores/{store_id}/catalog-ack  agent -> hub   CatalogAck (msgpack)
     {prefix}/hub/state                  hub, retained; last will     HubState (JSON)
     {prefix}/hub/probe                  hub -> hub     a token: proves the hub's session hears
 """
@@ -15,8 +17,8 @@ from typing import Literal
 from protocol.errors import TopicError
 
 DEFAULT_PREFIX = "retail/v1"
-Channel = Literal["events", "ack", "control", "state"]
-CHANNELS: tuple[Channel, ...] = ("events", "ack", "control", "state")
+Channel = Literal["events", "ack", "control", "state", "catalog", "catalog-ack"]
+CHANNELS: tuple[Channel, ...] = ("events", "ack", "control", "state", "catalog", "catalog-ack")
 _STORE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -50,6 +52,14 @@ class Topics:
 
     def state(self, store_id: str) -> str:
         return self.store(store_id, "state")
+
+    def catalog(self, store_id: str) -> str:
+        """Where the hub sends a store its catalog versions, in chunks."""
+        return self.store(store_id, "catalog")
+
+    def catalog_ack(self, store_id: str) -> str:
+        """Where a store says it applied (or could not apply) a catalog version."""
+        return self.store(store_id, "catalog-ack")
 
     def hub_state(self) -> str:
         """Whether the hub is there: agents hold their backlog while it is not."""

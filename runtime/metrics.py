@@ -27,8 +27,15 @@ def gauge(name: str, doc: str, value: float | None = None,
     return GaugeMetricFamily(name, doc, value=value if value is not None else 0.0)
 
 
-def counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    """`name` without `_total`; the exposition adds it."""
+def counter(name: str, doc: str, value: float = 0.0,
+            labels: dict[str, list[tuple[str, float]]] | None = None) -> CounterMetricFamily:
+    """`name` without `_total`; the exposition adds it. `labels` as for `gauge`."""
+    if labels:
+        ((label, samples),) = labels.items()
+        family = CounterMetricFamily(name, doc, labels=[label])
+        for label_value, v in samples:
+            family.add_metric([label_value], v)
+        return family
     return CounterMetricFamily(name, doc, value=value)
 
 

@@ -55,8 +55,9 @@ HUB_ROOMS = {
     "ingest": {"config", "ledger", "postings", "storage"},
     "broker": {"config", "errors", "ledger", "storage"},
     "availability": {"config", "storage"},
-    "web": {"availability", "config", "ingest", "ledger", "postings", "storage"},
-    "cli": {"config", "erp", "postings", "storage"},
+    "catalog": {"config", "storage"},
+    "web": {"availability", "catalog", "config", "ingest", "ledger", "postings", "storage"},
+    "cli": {"catalog", "config", "erp", "postings", "storage"},
 }
 
 

@@ -72,7 +72,7 @@ def figures(config: HubConfig, channel: ChannelConfig, skus: Sequence[str], stoc
     for sku in skus:
         row: list[Figure] = []
         for location in channel.locations:
-            kind = config.locations[location].kind
+            kind = config.location_kind(location)
             found = held.get((sku, location))
             seen = last_seen.get(location) if kind == "store" else now_stamp
             row.append(Figure(

@@ -3,8 +3,13 @@ expire. Each function here is one writer job (`Database.run`), so a reservation'
 hold happen in one transaction with no other job between them: correct under any number of
 concurrent requests by construction (the assumption is written on hub.storage.reservations).
 
-States: `held` -> `released` | `fulfilled` | `expired`. A held reservation past its `expires_at`
-stops counting at that instant, whether or not the sweep has marked it `expired` yet.
+States: `held` -> `released` | `fulfilled` | `collected` | `expired`. A held reservation past
+its `expires_at` stops counting at that instant, whether or not the sweep has marked it
+`expired` yet. `collected` is reached through a till sale naming the reservation
+(hub.ledger.click_collect). A held reservation reads `short` while one of its lines is not
+covered by on hand where it is held (the location sold it, offline maybe): it still counts,
+and every transition of `held` applies to it; it reads `held` again once stock covers it.
+Every job here that changes what is held somewhere re-checks which reservations there are short.
 """
 
 import datetime as dt
@@ -16,22 +21,29 @@ from hub.availability.requests import ReservationIn, reservation_digest
 from hub.config import HubConfig
 from hub.errors import AvailabilityError, Insufficient
 from hub.storage import Transaction
-from hub.storage.reservations import Line, Reservation
+from hub.storage.reservations import Line, Reservation, ReservationSale
 from runtime.clock import stamp
 
 
-def view(res: Reservation, lines: list[Line], now: str, *, full: bool = False) -> dict[str, Any]:
-    """The answer of reserve, release and fulfil; `full` adds what `GET` shows."""
+def view(res: Reservation, lines: list[Line], now: str, *,
+         sales: list[ReservationSale] | None = None) -> dict[str, Any]:
+    """The answer of reserve, release and fulfil; with `sales` (the till sales that named it),
+    what `GET` shows besides: its channel, instants, short lines and those sales."""
     lapsed = res.state == "held" and res.expires_at <= now
+    short = [x for x in lines if x.short] if res.state == "held" and not lapsed else []
     body: dict[str, Any] = {
         "reservation_id": res.reservation_id,
-        "state": "expired" if lapsed else res.state,
+        "state": "expired" if lapsed else "short" if short else res.state,
         "allocations": [{"sku": x.sku, "location": x.location, "qty": x.qty} for x in lines],
         "expires_at": res.expires_at,
     }
-    if full:
+    if sales is not None:
         body.update(channel=res.channel, created_at=res.created_at,
-                    ended_at=res.expires_at if lapsed else res.ended_at)
+                    ended_at=res.expires_at if lapsed else res.ended_at,
+                    short=[{"sku": x.sku, "location": x.location, "qty": x.short}
+                           for x in short],
+                    sales=[{"event_id": x.event_id, "store_id": x.store_id,
+                            "outcome": x.outcome, "applied_at": x.applied_at} for x in sales])
     return body
 
 
@@ -76,8 +88,8 @@ def release(tx: Transaction, *, reservation_id: str, caller: str | None,
     answers as it stands); AvailabilityError 409 once fulfilled."""
     at = stamp(now)
     res, lines = _find(tx, reservation_id, caller)
-    if res.state == "fulfilled":
-        raise AvailabilityError("this reservation was fulfilled: its units have left the "
+    if res.state in ("fulfilled", "collected"):
+        raise AvailabilityError(f"this reservation was {res.state}: its units have left the "
                                 "location and cannot be released", "reservation_id", 409,
                                 state=res.state)
     if res.state == "held":
@@ -85,7 +97,9 @@ def release(tx: Transaction, *, reservation_id: str, caller: str | None,
             tx.reservations.end(reservation_id, "expired", res.expires_at)
         else:
             tx.reservations.end(reservation_id, "released", at)
-        tx.availability.record_changes(((x.sku, x.location) for x in lines), at)
+        keys = [(x.sku, x.location) for x in lines]
+        tx.availability.record_changes(keys, at)
+        tx.reservations.recheck_short(keys, at)
     return view(*_find(tx, reservation_id, caller), at)
 
 
@@ -102,11 +116,14 @@ def fulfil(tx: Transaction, *, config: HubConfig, reservation_id: str, location:
                                     f"{res.fulfilled_from or 'its allocations'}", "location", 409)
         return view(res, lines, at)
     state = "expired" if res.state == "held" and res.expires_at <= at else res.state
+    if state == "collected":
+        raise AvailabilityError("this reservation was collected: a till sale took its units",
+                                "reservation_id", 409, state=state)
     if state != "held":
         raise AvailabilityError(f"this reservation is {state}: nothing is held for it any more; "
                                 "reserve again", "reservation_id", 409, state=state)
     channel = config.channels.get(res.channel)
-    allowed = channel.locations if channel is not None else list(config.locations)
+    allowed = channel.locations if channel is not None else config.known_locations()
     if location is not None and location not in allowed:
         raise AvailabilityError(f"location {location!r} does not sell into channel "
                                 f"{res.channel!r}", "location", 422)
@@ -116,9 +133,10 @@ def fulfil(tx: Transaction, *, config: HubConfig, reservation_id: str, location:
     if location is not None:
         tx.reservations.move(reservation_id, location)
     tx.reservations.end(reservation_id, "fulfilled", at, location)
-    tx.availability.add_on_hand(dict(leaving), at)
-    tx.availability.record_changes(
-        [(x.sku, x.location) for x in lines] + [(sku, loc) for loc, sku in leaving], at)
+    tx.inventory.add_on_hand(leaving, at)
+    keys = [(x.sku, x.location) for x in lines] + [(sku, loc) for loc, sku in leaving]
+    tx.availability.record_changes(keys, at)
+    tx.reservations.recheck_short(keys, at)
     return view(*_find(tx, reservation_id, caller), at)
 
 
@@ -127,7 +145,9 @@ def expire(tx: Transaction, *, now: dt.datetime) -> int:
     their expiry already; this ends them and tells the change feed.)"""
     at = stamp(now)
     count, lines = tx.reservations.expire_due(at)
-    tx.availability.record_changes(((x.sku, x.location) for x in lines), at)
+    keys = [(x.sku, x.location) for x in lines]
+    tx.availability.record_changes(keys, at)
+    tx.reservations.recheck_short(keys, at)
     return count
 
 

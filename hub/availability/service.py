@@ -24,6 +24,7 @@ from hub.storage import Database
 from runtime.clock import SYSTEM, Clock, stamp
 
 log = logging.getLogger(__name__)
+MAX_COMPACT_STEPS = 10  # per sweep: 200,000 feed rows at most
 
 
 class Availability:
@@ -73,18 +74,21 @@ class Availability:
             location=body.location, caller=caller, now=self.clock.now()))
 
     async def reservation(self, reservation_id: str) -> dict[str, Any]:
-        found = await self.db.reads.reservations.find(reservation_id)
+        reads = self.db.reads.reservations
+        found = await reads.find(reservation_id)
         if found is None:
             raise AvailabilityError("no such reservation", "reservation_id", 404)
-        return reservations.view(*found, stamp(self.clock.now()), full=True)
+        return reservations.view(*found, stamp(self.clock.now()),
+                                 sales=await reads.sales(reservation_id))
 
     async def adjust(self, location: str, body: AdjustmentIn) -> tuple[int, dict[str, Any]]:
         """A stock adjustment of a hub-fed location (a warehouse or distribution centre)."""
-        declared = self.config.locations.get(location)
-        if declared is None:
-            raise AvailabilityError(f"unknown location {location!r}: declare it under "
-                                    f"[locations.{location}] in the hub's config", "location", 404)
-        if declared.kind == "store":
+        if location not in self.config.known_locations():
+            raise AvailabilityError(f"unknown location {location!r}: a warehouse or distribution "
+                                    f"centre is declared under [locations.{location}] in the "
+                                    "hub's config (a store's stock comes from its own agent)",
+                                    "location", 404)
+        if self.config.location_kind(location) == "store":
             raise BadQuery(f"{location!r} is a store: its stock comes from its own agent "
                            "(POST /v1/inventory-adjustments there)", "location")
         day, digest = checked_adjustment(body)
@@ -94,12 +98,14 @@ class Availability:
 
     async def set_safety_stock(self, rules: list[RuleIn]) -> dict[str, Any]:
         keyed: list[tuple[str, str, int | None]] = []
+        known = self.config.known_locations()
         for i, rule in enumerate(rules):
             if rule.sku is None and rule.location is None:
                 raise BadQuery("a rule names a sku, a location or both (the default is "
                                "[availability] default_safety_stock)", f"[{i}]")
-            if rule.location is not None and rule.location not in self.config.locations:
-                raise BadQuery(f"unknown location {rule.location!r}", f"[{i}].location")
+            if rule.location is not None and rule.location not in known:
+                raise BadQuery(f"unknown location {rule.location!r}: neither declared under "
+                               "[locations] nor sold from by a channel", f"[{i}].location")
             keyed.append((rule.sku or model.EVERY, rule.location or model.EVERY, rule.qty))
         once_each([f"for {s or 'every SKU'} at {loc or 'every location'}"
                    for s, loc, _ in keyed], "[{i}]", "the rule")
@@ -136,13 +142,24 @@ class Availability:
                 "next_cursor": next_cursor}
 
     async def sweep(self) -> None:
-        """Mark expired reservations and tell the feed about stores gone stale or back."""
+        """Mark expired reservations, tell the feed about stores gone stale or back, and drop
+        feed rows past the retention that newer rows supersede."""
         now = self.clock.now()
         expired = await self.db.run(functools.partial(reservations.expire, now=now))
         moved = await self.db.run(functools.partial(stock.notice_staleness,
                                                     config=self.config, now=now))
+        deleted = 0
+        for _ in range(MAX_COMPACT_STEPS):  # separate jobs: ingest goes on between them
+            looked, dropped = await self.db.run(functools.partial(
+                stock.compact_feed, keep_days=self.config.availability.feed_keep_days, now=now))
+            deleted += dropped
+            if looked < stock.COMPACT_ROWS:
+                break
         if expired:
             log.info("%d reservations expired", expired)
+        if deleted:
+            log.info("change feed: %d rows older than %g days superseded and dropped", deleted,
+                     self.config.availability.feed_keep_days)
         for location in moved:
             log.info("location %s went stale or came back for a channel: its SKUs are in the "
                      "change feed", location)

@@ -1,8 +1,9 @@
 """Locations' stock and its figures: each SKU's figures in a channel, read from the read-only
 connection (the API, the feed) or inside the writer's transaction (a reservation's check); and
 the writer jobs that change them besides reservations: stock adjustments of the hub-fed
-locations (warehouses, distribution centres), safety-stock rules, and the sweep's look at which
-stores went stale or came back. Each job appends what it changed to the change feed."""
+locations (warehouses, distribution centres), safety-stock rules, the sweep's look at which
+stores went stale or came back, and the feed's compaction. Each job appends what it changed to
+the change feed."""
 
 import datetime as dt
 import json
@@ -18,6 +19,9 @@ from hub.errors import AvailabilityError
 from hub.storage import Reads, Transaction
 from runtime.clock import stamp
 
+# Feed rows one compaction step looks at: one writer job, a few tens of milliseconds.
+COMPACT_ROWS = 20_000
+
 
 async def read(reads: Reads, config: HubConfig, channel: str, skus: Sequence[str],
                now: dt.datetime) -> dict[str, list[Figure]]:
@@ -26,7 +30,7 @@ async def read(reads: Reads, config: HubConfig, channel: str, skus: Sequence[str
     at = stamp(now)
     held = await reads.availability.stock(skus, ch.locations, at)
     rules = await reads.availability.safety_rules(skus)
-    seen = await reads.availability.last_seen(ch.locations)
+    seen = await reads.fleet.last_seen(ch.locations)
     return model.figures(config, ch, skus, held, rules, seen, now, at)
 
 
@@ -37,7 +41,7 @@ def read_in(tx: Transaction, config: HubConfig, channel: str, skus: Sequence[str
     at = stamp(now)
     held = tx.availability.stock(skus, ch.locations, at)
     rules = tx.availability.safety_rules(skus)
-    seen = tx.availability.last_seen(ch.locations)
+    seen = tx.fleet.last_seen(ch.locations)
     return model.figures(config, ch, skus, held, rules, seen, now, at)
 
 
@@ -63,12 +67,14 @@ def adjust(tx: Transaction, *, location: str, body: AdjustmentIn, business_day: 
     deltas: Counter[tuple[str, str]] = Counter()
     for line in body.lines:
         deltas[(location, line.sku)] += line.qty_delta
-    tx.availability.add_on_hand(dict(deltas), at)
+    tx.inventory.add_on_hand(deltas, at)
     tx.availability.save_adjustment(
         location, body.adjustment_id, digest=digest, reason=body.reason,
         occurred_at=stamp(body.occurred_at), business_day=business_day.isoformat(),
         lines=json.dumps([[x.sku, x.qty_delta] for x in body.lines]), now=at)
-    tx.availability.record_changes(((sku, loc) for loc, sku in deltas), at)
+    keys = [(sku, loc) for loc, sku in deltas]
+    tx.availability.record_changes(keys, at)
+    tx.reservations.recheck_short(keys, at)  # a count may find less than is held there
     return 201, _answer(location, body.adjustment_id, at)
 
 
@@ -96,11 +102,11 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
     at = stamp(now)
     changed: set[str] = set()
     for name, channel in config.channels.items():
-        stores = [x for x in channel.locations if config.locations[x].kind == "store"]
+        stores = [x for x in channel.locations if config.location_kind(x) == "store"]
         if not stores:
             continue
         before = tx.availability.freshness(name)
-        seen = tx.availability.last_seen(stores)
+        seen = tx.fleet.last_seen(stores)
         for location in stores:
             stale = model.is_stale("store", seen.get(location), now, channel.stale_after_s)
             if before.get(location) == stale:
@@ -111,3 +117,12 @@ def notice_staleness(tx: Transaction, *, config: HubConfig, now: dt.datetime) ->
     for location in sorted(changed):
         tx.availability.record_location_changed(location, at)
     return sorted(changed)
+
+
+def compact_feed(tx: Transaction, *, keep_days: float, now: dt.datetime,
+                 limit: int = COMPACT_ROWS) -> tuple[int, int]:
+    """One step of the feed's retention: of the rows older than `keep_days`, drop those a newer
+    row of the same SKU and location supersedes. No reader misses anything: whatever cursor it
+    holds, each SKU changed after it still has its latest row after it. (rows looked at,
+    rows deleted)."""
+    return tx.availability.compact_feed(stamp(now - dt.timedelta(days=keep_days)), limit)

@@ -3,8 +3,8 @@
 `Sequencer.apply` runs inside the hub's single writer thread (one transaction per group of
 batches). It drops what it already has (by (store, stream, seq), then by event_id), holds events
 that arrive after a gap and asks for a replay from the first missing seq, and applies contiguous
-events together with their inventory, day-total and ERP-posting effects in the same transaction. The ack it
-returns is published only after that transaction has committed.
+events together with their inventory, day-total, click-and-collect and ERP-posting effects in
+the same transaction. The ack it returns is published only after that transaction has committed.
 """
 
 import datetime as dt
@@ -16,7 +16,7 @@ import msgspec
 
 from hub.config import IngestConfig, PostingsConfig
 from hub.ingest import admission, quarantine
-from hub.ledger import days, fleet, inventory
+from hub.ledger import click_collect, days, fleet, inventory
 from hub.postings import store as postings
 from hub.postings.store import PostingState
 from hub.storage import Transaction
@@ -157,6 +157,12 @@ class Sequencer:
                 stock[(env.store_id, sku)] += delta
             out.applied += 1
         tx.events.append(rows)
+        # Click and collect before on hand moves: the reservation a sale collects stops
+        # counting first, so it is never taken for one the sale left short.
+        for env in applied:
+            if isinstance(env.event, Sale) and env.event.reservation_id is not None:
+                click_collect.collect(tx, store_id=env.store_id, event_id=env.event_id,
+                                      reservation_id=env.event.reservation_id, now=now)
         inventory.apply(tx, stock, now)
         days.apply(tx, totals)
         out.postings = postings.on_applied(tx, applied, self.policy, clock, self.posting_state)

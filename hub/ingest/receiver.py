@@ -5,19 +5,20 @@ the single writer (group commit across stores). Only after a batch's transaction
 is its outcome handed to `Outbound`, which publishes the cumulative ack ("applied through seq N
 of stream S") to the store.
 A probe the hub sends itself shows that its session still hears (runtime.hearing): when nothing
-reaches it for `ingest.deaf_after_s`, the session is torn down and made again.
+reaches it for `ingest.deaf_after_s`, the session is torn down and made again. The session itself
+(reconnects, connection state, online/offline and the last will) is runtime.mqtt_session's.
 """
 
 import asyncio
-import contextlib
 import datetime as dt
 import functools
 import itertools
 import logging
 import threading
-import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
+from typing import Any
 
 import aiomqtt
 
@@ -33,10 +34,10 @@ from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
 from protocol.messages import Batch
 from protocol.topics import Topics
-from runtime.backoff import Backoff
 from runtime.clock import SYSTEM, Clock, stamp
 from runtime.config import broker_address
-from runtime.hearing import Deaf, Hearing
+from runtime.hearing import Hearing
+from runtime.mqtt_session import Login, MqttSession
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ class Ingest:
         self.db = db
         self.topics = Topics(config.topic_prefix)
         address = broker_address(broker_url, path=config.source, key="broker.url")
-        self.host, self.port = address.host, address.port
-        self._tls = config.broker_client_tls() if address.tls else None
+        tls = config.broker_client_tls() if address.tls else None
         self.sequencer = Sequencer(config.ingest.max_held_events,
                                    config.ingest.replay_min_interval_s, config.postings,
                                    clock, limits=config.ingest,
@@ -74,91 +74,64 @@ class Ingest:
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
         self.outbound = Outbound(self.topics, clock)
-        self.connected = False
-        self.disconnected_at: dt.datetime | None = None  # None: not yet connected since start
-        self.counters: Counter[str] = Counter()
-        self.gaps_by_store: Counter[str] = Counter()
+        login = Login(address.host, address.port, username=config.broker.username,
+                      password=config.hub_password, identifier=config.broker.client_id,
+                      # Short, so the broker announces a crashed hub (the will) within ~15 s.
+                      keepalive_s=10, tls=tls, will=self.outbound.will())
         self.hearing = Hearing(clock, "hub")
-        self._probe_token = b""
-        self._heard_at = time.monotonic()  # last message of any kind, or now while handling one
-        self._handling = False
-
-    async def run(self) -> None:
+        topics = (self.topics.every_store("events"), self.topics.every_store("state"),
+                  self.topics.hub_probe())
         # One client to a broker usually next door: retry soon, so a backlog starts draining
         # within ~2 s of the broker coming back (bench.partition).
-        backoff = Backoff(0.2, 2.0)
-        announced = False
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.host, self.port,
-                    username=self.config.broker.username,
-                    password=self.config.hub_password(),
-                    identifier=self.config.broker.client_id,
-                    clean_session=False,
-                    # Short, so the broker announces a crashed hub (the will) within ~15 s.
-                    keepalive=10,
-                    timeout=10,
-                    tls_context=self._tls,
-                    will=self.outbound.will(),
-                ) as client:
-                    backoff.reset()
-                    try:
-                        await self._session(client)
-                    finally:
-                        client.timeout = min(client.timeout, 2)  # a deaf broker: leave at once
-            except* Deaf:
-                backoff.reset()
-            except* aiomqtt.MqttError as group:
-                if self.connected or not announced:
-                    log.warning("hub not connected to broker %s:%d (%s); retrying",
-                                self.host, self.port, group.exceptions[0])
-                    announced = True
-            if self.connected:
-                self.disconnected_at = self.clock.now()
-            self.connected = False
-            self.outbound.attach(None)
-            await asyncio.sleep(backoff.next_delay())
+        self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
+                                   retry_initial_s=0.2, retry_max_s=2.0)
+        self.counters: Counter[str] = Counter()
+        self.gaps_by_store: Counter[str] = Counter()
+        self._probe_token = b""
 
-    async def _session(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(self.topics.every_store("events"), qos=1)
-        await client.subscribe(self.topics.every_store("state"), qos=1)
-        await client.subscribe(self.topics.hub_probe(), qos=1)
+    @property
+    def connected(self) -> bool:
+        return self.session.connected
+
+    @property
+    def disconnected_at(self) -> dt.datetime | None:
+        """When the last session ended; None while not yet connected since start."""
+        return self.session.disconnected_at
+
+    async def run(self) -> None:
+        await self.session.run()
+
+    # The session's side (runtime.mqtt_session.Side).
+
+    async def on_connected(self, client: aiomqtt.Client) -> None:
         self.outbound.attach(client)
-        self._heard_at = time.monotonic()
-        self.connected = True
-        log.info("hub connected to broker %s:%d", self.host, self.port)
-        # Subscribed first, then "online": agents now send what they held while we were away.
-        await self.outbound.announce(client, online=True)
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(self.outbound.send_acks(client), name="ingest-acks")
-                tasks.create_task(self._probe(client), name="ingest-probe")
-                async for message in client.messages:
-                    payload = message.payload
-                    data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                    self._handling, self._heard_at = True, time.monotonic()
-                    try:
-                        await self.handle(message.topic.value, data)
-                    finally:
-                        self._handling, self._heard_at = False, time.monotonic()
-        except asyncio.CancelledError:
-            # A clean stop does not fire the last will: tell the stores ourselves.
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                await asyncio.wait_for(self.outbound.announce(client, online=False), 2)
-            raise
+
+    async def announce(self, client: aiomqtt.Client, *, online: bool) -> None:
+        await self.outbound.announce(client, online=online)
+
+    def session_tasks(self, client: aiomqtt.Client) -> dict[str, Coroutine[Any, Any, None]]:
+        return {"ingest-acks": self.outbound.send_acks(client),
+                "ingest-probe": self._probe(client)}
+
+    async def on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+        await self.handle(message.topic.value, data)
+
+    def on_disconnected(self) -> None:
+        self.outbound.attach(None)
 
     async def _probe(self, client: aiomqtt.Client) -> None:
         """Send ourselves a probe now and then; raise Deaf when nothing has reached us for
         `deaf_after_s` (not while a message is being handled: a busy writer is not deafness)."""
         cfg = self.config.ingest
-        session = uuid.uuid4().hex
+        nonce = uuid.uuid4().hex
         for n in itertools.count(1):
-            self._probe_token = f"{session}:{n}".encode()
+            self._probe_token = f"{nonce}:{n}".encode()
             await self.outbound.probe(client, self._probe_token)
             await asyncio.sleep(cfg.probe_interval_s)
-            silent = time.monotonic() - self._heard_at
-            if not self._handling and silent > cfg.deaf_after_s:
+            silent = self.session.quiet_s()
+            if silent > cfg.deaf_after_s:
                 raise self.hearing.went_deaf(
                     f"nothing reached the hub for {silent:.0f} s, not even its own probe "
                     f"(ingest.deaf_after_s = {cfg.deaf_after_s:g})")

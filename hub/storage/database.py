@@ -21,7 +21,9 @@ A `Transaction` and `Reads` hold one repository per aggregate, each with intenti
 methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `days`, `fleet`,
 `postings` (postings, sources, attempts, summary days), `audit`, `reconciliations`,
 `availability` (stock as the availability service reads it, safety stock, location adjustments,
-the change feed) and `reservations`.
+the change feed), `reservations`,
+`catalog` (items, store groups, price books, staged price changes), `publications` (catalog
+versions and their content, publications and their target stores).
 
 Single-writer assumptions: a hub has one writer thread, and these are correct only because of
 it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
@@ -52,6 +54,7 @@ each by other means (docs/architecture.md and docs/scale-out.md say the same):
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -60,11 +63,13 @@ import aiosqlite
 
 from hub.storage.audit import AuditReads, AuditWrites
 from hub.storage.availability import AvailabilityReads, AvailabilityWrites
+from hub.storage.catalog import CatalogReads, CatalogWrites
 from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
 from hub.storage.inventory import InventoryReads, InventoryWrites
 from hub.storage.postings import PostingsReads, PostingsWrites
+from hub.storage.publications import PublicationsReads, PublicationsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
 from hub.storage.reservations import ReservationsReads, ReservationsWrites
@@ -91,6 +96,8 @@ class Transaction:
         self.reconciliations = ReconciliationsWrites(conn)
         self.availability = AvailabilityWrites(conn)
         self.reservations = ReservationsWrites(conn)
+        self.catalog = CatalogWrites(conn)
+        self.publications = PublicationsWrites(conn)
 
 
 class Reads:
@@ -108,6 +115,8 @@ class Reads:
         self.reconciliations = ReconciliationsReads(conn)
         self.availability = AvailabilityReads(conn)
         self.reservations = ReservationsReads(conn)
+        self.catalog = CatalogReads(conn)
+        self.publications = PublicationsReads(conn)
 
 
 class Database:
@@ -133,6 +142,7 @@ class Database:
         """Migrate (raises SchemaTooNew for a file from a newer hub) and open the reads."""
         await self._writer.start()
         self._reader = await open_reader(self.path)
+        self._reader.row_factory = sqlite3.Row  # hub.storage.rows reads rows by name
         self._reads = Reads(self._reader)
 
     def submit(self, job: Callable[[Transaction], T], *,
@@ -185,6 +195,7 @@ def transact(path: Path | str, job: Callable[[Transaction], T]) -> T:
 async def reading(path: Path | str) -> AsyncIterator[Reads]:
     """The read repositories of a database file, for a command line."""
     conn = await open_reader(path)
+    conn.row_factory = sqlite3.Row
     try:
         yield Reads(conn)
     finally:

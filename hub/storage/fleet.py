@@ -8,10 +8,18 @@ The fleet's reads join each store's `streams` (hub.storage.eventlog) for how far
 and its `quarantine` rows for what was refused.
 """
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 
 from hub.storage.rows import Connection, Reader, Row, all_rows, fetch_all, fetch_one
 from protocol.messages import StoreState
+
+# The ids travel as one JSON argument (json_each): a channel of any size is one statement.
+_SEEN = "SELECT store_id, last_seen FROM stores WHERE store_id IN (SELECT value FROM json_each(?))"
+
+
+def _ids(store_ids: Iterable[str]) -> str:
+    return json.dumps(sorted(set(store_ids)))
 
 
 class FleetWrites:
@@ -59,6 +67,11 @@ class FleetWrites:
         self._conn.executemany("DELETE FROM stores WHERE store_id = ? AND last_seen IS NULL",
                                gone)
 
+    def last_seen(self, store_ids: Iterable[str]) -> dict[str, str | None]:
+        """When each of `store_ids` was last heard from, inside the transaction (what a
+        reservation checks); a store with no row is left out."""
+        return dict(self._conn.execute(_SEEN, (_ids(store_ids),)).fetchall())
+
 
 class FleetReads:
     """On the read-only connection."""
@@ -100,6 +113,11 @@ class FleetReads:
             f" FROM stores s{clause} ORDER BY s.online, s.store_id LIMIT ? OFFSET ?",
             (*args, limit, offset))
         return (int(counted["n"]) if counted else 0), rows
+
+    async def last_seen(self, store_ids: Iterable[str]) -> dict[str, str | None]:
+        """When each of `store_ids` was last heard from; a store with no row is left out."""
+        rows = await fetch_all(self._conn, _SEEN, (_ids(store_ids),))
+        return {r[0]: r[1] for r in rows}
 
     async def counts(self) -> tuple[int, int]:
         """(stores, of which online)."""

@@ -1,11 +1,14 @@
-"""The inventory table: on hand and reserved per SKU per store.
+"""The inventory table: on hand per SKU per location (a store, or a warehouse of [locations]).
 
 - `inventory`: keyed by (sku, store_id); `on_hand` changes by atomic increments only, so it needs
-  no read before the write whatever the backend.
+  no read before the write whatever the backend. Its `reserved` column is a leftover of the first
+  schema that nothing writes: what is reserved is read from the held reservation lines
+  (hub.storage.reservations.RESERVED_AT_ROW).
 """
 
 from collections.abc import Mapping
 
+from hub.storage.reservations import RESERVED_AT_ROW
 from hub.storage.rows import Connection, Reader, Row, fetch_all
 
 
@@ -31,9 +34,10 @@ class InventoryReads:
     def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
-    async def by_store(self, sku: str) -> list[Row]:
-        """One SKU's rows, by store: store_id, on_hand, reserved."""
+    async def by_store(self, sku: str, now: str) -> list[Row]:
+        """One SKU's rows, by location: store_id, on_hand, reserved (units held at `now` by
+        reservations, in the same statement: one snapshot)."""
         return await fetch_all(
             self._conn,
-            "SELECT store_id, on_hand, reserved FROM inventory WHERE sku = ? ORDER BY store_id",
-            (sku,))
+            f"SELECT i.store_id, i.on_hand, {RESERVED_AT_ROW} AS reserved"
+            " FROM inventory i WHERE i.sku = ? ORDER BY i.store_id", (now, sku))

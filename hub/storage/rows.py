@@ -8,7 +8,10 @@ the same SQL with `?` placeholders and gives back rows readable by name and by p
 reads go through `fetch_all` / `fetch_one` on a `Reader`: an aiosqlite connection, or the
 PostgreSQL pool's adapter. The SQL is the dialect both understand: `INSERT ... ON CONFLICT`,
 the target table named in `DO UPDATE SET t.x = t.x + excluded.x`, `COUNT(*) FILTER (...)`,
-`json_each(?)` for a list (the adapter turns it into `json_array_elements_text`).
+`json_each(?)` for a list (the adapter turns it into `json_array_elements_text`),
+`json_group_array(column)` for a list read back as JSON text (the adapter: `json_agg`),
+`RETURNING` for a key the database gives out (never `lastrowid`), and a null-safe comparison
+spelt out (`a = b OR (a IS NULL AND b IS NULL)`, not SQLite's `a IS b`).
 """
 
 import sqlite3
@@ -81,20 +84,21 @@ def one_row(conn: Connection, sql: str, args: Sequence[Any] = ()) -> Row | None:
 
 
 async def fetch_all(reader: Reader, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+    """Every row, readable by name. On SQLite one trip to the reader's thread (execute, fetch
+    and close as one call: an availability read is three queries, and each trip costs the event
+    loop a wakeup); the read connections of hub.storage.database name their rows (sqlite3.Row).
+    Another backend's reader answers itself."""
     if not isinstance(reader, aiosqlite.Connection):
         return await reader.fetch_all(sql, args)
-    async with reader.execute(sql, args) as cur:
-        cur.row_factory = sqlite3.Row
-        return list(await cur.fetchall())
+    return list(await reader.execute_fetchall(sql, args))
 
 
 async def fetch_one(reader: Reader, sql: str, args: Sequence[Any] = ()) -> Row | None:
+    """The first row of a query that gives one (or none), in one trip as `fetch_all`."""
     if not isinstance(reader, aiosqlite.Connection):
         return await reader.fetch_one(sql, args)
-    async with reader.execute(sql, args) as cur:
-        cur.row_factory = sqlite3.Row
-        row: Row | None = await cur.fetchone()
-        return row
+    rows = await fetch_all(reader, sql, args)
+    return rows[0] if rows else None
 
 
 def chunks(items: Sequence[T], size: int = MAX_VARIABLES) -> Iterator[Sequence[T]]:

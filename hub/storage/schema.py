@@ -4,7 +4,11 @@ Each table's queries live in this package's repository for it: `eventlog` (strea
 duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
-availability_changes, channel_freshness), `reservations` (reservations, reservation_lines).
+availability_changes, feed_compaction, webhook_cursors, channel_freshness), `reservations`
+(reservations, reservation_lines, reservation_sales), `catalog` (items, store_groups,
+store_group_members, price_books, price_book_stores, price_book_groups, price_change_sets,
+price_changes), `publications` (catalog_versions, catalog_items, catalog_prices, publications,
+publication_targets, catalog_stores).
 
 Every migration here has its PostgreSQL twin at the same place in
 `hub.storage.postgres.schema.MIGRATIONS`: adding migration n means adding it to both lists
@@ -250,6 +254,162 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO availability_changes (sku, location, at)
         SELECT sku, store_id, updated_at FROM inventory ORDER BY updated_at, sku, store_id;
+    """,
+    # 6: the catalog down to the stores (docs/catalog.md). Master data as head office edits it
+    # (items, groups, books, price changes staged until published), then every published
+    # version's content: a row of catalog_items / catalog_prices is part of the versions
+    # from_version <= v < to_version (to_version NULL: up to the newest), so a version's content
+    # never changes and a delta between two versions is a range query. Prices are decimal text
+    # in the book currency's minor units; instants are runtime.clock.stamp text.
+    """
+    CREATE TABLE items (
+        sku TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        barcode TEXT,
+        unit TEXT,
+        tax_class TEXT,
+        active INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX items_by_barcode ON items (barcode) WHERE barcode IS NOT NULL;
+    CREATE TABLE store_groups (
+        group_id TEXT PRIMARY KEY,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE store_group_members (
+        group_id TEXT NOT NULL REFERENCES store_groups (group_id),
+        store_id TEXT NOT NULL,
+        PRIMARY KEY (group_id, store_id)
+    );
+    CREATE TABLE price_books (
+        book TEXT PRIMARY KEY,
+        currency TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        all_stores INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE price_book_stores (
+        book TEXT NOT NULL REFERENCES price_books (book),
+        store_id TEXT NOT NULL,
+        PRIMARY KEY (book, store_id)
+    );
+    CREATE TABLE price_book_groups (
+        book TEXT NOT NULL REFERENCES price_books (book),
+        group_id TEXT NOT NULL REFERENCES store_groups (group_id),
+        PRIMARY KEY (book, group_id)
+    );
+    CREATE TABLE price_change_sets (
+        change_set INTEGER PRIMARY KEY,
+        book TEXT NOT NULL REFERENCES price_books (book),
+        staged_at TEXT NOT NULL,
+        forced INTEGER NOT NULL,
+        changes INTEGER NOT NULL,
+        version INTEGER,
+        withdrawn_at TEXT
+    );
+    CREATE TABLE price_changes (
+        price_id INTEGER PRIMARY KEY,
+        change_set INTEGER NOT NULL REFERENCES price_change_sets (change_set),
+        idx INTEGER NOT NULL,
+        book TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        price TEXT NOT NULL,
+        effective_from TEXT NOT NULL,
+        effective_to TEXT
+    );
+    CREATE INDEX price_changes_by_set ON price_changes (change_set);
+    CREATE INDEX price_changes_by_sku ON price_changes (book, sku);
+    CREATE TABLE catalog_versions (
+        version INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        rollback_of INTEGER,
+        setup TEXT NOT NULL,
+        items INTEGER NOT NULL,
+        prices INTEGER NOT NULL,
+        pruned INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE catalog_items (
+        sku TEXT NOT NULL,
+        name TEXT NOT NULL,
+        barcode TEXT,
+        unit TEXT,
+        tax_class TEXT,
+        active INTEGER NOT NULL,
+        from_version INTEGER NOT NULL,
+        to_version INTEGER
+    );
+    CREATE UNIQUE INDEX catalog_items_head ON catalog_items (sku) WHERE to_version IS NULL;
+    CREATE INDEX catalog_items_by_sku ON catalog_items (sku, from_version);
+    CREATE INDEX catalog_items_from ON catalog_items (from_version);
+    CREATE INDEX catalog_items_to ON catalog_items (to_version);
+    CREATE TABLE catalog_prices (
+        price_id INTEGER NOT NULL,
+        book TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        price TEXT NOT NULL,
+        effective_from TEXT NOT NULL,
+        effective_to TEXT,
+        from_version INTEGER NOT NULL,
+        to_version INTEGER
+    );
+    CREATE UNIQUE INDEX catalog_prices_head ON catalog_prices (price_id) WHERE to_version IS NULL;
+    CREATE INDEX catalog_prices_by_sku ON catalog_prices (book, sku);
+    CREATE INDEX catalog_prices_from ON catalog_prices (from_version);
+    CREATE INDEX catalog_prices_to ON catalog_prices (to_version);
+    CREATE TABLE publications (
+        publication_id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL REFERENCES catalog_versions (version),
+        created_at TEXT NOT NULL,
+        note TEXT,
+        targets TEXT NOT NULL,
+        rollback_to INTEGER,
+        cancelled_at TEXT
+    );
+    CREATE TABLE publication_targets (
+        publication_id INTEGER NOT NULL REFERENCES publications (publication_id),
+        store_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        applied_at TEXT,
+        reason TEXT,
+        PRIMARY KEY (publication_id, store_id)
+    );
+    CREATE INDEX publication_targets_by_store ON publication_targets (store_id, state);
+    CREATE TABLE catalog_stores (
+        store_id TEXT PRIMARY KEY,
+        applied_version INTEGER,
+        applied_at TEXT,
+        reported_at TEXT NOT NULL
+    );
+    """,
+    # 7: click and collect, oversell, feed retention (docs/availability.md). A held line's
+    # `short` is how many of its units the location's on hand no longer covers (a store sold
+    # offline what was held). `reservation_sales` keeps every applied sale that named a
+    # reservation and what it did to it (`outcome`). The feed's index finds a row's newer
+    # change of the same SKU and location, so the sweep can drop superseded rows past the
+    # retention; `feed_compaction` remembers how far it has looked; `webhook_cursors` how far each
+    # channel's push has been acknowledged by its receiver.
+    """
+    ALTER TABLE reservation_lines ADD COLUMN short INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE reservation_sales (
+        event_id TEXT PRIMARY KEY,
+        reservation_id TEXT NOT NULL,
+        store_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    );
+    CREATE INDEX reservation_sales_by_reservation ON reservation_sales (reservation_id);
+    CREATE INDEX availability_changes_by_key ON availability_changes (sku, location, cursor);
+    CREATE TABLE feed_compaction (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        through INTEGER NOT NULL
+    );
+    INSERT INTO feed_compaction (id, through) VALUES (1, 0);
+    CREATE TABLE webhook_cursors (
+        channel TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL,
+        pushed_at TEXT NOT NULL
+    );
     """,
 ]
 

@@ -10,7 +10,8 @@ The export reads one snapshot (a read transaction), so it may run beside a runni
 a hub, stop it first, so that nothing arrives after the snapshot. The import refuses a target
 that is not empty or not at the export's schema version, takes every table of the target and
 no other (a table or column missing on either side refuses it: nothing is dropped quietly), loads
-them parents first in one transaction, and checks each table's count before it commits.
+them parents first in one transaction, and checks each table's count before it commits. The rows
+a migration writes itself (`SEEDED`) do not make a target busy: the export's replace them.
 """
 
 import datetime as dt
@@ -29,6 +30,8 @@ FORMAT = "retail-hub export"
 FORMAT_VERSION = 1
 CHUNK = 1000
 _LENGTH = struct.Struct(">I")
+# Tables a migration gives rows of their own (7: feed_compaction's one row).
+SEEDED = frozenset({"feed_compaction"})
 
 
 class Source(Protocol):
@@ -50,6 +53,7 @@ class Target(Protocol):
     def tables(self) -> list[str]: ...
     def columns(self, table: str) -> list[str]: ...
     def count(self, table: str) -> int: ...
+    def clear(self, table: str) -> None: ...
     def load(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None: ...
     def finish(self) -> None:
         """After the last row: what the backend must set right (identity counters)."""
@@ -109,7 +113,7 @@ def load(target: Target, src: IO[bytes]) -> dict[str, int]:
             f"{target.schema_version()}: export with the same release of the hub as imports "
             "(`retail-hub migrate` the source first)")
     expected = set(target.tables())
-    busy = [t for t in sorted(expected) if target.count(t)]
+    busy = [t for t in sorted(expected - SEEDED) if target.count(t)]
     if busy:
         raise TransferRefused(f"the database is not empty ({', '.join(busy)}): import into a new "
                               "database, before the hub first runs on it")
@@ -125,6 +129,8 @@ def load(target: Target, src: IO[bytes]) -> dict[str, int]:
                 raise TransferRefused(f"table {table}: the export's columns {sorted(columns)} "
                                       f"differ from this database's {sorted(target.columns(table))}")
             counts[table] = 0
+            if table in SEEDED:
+                target.clear(table)
         elif kind == "rows":
             rows = [tuple(r) for r in frame["rows"]]
             target.load(table, columns, rows)
@@ -216,6 +222,9 @@ class SQLiteTarget:
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def clear(self, table: str) -> None:
+        self.conn.execute(f"DELETE FROM {table}")
 
     def load(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         marks = ", ".join("?" for _ in columns)

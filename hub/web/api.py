@@ -16,7 +16,7 @@ from hub.postings import reconcile
 from hub.postings import store as postings
 from hub.postings.store import PostingState
 from hub.storage import Database
-from runtime.clock import SYSTEM, Clock
+from runtime.clock import SYSTEM, Clock, stamp
 from runtime.http import error, json_response
 
 if TYPE_CHECKING:
@@ -63,7 +63,8 @@ class HubApi:
         return json_response(await days.report(self._db.reads, request.match_info["store_id"], day))
 
     async def inventory(self, request: web.Request) -> web.Response:
-        found = await inventory.lookup(self._db.reads, request.match_info["sku"])
+        found = await inventory.lookup(self._db.reads, request.match_info["sku"],
+                                       stamp(self._clock.now()))
         if found is None:
             return error(404, "no inventory recorded for this SKU", "sku")
         return json_response(found)

@@ -23,6 +23,7 @@ from hub.storage import Reads
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
+from runtime.clock import stamp
 
 PAGE_SIZE = 50
 MAX_PAGE = 1_000_000  # far past any fleet; above it SQLite's OFFSET would overflow
@@ -139,12 +140,20 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
         "reconciliations": recon,
         "day_check": day_check,
         "sku": sku,
-        "inventory": await inventory.lookup(reader, sku) if sku else None,
+        "inventory": await inventory.lookup(reader, sku, stamp(now)) if sku else None,
         "find": find,
         "found": await search(reader, find) if find else None,
         "quarantined": await quarantine.count(reader),
         "chart": chart,
+        "reservations": await _reservations(reader, now),
     }
+
+
+async def _reservations(reader: Reads, now: dt.datetime) -> dict[str, Any]:
+    """Reservations held now, and the lines short (a location sold what was held there)."""
+    held, short = await reader.reservations.holding(stamp(now))
+    return {"held": held, "short": short,
+            "lines": [x._asdict() for x in await reader.reservations.short_lines(stamp(now), 20)]}
 
 
 async def total_backlog(reader: Reads) -> int:
@@ -268,6 +277,23 @@ def _search(data: dict[str, Any]) -> str:
             + "</div>")
 
 
+def _short(reservations: dict[str, Any]) -> str:
+    """The reservations short: a location sold (offline, maybe) units a channel held there."""
+    if not reservations["lines"]:
+        return ""
+    rows = "".join(
+        f"<tr class=bad><td>{escape(x['reservation_id'])}</td><td>{escape(x['channel'])}</td>"
+        f"<td>{escape(x['sku'])}</td><td>{escape(x['location'])}</td><td class=num>{x['qty']}</td>"
+        f"<td class=num>{x['short']}</td><td>{escape(x['created_at'])}</td></tr>"
+        for x in reservations["lines"])
+    return ("<h2 id=reservations>Reservations short</h2><p><small>The location's on hand no "
+            "longer covers these held units: it sold them (offline, maybe). The newest "
+            "reservations there are short first; each reads held again once stock covers "
+            "it, or release it and tell the customer.</small></p><div class=scroll><table><tr>"
+            "<th>Reservation</th><th>Channel</th><th>SKU</th><th>Location</th><th>Held</th>"
+            f"<th>Short</th><th>Reserved at</th></tr>{rows}</table></div>")
+
+
 def render(data: dict[str, Any], now: dt.datetime, token_configured: bool) -> str:
     f, p, relay = data["fleet"], data["postings"], data["relay"]
     circuit = relay.get("circuit", "n/a")
@@ -282,6 +308,9 @@ def render(data: dict[str, Any], now: dt.datetime, token_configured: bool) -> st
         ("Exceptions", str(p[PostingState.EXCEPTION]),
          "warn" if p[PostingState.EXCEPTION] else ""),
         ("Dead letters", str(p[PostingState.DEAD]), "bad" if p[PostingState.DEAD] else ""),
+        ("Reservations held", str(data["reservations"]["held"]), ""),
+        ("Reservations short", str(data["reservations"]["short"]),
+         "bad" if data["reservations"]["short"] else ""),
     ]
     card_html = "".join(f'<div class="card {cls}">{escape(a)}<b>{escape(b)}</b></div>'
                         for a, b, cls in cards)
@@ -352,6 +381,7 @@ Updated {now.isoformat(timespec='seconds')}; refreshes every 15 s.</small></p>
 <code>demo-data/hub/admin-token</code>). It stays in this browser tab only.</small></p>
 {_postings_table(data['exceptions'], 'Exceptions (held by governance)', 'exceptions')}
 {_postings_table(data['dead'], 'Dead letters (refused by the ERP)', 'dead')}
+{_short(data['reservations'])}
 <h2 id=reconciliation>Reconciliation</h2>
 <form method=get action="/#reconciliation"><input name=day type=date>
 <button>Check a day</button></form>

@@ -1,21 +1,24 @@
-"""The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet and
-posting gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
+"""The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet,
+posting and availability gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
 
 import datetime as dt
 
 from aiohttp import web
 
+from hub.availability.webhooks import Webhooks
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
+from hub.ledger.click_collect import NOT_HELD
 from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage import Reads
 from runtime import metrics
 from runtime.circuit import CircuitState
+from runtime.clock import stamp
 
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
-                   now: dt.datetime) -> web.Response:
+                   now: dt.datetime, webhooks: Webhooks | None = None) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)
     families = [
@@ -45,6 +48,7 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         metrics.gauge("hub_postings", "ERP postings by state",
                       labels={"state": [(k, float(v)) for k, v in
                                         (await postings.counts(reader)).items()]}),
+        *await _availability(reader, now, webhooks),
     ]
     if relay is not None:
         r = relay
@@ -60,3 +64,42 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         ]
     return metrics.response(families)
 
+
+async def _availability(reader: Reads, now: dt.datetime,
+                        webhooks: Webhooks | None) -> list[metrics.Family]:
+    """Reservations held and short (oversold: the location sold what was held), click and
+    collect sales by outcome, the change feed's latest cursor, and its pushes."""
+    held, short = await reader.reservations.holding(stamp(now))
+    outcomes = await reader.reservations.sales_by_outcome()
+    last = await reader.availability.last_cursor()
+    pushes: list[metrics.Family] = []
+    if webhooks is not None and webhooks.channels:
+        names = webhooks.channels
+        pushes = [
+            metrics.counter("hub_availability_webhook_pushes", "feed pages a channel's "
+                            "receiver acknowledged", labels={"channel": [
+                                (n, float(webhooks.counters[n]["pushed"])) for n in names]}),
+            metrics.counter("hub_availability_webhook_failures", "feed pushes that failed "
+                            "and will be retried", labels={"channel": [
+                                (n, float(webhooks.counters[n]["failed"])) for n in names]}),
+            metrics.gauge("hub_availability_webhook_circuit_open", "1 while a channel's push "
+                          "circuit breaker is open", labels={"channel": [
+                              (n, 1.0 if webhooks.breakers[n].state == CircuitState.OPEN
+                               else 0.0) for n in names]}),
+            metrics.gauge("hub_availability_webhook_behind", "feed cursors a channel's push "
+                          "has not had acknowledged", labels={"channel": [
+                              (n, float(webhooks.behind(n, last))) for n in names]}),
+        ]
+    return [
+        metrics.gauge("hub_reservations_held", "reservations held now (short ones included)",
+                      float(held)),
+        metrics.gauge("hub_reservations_short", "held reservations their location's on hand no "
+                      "longer covers (it sold what was held)", float(short)),
+        metrics.counter("hub_reservation_sales", "applied sales that named a reservation, by "
+                        "what they found: collected, or why not",
+                        labels={"outcome": [(k, float(outcomes.get(k, 0)))
+                                            for k in ("collected", *NOT_HELD)]}),
+        metrics.gauge("hub_availability_feed_cursor", "the change feed's latest cursor",
+                      float(last)),
+        *pushes,
+    ]

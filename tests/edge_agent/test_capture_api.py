@@ -1,10 +1,15 @@
 """The till-facing HTTP API, over real HTTP against a running agent with a real outbox."""
 
+import datetime as dt
 import json
 import sqlite3
 
 import pytest
 
+from edge_agent import keys
+from protocol import codec
+from protocol.messages import Sale
+from tests.protocol.older import OlderSale
 from tests.edge_agent.helpers import SALE, post, with_
 
 
@@ -32,6 +37,33 @@ async def test_a_sale_is_captured_then_a_retry_gets_the_same_answer(running_agen
     assert txn["business_day"] == "2026-11-23"  # store-local date (Europe/Berlin), not UTC's 22nd
     async with http.get(url + "/v1/transactions/R1/nope") as r:
         assert r.status == 404 and "error" in await r.json()
+
+
+async def test_a_click_and_collect_sale_names_its_reservation_as_part_of_its_meaning(
+        running_agent, http):
+    _agent, url = await running_agent()
+    collect = with_("reservation_id", "WEB-100234")
+    status, body = await post(http, url, collect)
+    assert status == 201
+    assert await post(http, url, collect) == (200, body)
+    for other in (SALE, with_("reservation_id", "WEB-100235")):  # without it, or another one
+        status, conflict = await post(http, url, other)
+        assert status == 409 and conflict["field"] == "pos_txn_id"
+
+
+async def test_a_sale_without_a_reservation_keeps_the_digest_it_had_before_the_field(
+        running_agent, http, tmp_path):
+    """A till retrying across the upgrade still gets its 200: the digest of a sale that names
+    no reservation is the one an agent computed before `reservation_id` existed."""
+    _agent, url = await running_agent()
+    assert (await post(http, url, SALE))[0] == 201
+    event = codec.decode_event(sqlite3.connect(tmp_path / "data" / "outbox.sqlite").execute(
+        "SELECT body FROM events").fetchone()[0])
+    assert isinstance(event, Sale) and event.reservation_id is None
+    older = OlderSale(event.register_id, event.pos_txn_id, event.currency,
+                      event.prices_include_tax, event.lines, event.tenders)
+    when, day = dt.datetime(2026, 11, 22, 23, 15, tzinfo=dt.UTC), dt.date(2026, 11, 23)
+    assert keys.digest(event, when, day) == keys.digest(older, when, day)  # type: ignore[arg-type]
 
 
 async def test_every_kind_is_captured_with_gapless_seqs(running_agent, http):
@@ -73,6 +105,9 @@ async def test_every_kind_is_captured_with_gapless_seqs(running_agent, http):
     (with_("business_day", "2026-13-40"), "business_day"),
     (with_("lines.0.colour", "red"), "lines[0].colour"),
     (with_("pos_txn_id", ""), "pos_txn_id"),
+    (with_("reservation_id", "WEB/1"), "reservation_id"),
+    (with_("reservation_id", ""), "reservation_id"),
+    (with_("reservation_id", 7), "reservation_id"),
     ([1, 2], "$"),
 ])
 async def test_malformed_sales_are_refused_naming_the_field(running_agent, http, body, field):

@@ -26,6 +26,8 @@ BAD = {
         e, occurred_at=dt.datetime(9999, 12, 31, 23, tzinfo=dt.UTC)),
     "total over 10^12": lambda e: msgspec.structs.replace(e, event=msgspec.structs.replace(
         e.event, lines=[SaleLine("A", 1, Decimal(999999999999))] * 2)),
+    "reservation_id": lambda e: msgspec.structs.replace(e, event=msgspec.structs.replace(
+        e.event, reservation_id="WEB\n1")),
     "qty_delta": lambda e: msgspec.structs.replace(e, event=InventoryAdjustment(
         "ADJ-1", "receipt", [AdjustmentLine("SKU-1", 1_000_001)])),
 }

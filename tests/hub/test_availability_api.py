@@ -1,7 +1,7 @@
 """Available to sell over real HTTP on a real database: the formulas, safety stock, staleness,
 location adjustments, and every bad input answered 422 naming its field."""
 
-from hub.config import ChannelConfig
+from hub.config import ChannelConfig, HubConfig, LocationConfig
 from tests.hub.availability_server import WEB, config, served
 
 
@@ -85,6 +85,27 @@ async def test_a_store_not_heard_from_drops_out_and_comes_back_when_it_reconnect
             {"sku": "SKU-1", "requested": 1, "available": 0}]
         await hub.seen("S001")
         assert await hub.ats("SKU-1") == 16
+
+
+async def test_a_store_need_not_be_declared_and_one_never_heard_from_counts_nothing(tmp_path):
+    cfg = HubConfig(data_dir=str(tmp_path), locations={"DC1": LocationConfig("warehouse")},
+                    channels={"web": ChannelConfig(["S001", "S007", "DC1"])})
+    async with served(tmp_path, cfg) as hub:
+        await hub.stock({("S001", "SKU-1"): 4})
+        await hub.seen("S001")
+        status, body = await hub.call("GET", "/v1/availability/SKU-1", channel="web")
+        assert status == 200 and body["available_to_sell"] == 4
+        # S007 is a store (undeclared): never heard from, so stale, with no instant to show.
+        assert [(x["location"], x["stale"], x["as_of"] is None) for x in body["locations"]] == [
+            ("S001", False, False), ("S007", True, True), ("DC1", False, False)]
+        status, body = await hub.call("POST", "/v1/locations/S007/adjustments", {
+            "adjustment_id": "A-1", "reason": "receipt", "occurred_at": "2026-11-23T08:00:00Z",
+            "lines": [{"sku": "SKU-1", "qty_delta": 1}]})
+        assert status == 422 and body["field"] == "location"
+        status, body = await hub.call("PUT", "/v1/safety-stock", [{"location": "S007", "qty": 1}])
+        assert status == 200
+        status, body = await hub.call("PUT", "/v1/safety-stock", [{"location": "S9", "qty": 1}])
+        assert status == 422 and body["field"] == "[0].location"
 
 
 async def test_a_location_adjustment_is_applied_once_like_a_stores(tmp_path):

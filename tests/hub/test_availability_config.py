@@ -1,5 +1,5 @@
 """[locations], [availability] and [channels] in the hub's config: defaults, channel tokens read
-from files, and errors that name the file and the key."""
+from files, stores that need no declaring, and errors that name the file and the key."""
 
 import pytest
 
@@ -30,19 +30,34 @@ def test_a_channel_with_its_defaults_and_its_token(tmp_path):
     assert cfg.channel_tokens() == {"web": "web-token-0123456789"}
     assert cfg.availability.default_safety_stock == 0
     assert cfg.availability.reservation_ttl_s == 900
+    assert cfg.availability.feed_keep_days == 7
     assert cfg.locations["DC1"].kind == "warehouse"
 
 
+def test_an_id_no_entry_declares_is_a_store(tmp_path):
+    cfg = load_config(write(tmp_path, BASE + '[channels.web]\nlocations = ["S001", "S002", '
+                                             '"DC1"]\n'))
+    assert [cfg.location_kind(x) for x in cfg.channels["web"].locations] == [
+        "store", "store", "warehouse"]
+    assert cfg.known_locations() == {"S001", "S002", "DC1"}
+
+
 @pytest.mark.parametrize("text, key", [
-    ('[channels.web]\nlocations = ["S001", "DC2"]\n', "channels.web.locations[1]"),
     ('[channels.web]\nlocations = ["S001", "S001"]\n', "channels.web.locations[1]"),
     ('[channels.web]\nlocations = []\n', "channels.web.locations"),
     ('[channels.web]\nlocations = ["S001"]\nallocation = "random"\n', "channels.web.allocation"),
     ('[channels.web]\nlocations = ["S001"]\nbuffer = -1\n', "channels.web.buffer"),
     ('[channels.web]\nlocations = ["S001"]\nstale_after_s = 0\n', "channels.web.stale_after_s"),
     ('[channels.web]\nlocations = ["S001"]\ntoken_file = "absent"\n', "channels.web.token_file"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_url = "ftp://shop"\n',
+     "channels.web.webhook_url"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_url = "https://shop/feed"\n'
+     'webhook_token_file = "absent"\n', "channels.web.webhook_token_file"),
+    ('[channels.web]\nlocations = ["S001"]\nwebhook_token_file = "absent"\n',
+     "channels.web.webhook_token_file"),
     ('[availability]\ndefault_safety_stock = -2\n', "availability.default_safety_stock"),
     ('[availability]\nreservation_ttl_s = 0\n', "availability.reservation_ttl_s"),
+    ('[availability]\nfeed_keep_days = 0\n', "availability.feed_keep_days"),
     ('[locations.DC3]\nkind = "shop"\n', "locations.DC3.kind"),
     ('[locations.DC3]\nkind = "dc"\nname = "x"\n', "locations.DC3.name"),
 ])

@@ -1,10 +1,15 @@
 """The change feed over real HTTP on a real database: a connector that pages through it, saves
 its cursor and resumes later ends with the hub's figure for every SKU; stores going stale and
-reservations expiring reach it through the sweep; a cursor from the future is refused."""
+reservations expiring reach it through the sweep; a cursor from the future is refused; the
+retention drops superseded rows and no reader, at whatever cursor, misses a SKU for it."""
 
+import sqlite3
 from typing import Any
 
-from tests.hub.availability_server import Served, served
+import msgspec
+
+from hub.config import AvailabilityConfig
+from tests.hub.availability_server import Served, config, served
 
 
 async def drain(hub: Served, after: int, seen: dict[str, int], limit: int = 2) -> int:
@@ -87,3 +92,43 @@ async def test_a_page_is_each_sku_once_at_its_latest_change(tmp_path):
                                       after=str(page["next_cursor"] + 1))
         assert status == 410 and body["field"] == "after"
         assert body["last_cursor"] == page["next_cursor"]
+
+
+async def test_the_retention_drops_superseded_rows_and_no_cursor_misses_a_change(tmp_path):
+    cfg = msgspec.structs.replace(config(tmp_path), availability=AvailabilityConfig(
+        feed_keep_days=1))
+    skus = [f"SKU-{n}" for n in range(6)]
+    async with served(tmp_path, cfg) as hub:
+        await hub.seen("S001", "S002")
+        # Day 1: every SKU arrives, then SKU-0..2 change twenty times more.
+        await hub.call("POST", "/v1/locations/DC1/adjustments",
+                       receipt("RCV-0", **{s: 5 for s in skus}))
+        for n in range(20):
+            await hub.call("POST", "/v1/locations/DC1/adjustments",
+                           receipt(f"RCV-{n + 1}", **{s: 1 for s in skus[:3]}))
+        # A consumer that read one page and stopped.
+        _, page = await hub.call("GET", "/v1/availability/changes", channel="web", limit="1")
+        middle = page["next_cursor"]
+        stopped = {c["sku"]: c["available_to_sell"] for c in page["changes"]}
+        hub.clock.advance(days=1, seconds=1)
+        # Day 2: SKU-0 changes once more; a consumer that read everything stops here.
+        await hub.call("POST", "/v1/locations/DC1/adjustments", receipt("RCV-99", **{"SKU-0": 1}))
+        read_all: dict[str, int] = {}
+        latest = await drain(hub, 0, read_all)
+        db = sqlite3.connect(tmp_path / "hub.sqlite")
+        before = db.execute("SELECT COUNT(*) FROM availability_changes").fetchone()[0]
+        await hub.service.sweep()
+        kept = db.execute("SELECT COUNT(*) FROM availability_changes").fetchone()[0]
+        # Day 1 keeps one row per SKU and location (SKU-0's is day 2's), day 2 its one row.
+        assert (before, kept) == (6 + 20 * 3 + 1, 6)
+        await hub.service.sweep()  # nothing more to drop
+        assert db.execute("SELECT COUNT(*) FROM availability_changes").fetchone()[0] == kept
+        db.close()
+        for cursor, known in ((0, {}), (middle, stopped), (latest, read_all)):
+            seen = dict(known)
+            assert await drain(hub, cursor, seen) == latest
+            assert seen == await figures(hub, skus), cursor
+        # Figures move on after the compaction: the feed still follows.
+        await hub.call("POST", "/v1/locations/DC1/adjustments", receipt("RCV-100", **{"SKU-5": 2}))
+        assert await drain(hub, latest, read_all) > latest
+        assert read_all == await figures(hub, skus)

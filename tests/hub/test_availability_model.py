@@ -1,8 +1,11 @@
 """Hypothesis: random interleavings of sales, returns, location adjustments, safety stock,
-reservations, releases, fulfilments, expiries (a frozen clock moved on) and stores falling
-silent, run on a real database through the availability service. After every step each
-location's on hand, reserved, safety stock and staleness, and each channel's figure, equal what
-the rules compute from scratch here; reserved is never below 0 and nothing counts twice."""
+reservations, releases, fulfilments, click-and-collect sales, expiries (a frozen clock moved on)
+and stores falling silent, run on a real database through the availability service. After
+every step each location's on hand, reserved, safety stock and staleness, and each channel's
+figure, equal what the rules compute from scratch here; reserved is never below 0 and nothing
+counts twice. Each held reservation's short lines are never fewer than the rule (oldest first)
+computes, and equal to it after a sweep (an older reservation lapsing frees stock without a
+write: until the sweep marks it, a newer one may still read short)."""
 
 import asyncio
 import datetime as dt
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hub.availability.requests import AdjustmentIn, AdjustmentLineIn, FulfilIn, LineIn, \
@@ -20,8 +23,8 @@ from hub.availability.requests import AdjustmentIn, AdjustmentLineIn, FulfilIn, 
 from hub.availability.service import Availability
 from hub.config import AvailabilityConfig, ChannelConfig, HubConfig, LocationConfig
 from hub.errors import AvailabilityError
-from hub.ledger import inventory
-from hub.storage import Database
+from hub.ledger import click_collect, inventory
+from hub.storage import Database, Transaction
 from runtime.clock import FrozenClock, stamp
 
 START = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -45,6 +48,8 @@ operation = st.one_of(
               st.none() | location, st.sampled_from([30, 120])),
     st.tuples(st.just("release"), st.integers(0, 50)),
     st.tuples(st.just("fulfil"), st.integers(0, 50), st.none() | location),
+    # A till sale naming a reservation (or, with no reservations yet, one the hub never made).
+    st.tuples(st.just("collect"), st.integers(0, 50), store, st.integers(1, 3)),
     # Steps that land exactly on an expiry or on stale_after_s, and just past them.
     st.tuples(st.just("advance"), st.sampled_from([1, 29, 30, 90, 120, 300])),
     st.tuples(st.just("seen"), store),
@@ -92,8 +97,23 @@ class Model:
         ch = CHANNELS[channel]
         return max(0, sum(self.contributes(x, item, channel) for x in ch.locations) - ch.buffer)
 
+    def short(self) -> dict[str, set[tuple[str, str, int]]]:
+        """Each held, unexpired reservation's lines on hand does not cover, {(sku, location,
+        units short)}: at each location, on hand covers the oldest reservations first."""
+        held = sorted((r["created"], rid, n, s, at, q) for rid, r in self.reservations.items()
+                      if r["state"] == "held" and r["expires"] > self.now
+                      for n, (s, at, q) in enumerate(r["lines"]))
+        left = {key: max(0, units) for key, units in self.on_hand.items()}
+        out: dict[str, set[tuple[str, str, int]]] = {rid: set() for _, rid, *_ in held}
+        for _, rid, _, item, at, qty in held:
+            covered = min(qty, left.get((at, item), 0))
+            left[(at, item)] = left.get((at, item), 0) - covered
+            if qty > covered:
+                out[rid].add((item, at, qty - covered))
+        return out
 
-async def check(service: Availability, model: Model) -> None:
+
+async def check(service: Availability, model: Model, swept: bool) -> None:
     for channel, ch in CHANNELS.items():
         for view in await service.figures(channel, SKUS):
             item = view["sku"]
@@ -105,6 +125,17 @@ async def check(service: Availability, model: Model) -> None:
             assert got == want, (channel, item)
             assert all(x["reserved"] >= 0 and x["available_to_sell"] >= 0
                        for x in view["locations"])
+    for rid, want in model.short().items():
+        got = await service.reservation(rid)
+        short = {(x["sku"], x["location"], x["qty"]) for x in got["short"]}
+        assert got["state"] == ("short" if short else "held"), (rid, got)
+        if short:
+            event("a reservation read short")
+        if swept:
+            assert short == want, rid
+        else:  # never hides one: each line the rule finds short reads at least as short
+            units = {(s, at): q for s, at, q in short}
+            assert all(units.get((s, at), 0) >= q for s, at, q in want), (rid, short, want)
 
 
 async def step(service: Availability, db: Database, clock: FrozenClock, model: Model,
@@ -125,6 +156,8 @@ async def step(service: Availability, db: Database, clock: FrozenClock, model: M
         await reserve(service, model, op, f"R-{n}")
     elif kind in ("release", "fulfil"):
         await end(service, model, op)
+    elif kind == "collect":
+        await collect(db, model, op, n, at)
     elif kind == "advance":
         model.now = clock.advance(seconds=op[1])
     elif kind == "seen":
@@ -174,7 +207,34 @@ async def reserve(service: Availability, model: Model, op: tuple[Any, ...], rid:
             assert at in CHANNELS[channel].locations and where in (None, at)
             assert 0 < q <= model.contributes(at, item, channel)
     model.reservations[rid] = {"channel": channel, "lines": got, "state": "held",
-                               "expires": model.now + dt.timedelta(seconds=ttl), "from": None}
+                               "expires": model.now + dt.timedelta(seconds=ttl), "from": None,
+                               "created": (model.now, rid)}
+
+
+async def collect(db: Database, model: Model, op: tuple[Any, ...], n: int, at: str) -> None:
+    """A till at `where` sells `qty` of the reservation's first SKU naming it, applied as the
+    hub applies a sale: the collection, then on hand, in one transaction."""
+    _, pick, where, qty = op
+    rid = sorted(model.reservations)[pick % len(model.reservations)] if model.reservations \
+        else "NEVER-MADE"
+    r = model.reservations.get(rid)
+    item = r["lines"][0][0] if r else SKUS[0]
+
+    def job(tx: Transaction) -> str:
+        outcome = click_collect.collect(tx, store_id=where, event_id=f"E-{n}",
+                                        reservation_id=rid, now=at)
+        inventory.apply(tx, {(where, item): -qty}, at)
+        return outcome
+
+    outcome = await db.run(job)
+    model.on_hand[(where, item)] = model.on_hand.get((where, item), 0) - qty
+    if r is None:
+        assert outcome == "unknown"
+    elif r["state"] == "held":
+        r["state"] = "collected" if r["expires"] > model.now else "expired"
+        assert outcome == r["state"]
+    else:
+        assert outcome == {"collected": "already_collected"}.get(r["state"], r["state"])
 
 
 async def end(service: Availability, model: Model, op: tuple[Any, ...]) -> None:
@@ -184,7 +244,7 @@ async def end(service: Availability, model: Model, op: tuple[Any, ...]) -> None:
     r = model.reservations[rid]
     lapsed = r["state"] == "held" and r["expires"] <= model.now
     if op[0] == "release":
-        if r["state"] == "fulfilled":
+        if r["state"] in ("fulfilled", "collected"):
             await refused(service.release(rid, None), 409)
             return
         answer = await service.release(rid, None)
@@ -237,9 +297,14 @@ async def scenario(folder: Path, ops: list[tuple[Any, ...]]) -> None:
         # Some stock everywhere and both stores heard from, so that reservations often fit.
         prelude: list[tuple[Any, ...]] = [("return", x, item, 5) for x in STORES for item in SKUS]
         prelude += [("adjust", item, 4) for item in SKUS] + [("seen", x) for x in STORES]
+        # Something held at each store, so that a store's sales often leave it short.
+        prelude += [("reserve", "web", [("A", 4)], "S001", 120),
+                    ("reserve", "shop", [("B", 4)], "S002", 120)]
+        swept = True  # nothing has lapsed since the sweep last marked what had
         for n, op in enumerate(prelude + ops):
             await step(service, db, clock, model, op, n)
-            await check(service, model)
+            swept = op[0] == "sweep" or (swept and op[0] != "advance")
+            await check(service, model, swept)
     finally:
         await db.close()
 

@@ -51,7 +51,8 @@ async def test_a_reservation_holds_every_line_or_none_and_a_retry_gets_the_same_
 
         status, body = await hub.call("GET", "/v1/reservations/R-1")
         assert status == 200 and body == dict(first, channel="web", ended_at=None,
-                                              created_at="2026-11-23T09:00:00.000000+00:00")
+                                              created_at="2026-11-23T09:00:00.000000+00:00",
+                                              short=[], sales=[])
         status, body = await hub.call("GET", "/v1/availability/SKU-1", channel="web")
         assert [x["reserved"] for x in body["locations"]] == [1, 5, 0]
 

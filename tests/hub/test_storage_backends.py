@@ -71,7 +71,7 @@ def _writes(tx: Transaction, ids: list[str]) -> None:
     tx.availability.save_adjustment("DC1", "A-1", digest="x", reason="count",
                                     occurred_at=stamp(NOW), business_day="2026-11-23",
                                     lines="[]", now=stamp(NOW))
-    tx.availability.add_on_hand({("DC1", "SKU-1"): 40}, stamp(NOW))
+    tx.inventory.add_on_hand({("DC1", "SKU-1"): 40}, stamp(NOW))
     tx.availability.record_changes([("SKU-1", "DC1"), ("SKU-2", "")], stamp(NOW))
     tx.availability.record_location_changed("S001", stamp(LATER))
     tx.reservations.hold("RES-1", channel="web", digest="d", now=stamp(NOW),
@@ -103,7 +103,8 @@ async def _answers(reads: Reads, ids: list[str]) -> dict[str, Any]:
     asked = {
         "events": reads.events.find(event_ids),
         "quarantine": reads.quarantine.recent(5), "quarantined": reads.quarantine.count(),
-        "inventory": reads.inventory.by_store("SKU-2"), "inventory9": reads.inventory.by_store("SKU-9"),
+        "inventory": reads.inventory.by_store("SKU-2", stamp(NOW)),
+        "inventory9": reads.inventory.by_store("SKU-9", stamp(NOW)),
         "totals": reads.days.totals("S001", d), "tenders": reads.days.tenders("S001", d),
         "closes": reads.days.closes("S001", d),
         "stores": reads.fleet.stores(), "counts": reads.fleet.counts(),
@@ -129,7 +130,7 @@ async def _answers(reads: Reads, ids: list[str]) -> dict[str, Any]:
         "stock": reads.availability.stock(["SKU-1", "SKU-2"], ["S001", "DC1"], stamp(NOW)),
         "rules": reads.availability.safety_rules(["SKU-1"]),
         "all_rules": reads.availability.all_safety_rules(),
-        "seen": reads.availability.last_seen(["S001", "S002", "DC1"]),
+        "seen": reads.fleet.last_seen(["S001", "S002", "DC1"]),
         "changes": reads.availability.changes(0, ["S001", "DC1"], 50),
         "cursor": reads.availability.last_cursor(),
         "reservation": reads.reservations.find("RES-1"),

@@ -12,6 +12,7 @@ from protocol.messages import (
     Ack, Batch, DayClose, Envelope, InventoryAdjustment, Replay, Return, ReturnLine, Sale,
     SaleLine, StoreState, Tender,
 )
+from tests.protocol.older import OlderBatch, OlderEnvelope, OlderSale
 
 NOW = dt.datetime(2026, 11, 23, 9, 15, tzinfo=dt.UTC)
 
@@ -99,6 +100,35 @@ def test_a_newer_hub_decodes_an_older_agents_batch_using_defaults():
     newer = msgspec.msgpack.decode(batch, type=NewerBatch)
     assert newer.events[0].till_firmware == "9.9"
     assert newer.events[0].event.customer_id is None
+
+
+def _collected(reservation_id: str | None) -> Sale:
+    sale = envelope(1).event
+    assert isinstance(sale, Sale)
+    return msgspec.structs.replace(sale, reservation_id=reservation_id)
+
+
+def test_a_hub_from_before_click_and_collect_reads_a_sale_that_names_a_reservation():
+    new = codec.encode(Batch("S001", "s", [msgspec.structs.replace(
+        envelope(1), event=_collected("WEB-100234"))]))
+    old = msgspec.msgpack.decode(new, type=OlderBatch)
+    assert old.events[0].event.pos_txn_id == "000001"
+    assert old.events[0].event.lines == envelope(1).event.lines  # type: ignore[union-attr]
+
+
+def test_a_sale_from_an_agent_before_click_and_collect_reads_with_no_reservation():
+    sale = envelope(1).event
+    assert isinstance(sale, Sale)
+    old = OlderBatch("S001", "s", [OlderEnvelope(
+        "S001", "s", 1, "e", NOW, NOW.date(), NOW, OlderSale(
+            sale.register_id, sale.pos_txn_id, sale.currency, sale.prices_include_tax,
+            sale.lines, sale.tenders))])
+    new = codec.decode_batch(msgspec.msgpack.encode(old))
+    assert new.events[0].event == sale and sale.reservation_id is None
+    # Without a reservation the bytes are the older agent's own: the field is left out.
+    assert codec.encode(sale) == msgspec.msgpack.encode(old.events[0].event)
+    again = codec.decode_event(codec.encode(_collected("WEB-1")))
+    assert isinstance(again, Sale) and again.reservation_id == "WEB-1"
 
 
 @pytest.mark.parametrize("payload", [b"", b"\xc1", b"garbage", msgspec.msgpack.encode({"x": 1}),

@@ -173,3 +173,15 @@ def test_check_config_and_run_refuse_the_same_mistakes_naming_key_and_file(
         assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
         assert f"{conf}: {key}:" in done.stderr, done.stderr
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("at", ["", "06:00", "23:59"])
+def test_hub_reconcile_at_takes_a_time_or_empty_for_never(tmp_path, at):
+    """docs/configuration.md: `reconcile.at = ""` turns the scheduled check off."""
+    assert load_hub(write(tmp_path, f'data_dir = "x"\n[reconcile]\nat = "{at}"\n')).reconcile.at == at
+
+
+def test_hub_reconcile_at_refuses_a_time_that_is_not_one(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_hub(write(tmp_path, 'data_dir = "x"\n[reconcile]\nat = "24:00"\n'))
+    assert "reconcile.at" in str(info.value)

@@ -2,8 +2,10 @@
 
 - `dialect(sql)`: the repositories' SQL as PostgreSQL takes it: `?` becomes `%s` (a literal `%`
   becomes `%%`), and `json_each(?)`, SQLite's way to pass a list as one JSON argument, becomes
-  `json_array_elements_text(%s::json)` (both name their column `value`). The repositories never
-  put `?` inside a string literal.
+  `json_array_elements_text(%s::json)` (both name their column `value`), and
+  `json_group_array(column)`, SQLite's aggregate into a JSON array as text, becomes
+  `COALESCE(json_agg(column), '[]')::text` (json_agg gives NULL, not `[]`, over no rows). The
+  repositories never put `?` inside a string literal.
 - Rows come back readable by name and position (`NamedRow`), and every value looks as SQLite
   gives it: an instant (`timestamptz`) as the text runtime.clock.stamp writes, an amount
   (`NUMERIC`) as its exact decimal text, a day (`date`) as `YYYY-MM-DD`, a payload (`bytea`) as
@@ -98,12 +100,14 @@ def named_rows(cursor: "psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]") -> Call
 
 
 _JSON_EACH = re.compile(r"\bjson_each\(\?\)")
+_JSON_GROUP_ARRAY = re.compile(r"\bjson_group_array\((\w+)\)")
 
 
 @functools.lru_cache(maxsize=4096)
 def dialect(sql: str) -> str:
     """The repositories' SQL (SQLite's placeholders) as psycopg sends it to PostgreSQL."""
     sql = _JSON_EACH.sub("json_array_elements_text(?::json)", sql.replace("%", "%%"))
+    sql = _JSON_GROUP_ARRAY.sub(r"COALESCE(json_agg(\1), '[]')::text", sql)
     return sql.replace("?", "%s")
 
 

@@ -6,16 +6,19 @@ the Transaction and Reads that use them. Everything else runs the shared reposit
   without the writer lock too (single-writer assumption 3 of hub.storage.database).
 - The feed's latest cursor (`PgAvailabilityReads.last_cursor`): the highest committed cursor.
   SQLite reads it from `sqlite_sequence`; an identity sequence would also show cursors of
-  transactions that have not committed yet.
+  transactions that have not committed yet. The compaction never deletes the newest row.
+- The feed's page (`PgAvailabilityReads.changes`): the same query without SQLite's
+  `NOT INDEXED` (there it keeps the planner on the cursor range by rowid; PostgreSQL has no
+  such clause, and its planner weighs the primary key's range against the by-key index itself).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-from hub.storage.availability import AvailabilityReads
+from hub.storage.availability import AvailabilityReads, Change, json_list
 from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
-from hub.storage.rows import Connection, Reader, fetch_one
+from hub.storage.rows import Connection, Reader, fetch_all, fetch_one
 
 
 class PgDaysWrites(DaysWrites):
@@ -48,6 +51,17 @@ class PgAvailabilityReads(AvailabilityReads):
         row = await fetch_one(self._conn,
                               "SELECT COALESCE(MAX(cursor), 0) AS last FROM availability_changes")
         return int(row["last"]) if row else 0
+
+    async def changes(self, after: int, locations: Iterable[str], limit: int) -> list[Change]:
+        """The SKUs changed after `after` at any of `locations` (or everywhere), each once with
+        its latest cursor, in cursor order, at most `limit`."""
+        rows = await fetch_all(
+            self._conn,
+            "SELECT MAX(cursor) AS last, sku FROM availability_changes"
+            " WHERE cursor > ? AND (location = ''"
+            "  OR location IN (SELECT value FROM json_each(?)))"
+            " GROUP BY sku ORDER BY last LIMIT ?", (after, json_list(locations), limit))
+        return [Change(r[0], r[1]) for r in rows]
 
 
 class PgTransaction(Transaction):

@@ -82,6 +82,9 @@ class PgTarget:
         assert row is not None  # COUNT(*) always answers
         return int(row["n"])
 
+    def clear(self, table: str) -> None:
+        self.conn.command(f"DELETE FROM {table}")
+
     def load(self, table: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
         with self.conn.raw.cursor() as cur, cur.copy(
                 f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -1,5 +1,6 @@
-"""The availability API on a real SQLite database and a real HTTP server (port 0), with the hub's
-own token middleware, a frozen clock, and a config with stores, a warehouse and channels."""
+"""The availability API on a real database (SQLite, or the PostgreSQL database the `storage`
+fixture names) and a real HTTP server (port 0), with the hub's own token middleware, a frozen
+clock, and a config with stores, a warehouse and channels."""
 
 import contextlib
 import datetime as dt
@@ -21,6 +22,7 @@ from hub.web.auth import admin_only_writes
 from hub.web.availability import AvailabilityApi
 from runtime.clock import FrozenClock, stamp
 from runtime.http import json_errors
+from tests.hub.helpers import hub_database
 
 START = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 ADMIN = "admin-token-0123456789"
@@ -72,10 +74,11 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def served(tmp_path: Path, cfg: HubConfig | None = None,
-                 tokens: dict[str, str] | None = None) -> AsyncIterator[Served]:
+                 tokens: dict[str, str] | None = None, *,
+                 storage: str | None = None) -> AsyncIterator[Served]:
     cfg = cfg or config(tmp_path)
     clock = FrozenClock(START)
-    db = Database(tmp_path / "hub.sqlite")
+    db = hub_database(tmp_path, storage)
     await db.start()
     service = Availability(cfg, db, clock)
     app = web.Application(middlewares=[json_errors, admin_only_writes(

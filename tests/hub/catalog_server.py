@@ -1,5 +1,6 @@
-"""The catalog API on a real database and a real HTTP server (port 0), with the admin token
-on its writes as the Hub has it, and a client that sends the token."""
+"""The catalog API on a real database (SQLite, or the PostgreSQL database the `storage` fixture
+names) and a real HTTP server (port 0), with the admin token on its writes as the Hub has it,
+and a client that sends the token."""
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
@@ -17,7 +18,7 @@ from hub.web.auth import admin_only_writes
 from hub.web.catalog import CatalogApi
 from runtime.clock import FrozenClock
 from runtime.http import json_errors
-from tests.hub.helpers import NOW
+from tests.hub.helpers import NOW, hub_database
 
 TOKEN = "catalog-admin-token"
 
@@ -76,11 +77,13 @@ class Client:
 @contextlib.asynccontextmanager
 async def catalog_server(tmp_path: Path, *, stores: Sequence[str] = ("S001", "S002", "S003"),
                          config: CatalogConfig | None = None,
-                         token: str | None = TOKEN) -> AsyncIterator[Client]:
-    """Serve the catalog API over a fresh database in `tmp_path`, with `stores` provisioned;
-    the clock stands at tests.hub.helpers.NOW until a test moves it."""
+                         token: str | None = TOKEN,
+                         storage: str | None = None) -> AsyncIterator[Client]:
+    """Serve the catalog API over a fresh database in `tmp_path` (or the PostgreSQL database at
+    `storage`), with `stores` provisioned; the clock stands at tests.hub.helpers.NOW until a
+    test moves it."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    db = Database(tmp_path / "hub.sqlite")
+    db = hub_database(tmp_path, storage)
     await db.start()
     await db.run(lambda tx: fleet.provisioned(tx, list(stores)))
     clock = FrozenClock(NOW)

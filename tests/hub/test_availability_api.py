@@ -1,12 +1,14 @@
-"""Available to sell over real HTTP on a real database: the formulas, safety stock, staleness,
-location adjustments, and every bad input answered 422 naming its field."""
+"""Available to sell over real HTTP on a real database (SQLite and PostgreSQL: `storage`): the
+formulas, safety stock, staleness, location adjustments, and every bad input answered 422 naming its
+field."""
 
 from hub.config import ChannelConfig, HubConfig, LocationConfig
 from tests.hub.availability_server import WEB, config, served
 
 
-async def test_a_channel_sums_its_locations_less_reserved_safety_stock_and_buffer(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_channel_sums_its_locations_less_reserved_safety_stock_and_buffer(tmp_path,
+                                                                                  storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 10, ("S002", "SKU-1"): 5})
         await hub.seen("S001", "S002")
         status, _ = await hub.call("POST", "/v1/locations/DC1/adjustments", {
@@ -44,9 +46,10 @@ async def test_a_channel_sums_its_locations_less_reserved_safety_stock_and_buffe
         assert status == 200 and body["available_to_sell"] == 0
 
 
-async def test_the_buffer_is_held_back_per_sku_and_the_figure_never_goes_below_zero(tmp_path):
+async def test_the_buffer_is_held_back_per_sku_and_the_figure_never_goes_below_zero(tmp_path,
+                                                                                    storage):
     cfg = config(tmp_path, web=ChannelConfig(["S001"], buffer=4))
-    async with served(tmp_path, cfg) as hub:
+    async with served(tmp_path, cfg, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 10, ("S001", "SKU-2"): 3})
         await hub.seen("S001")
         assert await hub.ats("SKU-1") == 6
@@ -57,8 +60,9 @@ async def test_the_buffer_is_held_back_per_sku_and_the_figure_never_goes_below_z
         assert body["locations"][0]["available_to_sell"] == 0 and body["available_to_sell"] == 0
 
 
-async def test_a_store_not_heard_from_drops_out_and_comes_back_when_it_reconnects(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_store_not_heard_from_drops_out_and_comes_back_when_it_reconnects(tmp_path,
+                                                                                  storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 10, ("S002", "SKU-1"): 5})
         await hub.call("POST", "/v1/locations/DC1/adjustments", {
             "adjustment_id": "RCV-1", "reason": "receipt", "occurred_at": "2026-11-23T08:00:00Z",
@@ -87,10 +91,11 @@ async def test_a_store_not_heard_from_drops_out_and_comes_back_when_it_reconnect
         assert await hub.ats("SKU-1") == 16
 
 
-async def test_a_store_need_not_be_declared_and_one_never_heard_from_counts_nothing(tmp_path):
+async def test_a_store_need_not_be_declared_and_one_never_heard_from_counts_nothing(tmp_path,
+                                                                                    storage):
     cfg = HubConfig(data_dir=str(tmp_path), locations={"DC1": LocationConfig("warehouse")},
                     channels={"web": ChannelConfig(["S001", "S007", "DC1"])})
-    async with served(tmp_path, cfg) as hub:
+    async with served(tmp_path, cfg, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 4})
         await hub.seen("S001")
         status, body = await hub.call("GET", "/v1/availability/SKU-1", channel="web")
@@ -108,11 +113,11 @@ async def test_a_store_need_not_be_declared_and_one_never_heard_from_counts_noth
         assert status == 422 and body["field"] == "[0].location"
 
 
-async def test_a_location_adjustment_is_applied_once_like_a_stores(tmp_path):
+async def test_a_location_adjustment_is_applied_once_like_a_stores(tmp_path, storage):
     adjustment = {"adjustment_id": "ADJ-77", "reason": "receipt",
                   "occurred_at": "2026-11-23T08:00:00+01:00",
                   "lines": [{"sku": "SKU-1", "qty_delta": 24}, {"sku": "SKU-1", "qty_delta": -4}]}
-    async with served(tmp_path) as hub:
+    async with served(tmp_path, storage=storage) as hub:
         status, first = await hub.call("POST", "/v1/locations/DC1/adjustments", adjustment)
         assert status == 201
         assert first == {"location": "DC1", "adjustment_id": "ADJ-77", "status": "applied",
@@ -145,8 +150,8 @@ async def test_a_location_adjustment_is_applied_once_like_a_stores(tmp_path):
             assert (status, body["field"]) == (422, field), (bad, body)
 
 
-async def test_bad_reads_and_rules_are_refused_naming_the_field(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_bad_reads_and_rules_are_refused_naming_the_field(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         cases = [
             ("GET", "/v1/availability/SKU-1", None, {}, "channel"),
             ("GET", "/v1/availability/SKU-1", None, {"channel": "shop"}, "channel"),
@@ -177,9 +182,10 @@ async def test_bad_reads_and_rules_are_refused_naming_the_field(tmp_path):
         assert status == 200 and [x["sku"] for x in body["availability"]] == ["B", "A"]
 
 
-async def test_writes_need_the_admin_token_or_the_channels_own(tmp_path):
+async def test_writes_need_the_admin_token_or_the_channels_own(tmp_path, storage):
     cfg = config(tmp_path, web=ChannelConfig(["DC1"]), shop=ChannelConfig(["DC1"]))
-    async with served(tmp_path, cfg, tokens={"web": WEB, "shop": "shop-token-0123456789"}) as hub:
+    async with served(tmp_path, cfg, tokens={"web": WEB, "shop": "shop-token-0123456789"},
+                      storage=storage) as hub:
         await hub.call("POST", "/v1/locations/DC1/adjustments", {
             "adjustment_id": "RCV-1", "reason": "receipt", "occurred_at": "2026-11-23T08:00:00Z",
             "lines": [{"sku": "SKU-1", "qty_delta": 5}]})

@@ -1,15 +1,16 @@
-"""The change feed over real HTTP on a real database: a connector that pages through it, saves
-its cursor and resumes later ends with the hub's figure for every SKU; stores going stale and
-reservations expiring reach it through the sweep; a cursor from the future is refused; the
-retention drops superseded rows and no reader, at whatever cursor, misses a SKU for it."""
+"""The change feed over real HTTP on a real database (SQLite and PostgreSQL: `storage`): a connector
+that pages through it, saves its cursor and resumes later ends with the hub's figure for every SKU;
+stores going stale and reservations expiring reach it through the sweep; a cursor from the future is
+refused; the retention drops superseded rows and no reader, at whatever cursor, misses a SKU for
+it."""
 
-import sqlite3
 from typing import Any
 
 import msgspec
 
 from hub.config import AvailabilityConfig
 from tests.hub.availability_server import Served, config, served
+from tests.hub.helpers import database
 
 
 async def drain(hub: Served, after: int, seen: dict[str, int], limit: int = 2) -> int:
@@ -39,9 +40,9 @@ def receipt(aid: str, **lines: int) -> dict[str, Any]:
             "lines": [{"sku": s, "qty_delta": q} for s, q in lines.items()]}
 
 
-async def test_a_connector_resuming_from_its_cursor_ends_with_the_hubs_figures(tmp_path):
+async def test_a_connector_resuming_from_its_cursor_ends_with_the_hubs_figures(tmp_path, storage):
     skus = [f"SKU-{n}" for n in range(1, 8)]
-    async with served(tmp_path) as hub:
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", s): 3 for s in skus})
         await hub.seen("S001", "S002")
         await hub.call("POST", "/v1/locations/DC1/adjustments",
@@ -77,8 +78,8 @@ async def test_a_connector_resuming_from_its_cursor_ends_with_the_hubs_figures(t
         assert await drain(hub, cursor, seen) == cursor
 
 
-async def test_a_page_is_each_sku_once_at_its_latest_change(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_page_is_each_sku_once_at_its_latest_change(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         for n in range(5):
             await hub.call("POST", "/v1/locations/DC1/adjustments",
                            receipt(f"RCV-{n}", **{"SKU-A": 1, f"SKU-{n}": 1}))
@@ -94,11 +95,12 @@ async def test_a_page_is_each_sku_once_at_its_latest_change(tmp_path):
         assert body["last_cursor"] == page["next_cursor"]
 
 
-async def test_the_retention_drops_superseded_rows_and_no_cursor_misses_a_change(tmp_path):
+async def test_the_retention_drops_superseded_rows_and_no_cursor_misses_a_change(tmp_path,
+                                                                                  storage):
     cfg = msgspec.structs.replace(config(tmp_path), availability=AvailabilityConfig(
         feed_keep_days=1))
     skus = [f"SKU-{n}" for n in range(6)]
-    async with served(tmp_path, cfg) as hub:
+    async with served(tmp_path, cfg, storage=storage) as hub:
         await hub.seen("S001", "S002")
         # Day 1: every SKU arrives, then SKU-0..2 change twenty times more.
         await hub.call("POST", "/v1/locations/DC1/adjustments",
@@ -115,7 +117,7 @@ async def test_the_retention_drops_superseded_rows_and_no_cursor_misses_a_change
         await hub.call("POST", "/v1/locations/DC1/adjustments", receipt("RCV-99", **{"SKU-0": 1}))
         read_all: dict[str, int] = {}
         latest = await drain(hub, 0, read_all)
-        db = sqlite3.connect(tmp_path / "hub.sqlite")
+        db = database(storage or tmp_path / "hub.sqlite")
         before = db.execute("SELECT COUNT(*) FROM availability_changes").fetchone()[0]
         await hub.service.sweep()
         kept = db.execute("SELECT COUNT(*) FROM availability_changes").fetchone()[0]

@@ -1,5 +1,6 @@
-"""`retail-hub catalog import items.csv` on a real database file, its exit codes, and the
-[catalog] config section's checks (each error names the key and the file)."""
+"""`retail-hub catalog import items.csv` on a real database (a file, or PostgreSQL through
+[storage] where `storage` says), its exit codes, and the [catalog] config section's checks (each
+error names the key and the file)."""
 
 import asyncio
 import json
@@ -9,36 +10,38 @@ import pytest
 from hub.__main__ import main
 from hub.config import load_config
 from hub.ledger import fleet
-from hub.storage import reading, transact
+from hub.storage import factory, transact
 from hub.storage.catalog import ItemRow
 from runtime.config import ConfigError
-from tests.hub.helpers import NOW, database
+from tests.hub.helpers import NOW, database, reading
 
 HEADER = "sku,name,barcode,unit,tax_class,active\n"
 
 
-def hub_dir(tmp_path, catalog: str = "", with_db: bool = True):
-    (tmp_path / "hub.toml").write_text(f'data_dir = "data"\n{catalog}')
+def hub_dir(tmp_path, catalog: str = "", with_db: bool = True, storage: str | None = None):
+    """The hub's config (and its migrated database file, or the PostgreSQL one at `storage`)."""
+    section = f'[storage]\nbackend = "postgresql"\nurl = "{storage}"\n' if storage else ""
+    (tmp_path / "hub.toml").write_text(f'data_dir = "data"\n{catalog}{section}')
     (tmp_path / "data").mkdir()
-    if with_db:
+    if with_db and not storage:
         database(tmp_path / "data" / "hub.sqlite").close()
     return str(tmp_path / "hub.toml")
 
 
-def items_in(tmp_path) -> dict[str, dict]:
+def items_in(tmp_path, storage: str | None = None) -> dict[str, dict]:
     async def read():
-        async with reading(tmp_path / "data" / "hub.sqlite") as reads:
+        async with reading(storage or tmp_path / "data" / "hub.sqlite") as reads:
             return {i.sku: i._asdict() for i in await reads.catalog.items(limit=100_000)}
     return asyncio.run(read())
 
 
-def test_a_large_file_is_imported_and_a_second_import_replaces_it(tmp_path, capsys):
-    config = hub_dir(tmp_path)
+def test_a_large_file_is_imported_and_a_second_import_replaces_it(tmp_path, capsys, storage):
+    config = hub_dir(tmp_path, storage=storage)
     rows = "".join(f"SKU-{n:05d},Item {n},{4000000000000 + n},pc,std,true\n" for n in range(25_000))
     (tmp_path / "items.csv").write_text(HEADER + rows)
     assert main(["catalog", "import", str(tmp_path / "items.csv"), "--config", config]) == 0
     assert "25000 items" in capsys.readouterr().out
-    found = items_in(tmp_path)
+    found = items_in(tmp_path, storage)
     assert len(found) == 25_000
     assert found["SKU-00007"] == {"sku": "SKU-00007", "name": "Item 7", "barcode": "4000000000007",
                                   "unit": "pc", "tax_class": "std", "active": True}
@@ -49,7 +52,7 @@ def test_a_large_file_is_imported_and_a_second_import_replaces_it(tmp_path, caps
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"items": 2, "created": 0, "updated": 2,
                                                    "version": None}
-    found = items_in(tmp_path)
+    found = items_in(tmp_path, storage)
     assert found["SKU-00007"] == {"sku": "SKU-00007", "name": "Seven, renamed", "barcode": None,
                                   "unit": None, "tax_class": None, "active": False}
     assert found["SKU-00008"]["active"] is True
@@ -88,9 +91,9 @@ def test_no_database_and_an_unreadable_file(tmp_path, capsys):
     assert "cannot read" in capsys.readouterr().err
 
 
-def test_with_auto_publish_the_import_is_published(tmp_path, capsys):
-    config = hub_dir(tmp_path, "[catalog]\nauto_publish = true\n")
-    transact(tmp_path / "data" / "hub.sqlite", lambda tx: fleet.provisioned(tx, ["S001"]))
+def test_with_auto_publish_the_import_is_published(tmp_path, capsys, storage):
+    config = hub_dir(tmp_path, "[catalog]\nauto_publish = true\n", storage=storage)
+    factory.transact(load_config(config), lambda tx: fleet.provisioned(tx, ["S001"]))
     (tmp_path / "items.csv").write_text(HEADER + "A,Apple,,,,true\n")
     assert main(["catalog", "import", str(tmp_path / "items.csv"), "--config", config]) == 0
     assert "published as version 1" in capsys.readouterr().out

@@ -1,6 +1,7 @@
-"""What a store is sent: a snapshot (items, the books that apply to it with their priorities,
-every price row of those books) or the delta between two versions; a delta applied to the
-earlier snapshot gives the later one, for every store and every pair of kept versions."""
+"""What a store is sent: a snapshot (items, the books that apply to it with their priorities, every
+price row of those books) or the delta between two versions; a delta applied to the earlier snapshot
+gives the later one, for every store and every pair of kept versions; on SQLite and PostgreSQL
+(`storage`)."""
 
 import itertools
 from typing import Any
@@ -67,8 +68,8 @@ async def history(client) -> None:
     await client.publish()  # 7
 
 
-async def test_a_delta_applied_to_the_earlier_snapshot_gives_the_later_one(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_a_delta_applied_to_the_earlier_snapshot_gives_the_later_one(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await history(client)
         for store in ("S001", "S002", "S003", "S999"):
             snaps = {v: await client.ok("GET", f"/v1/stores/{store}/catalog?version={v}")
@@ -81,8 +82,9 @@ async def test_a_delta_applied_to_the_earlier_snapshot_gives_the_later_one(tmp_p
                 assert applied(snaps[a], delta) == later, (store, a, b)
 
 
-async def test_a_snapshot_holds_the_active_items_and_every_row_of_the_stores_books(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_a_snapshot_holds_the_active_items_and_every_row_of_the_stores_books(tmp_path,
+                                                                                   storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await history(client)
         snap = await client.ok("GET", "/v1/stores/S003/catalog?version=3")
         assert snap["kind"] == "snapshot"
@@ -95,8 +97,8 @@ async def test_a_snapshot_holds_the_active_items_and_every_row_of_the_stores_boo
         assert [(b["book"], b["priority"]) for b in one["books"]] == [("north", 20), ("base", 10)]
 
 
-async def test_a_delta_names_only_what_changed_for_that_store(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_a_delta_names_only_what_changed_for_that_store(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await history(client)
         status, d = await client.get("/v1/stores/S002/catalog", since="3", version="4")
         assert d["books"] == [] and d["books_removed"] == ["north"]  # S002 left the group
@@ -111,8 +113,8 @@ async def test_a_delta_names_only_what_changed_for_that_store(tmp_path):
         assert (status, d["field"]) == (404, "version")
 
 
-async def test_what_a_store_is_sent_goes_through_the_wire_whole(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_what_a_store_is_sent_goes_through_the_wire_whole(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await history(client)
         found = await content.for_store(client.db.reads, "S001", 2)
         assert found is not None

@@ -1,6 +1,6 @@
-"""Which price a store sells at: the highest-priority book that applies to it (directly, through
-a group, or to every store) and has a price in force; effective dating at instants, on a frozen
-clock; a temporary price over the list price."""
+"""Which price a store sells at: the highest-priority book that applies to it (directly, through a
+group, or to every store) and has a price in force; effective dating at instants, on a frozen clock;
+a temporary price over the list price; the API ones on SQLite and PostgreSQL (`storage`)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -71,8 +71,8 @@ async def chain(client):
     await client.publish()
 
 
-async def test_the_highest_priority_book_with_a_price_in_force_wins(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_the_highest_priority_book_with_a_price_in_force_wins(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await chain(client)
         dec_15 = "2026-12-15T12:00:00Z"
         assert await client.price("S003", "A", dec_15) == ("10.00", "base")
@@ -86,8 +86,8 @@ async def test_the_highest_priority_book_with_a_price_in_force_wins(tmp_path):
         assert (status, body["field"]) == (404, "sku")
 
 
-async def test_effective_dating_follows_the_clock(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_effective_dating_follows_the_clock(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await chain(client)
         assert await client.price("S001", "A") == ("10.00", "base")  # the clock: Nov 23
         client.clock.set("2026-12-01T00:00:00+01:00")
@@ -98,8 +98,8 @@ async def test_effective_dating_follows_the_clock(tmp_path):
         assert await client.price("S001", "A") == ("9.00", "north")
 
 
-async def test_priorities_and_groups_count_as_published(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_priorities_and_groups_count_as_published(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await chain(client)
         dec_15 = "2026-12-15T12:00:00Z"
         await client.book("north", 5, groups=["north"])  # now below base
@@ -113,8 +113,8 @@ async def test_priorities_and_groups_count_as_published(tmp_path):
         assert await client.price("S001", "A", "2026-12-21T00:00:00Z") == ("9.00", "north")
 
 
-async def test_a_staged_price_applies_only_once_published(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_a_staged_price_applies_only_once_published(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await chain(client)
         await client.prices("base", {"sku": "A", "price": "11.00",
                                      "effective_from": "2026-11-20T00:00:00Z"})

@@ -1,5 +1,6 @@
-"""Publications over real HTTP on a real database: a new immutable version per publication,
-its target stores and their states, counts, cancel, rollback, auto_publish, keep_versions."""
+"""Publications over real HTTP on a real database (SQLite and PostgreSQL: `storage`): a new
+immutable version per publication, its target stores and their states, counts, cancel, rollback,
+auto_publish, keep_versions."""
 
 import datetime as dt
 import functools
@@ -26,8 +27,8 @@ async def report(client, job, **args):
     await client.db.run(functools.partial(job, **args, now=client.clock.now()))
 
 
-async def test_a_publication_makes_a_version_and_targets_every_store(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_a_publication_makes_a_version_and_targets_every_store(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await base(client)
         view = await client.publish(stores="all", note="first prices")
         assert (view["id"], view["version"], view["note"]) == (1, 1, "first prices")
@@ -48,8 +49,8 @@ async def test_a_publication_makes_a_version_and_targets_every_store(tmp_path):
             "S001": "superseded", "S002": "pending", "S003": "superseded"}
 
 
-async def test_each_store_moves_through_its_states_and_the_counts_follow(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_each_store_moves_through_its_states_and_the_counts_follow(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await base(client)
         await client.publish()
         await report(client, publishing.delivered, store_id="S001", version=1)
@@ -73,8 +74,8 @@ async def test_each_store_moves_through_its_states_and_the_counts_follow(tmp_pat
         assert states(view) == {"S001": "applied", "S002": "applied", "S003": "pending"}
 
 
-async def test_cancel_stops_the_stores_that_have_not_applied_it(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_cancel_stops_the_stores_that_have_not_applied_it(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await base(client)
         await client.publish()
         await report(client, publishing.applied, store_id="S001", version=1, at=NOW)
@@ -91,8 +92,8 @@ async def test_cancel_stops_the_stores_that_have_not_applied_it(tmp_path):
         assert (status, body["field"]) == (409, "id")
 
 
-async def test_rollback_publishes_the_earlier_content_as_a_new_version(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_rollback_publishes_the_earlier_content_as_a_new_version(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await base(client)
         await client.publish()
         v1 = await client.ok("GET", "/v1/stores/S001/catalog")
@@ -129,8 +130,9 @@ async def test_rollback_publishes_the_earlier_content_as_a_new_version(tmp_path)
         assert await client.price("S001", "A") == ("10.50", "base")
 
 
-async def test_versions_beyond_keep_versions_are_pruned(tmp_path):
-    async with catalog_server(tmp_path, config=CatalogConfig(keep_versions=2)) as client:
+async def test_versions_beyond_keep_versions_are_pruned(tmp_path, storage):
+    async with catalog_server(tmp_path, config=CatalogConfig(keep_versions=2),
+                              storage=storage) as client:
         await base(client)
         for n in range(4):
             await client.prices("base", {"sku": "B", "price": f"{n + 1}.00",
@@ -145,8 +147,8 @@ async def test_versions_beyond_keep_versions_are_pruned(tmp_path):
         await client.publish(rollback_to=3)
 
 
-async def test_prices_that_ended_a_day_ago_are_left_out_of_new_versions(tmp_path):
-    async with catalog_server(tmp_path) as client:
+async def test_prices_that_ended_a_day_ago_are_left_out_of_new_versions(tmp_path, storage):
+    async with catalog_server(tmp_path, storage=storage) as client:
         await base(client)
         await client.prices("base",
                             {"sku": "B", "price": "2.00", "effective_from": "2026-11-01T00:00:00Z",
@@ -162,8 +164,9 @@ async def test_prices_that_ended_a_day_ago_are_left_out_of_new_versions(tmp_path
         assert [(p["sku"], p["price"]) for p in prices] == [("A", "11.00")]
 
 
-async def test_auto_publish_publishes_every_accepted_change_to_every_store(tmp_path):
-    async with catalog_server(tmp_path, config=CatalogConfig(auto_publish=True)) as client:
+async def test_auto_publish_publishes_every_accepted_change_to_every_store(tmp_path, storage):
+    async with catalog_server(tmp_path, config=CatalogConfig(auto_publish=True),
+                              storage=storage) as client:
         assert (await client.ok("PUT", "/v1/items", [{"sku": "A", "name": "A", "active": True}])
                 )["publication"] == 1
         await client.book("base", 10, stores="all")

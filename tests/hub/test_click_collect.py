@@ -1,8 +1,8 @@
-"""Click and collect and oversell on a real database over real HTTP, with store sales applied by
-the hub's own Sequencer: a sale naming a reservation collects it (on hand and reserved move
-once, also when the batch comes again), a sale against a reservation that is not held is
-applied all the same and kept with its outcome, and a store that sold what was held marks the
-newest reservations there `short` until stock covers them again."""
+"""Click and collect and oversell on a real database (SQLite and PostgreSQL: `storage`) over real
+HTTP, with store sales applied by the hub's own Sequencer: a sale naming a reservation collects it
+(on hand and reserved move once, also when the batch comes again), a sale against a reservation that
+is not held is applied all the same and kept with its outcome, and a store that sold what was held
+marks the newest reservations there `short` until stock covers them again."""
 
 import functools
 
@@ -57,8 +57,8 @@ async def at_s001(hub: Served) -> tuple[int, int, int]:
     return s001["on_hand"], s001["reserved"], s001["available_to_sell"]
 
 
-async def test_a_sale_naming_a_reservation_collects_it_once(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_sale_naming_a_reservation_collects_it_once(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 5})
         await hub.seen("S001")
         status, _ = await hub.call("POST", "/v1/reservations", reserve("WEB-1", 2))
@@ -86,8 +86,8 @@ async def test_a_sale_naming_a_reservation_collects_it_once(tmp_path):
         assert (found["on_hand"], found["reserved"], found["available_to_sell"]) == (3, 1, 2)
 
 
-async def test_a_reservation_not_held_never_blocks_the_sale_and_says_why(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_reservation_not_held_never_blocks_the_sale_and_says_why(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 10})
         await hub.seen("S001")
         for rid in ("GONE", "LATE", "TWICE"):
@@ -112,8 +112,8 @@ async def test_a_reservation_not_held_never_blocks_the_sale_and_says_why(tmp_pat
             "already_collected": 1, "collected": 1, "expired": 1, "released": 1, "unknown": 1}
 
 
-async def test_a_store_selling_what_is_held_marks_the_newest_reservations_short(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_store_selling_what_is_held_marks_the_newest_reservations_short(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 5})
         await hub.seen("S001")
         await hub.call("POST", "/v1/reservations", reserve("OLD", 3))

@@ -1,6 +1,7 @@
-"""Reservations over real HTTP on a real database: all or nothing, idempotent retries, 409 on a
-changed body, allocation rules, release, fulfil in one transaction, expiry that counts at once;
-and 200 concurrent requests from several clients for the last 10 units."""
+"""Reservations over real HTTP on a real database (SQLite and PostgreSQL: `storage`): all or
+nothing, idempotent retries, 409 on a changed body, allocation rules, release, fulfil in one
+transaction, expiry that counts at once; and 200 concurrent requests from several clients for the
+last 10 units."""
 
 import asyncio
 import functools
@@ -17,8 +18,9 @@ def order(rid: str, *lines: tuple[str, int], **more):
             "lines": [{"sku": s, "qty": q} for s, q in lines], **more}
 
 
-async def test_a_reservation_holds_every_line_or_none_and_a_retry_gets_the_same_answer(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_a_reservation_holds_every_line_or_none_and_a_retry_gets_the_same_answer(tmp_path,
+                                                                                       storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 3, ("S002", "SKU-1"): 5, ("S001", "SKU-2"): 1})
         await hub.seen("S001", "S002")
         status, body = await hub.call("POST", "/v1/reservations",
@@ -57,10 +59,10 @@ async def test_a_reservation_holds_every_line_or_none_and_a_retry_gets_the_same_
         assert [x["reserved"] for x in body["locations"]] == [1, 5, 0]
 
 
-async def test_in_order_allocation_and_a_named_location(tmp_path):
+async def test_in_order_allocation_and_a_named_location(tmp_path, storage):
     cfg = config(tmp_path, web=ChannelConfig(["S001", "S002", "DC1"], allocation="in_order",
                                              buffer=1))
-    async with served(tmp_path, cfg) as hub:
+    async with served(tmp_path, cfg, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 2, ("S002", "SKU-1"): 5})
         await hub.seen("S001", "S002")
         status, body = await hub.call("POST", "/v1/reservations", order("R-1", ("SKU-1", 3)))
@@ -89,8 +91,8 @@ async def test_in_order_allocation_and_a_named_location(tmp_path):
             assert (status, body["field"]) == (422, field), body
 
 
-async def test_release_gives_the_units_back_and_fulfil_takes_them_off_the_shelf(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_release_gives_the_units_back_and_fulfil_takes_them_off_the_shelf(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 4, ("S002", "SKU-1"): 4})
         await hub.seen("S001", "S002")
         await hub.call("POST", "/v1/reservations", order("R-1", ("SKU-1", 3)))
@@ -130,8 +132,9 @@ async def test_release_gives_the_units_back_and_fulfil_takes_them_off_the_shelf(
         assert status == 404 and body["field"] == "reservation_id"
 
 
-async def test_an_expired_reservation_stops_counting_at_once_then_the_sweep_ends_it(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_an_expired_reservation_stops_counting_at_once_then_the_sweep_ends_it(tmp_path,
+                                                                                    storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 5})
         await hub.seen("S001", "S002")
         status, body = await hub.call("POST", "/v1/reservations",
@@ -157,8 +160,8 @@ async def test_an_expired_reservation_stops_counting_at_once_then_the_sweep_ends
         assert (await hub.call("POST", "/v1/reservations/R-1/release"))[1]["state"] == "expired"
 
 
-async def test_200_concurrent_requests_for_the_last_10_units_hold_exactly_10(tmp_path):
-    async with served(tmp_path) as hub:
+async def test_200_concurrent_requests_for_the_last_10_units_hold_exactly_10(tmp_path, storage):
+    async with served(tmp_path, storage=storage) as hub:
         await hub.stock({("S001", "SKU-1"): 4, ("S002", "SKU-1"): 3})
         await hub.call("POST", "/v1/locations/DC1/adjustments", {
             "adjustment_id": "RCV-1", "reason": "receipt", "occurred_at": "2026-11-23T08:00:00Z",

@@ -1,19 +1,23 @@
 """The two backends of the storage port answer alike: the same writes through `Database.run` on
 SQLite and on PostgreSQL, then every read repository asked the same questions, and the answers
-compared value for value (instants as stamp text, amounts as decimal text, payloads as bytes)."""
+(and what the writes returned) compared value for value (instants as stamp text, amounts as
+decimal text, payloads as bytes): the pipeline, postings, availability with click and collect,
+oversell and the feed's retention, and the catalog with its publications."""
 
 import datetime as dt
 import functools
 from decimal import Decimal
 from typing import Any
 
-from hub.config import PostingsConfig
+from hub.catalog import master, publishing
+from hub.catalog.requests import BookIn, ChangeIn, ChangeSetIn, ItemIn, Price, PublicationIn
+from hub.config import CatalogConfig, PostingsConfig
 from hub.ingest.eventlog import Sequencer
 from hub.postings import store as postings
 from hub.storage import Database, Reads, Transaction
 from hub.storage.postgres.connection import Target
 from hub.storage.postgres.database import PostgresDatabase
-from hub.storage.reservations import Line
+from hub.storage.reservations import Line, ReservationSale
 from protocol.messages import (
     AdjustmentLine,
     DayClose,
@@ -28,8 +32,10 @@ from runtime.clock import FrozenClock, stamp
 from tests.hub.helpers import NOW, batch, sale_envelope
 
 LATER = NOW + dt.timedelta(minutes=5)
+SOON = NOW + dt.timedelta(minutes=2)  # RES-1 is held, RES-2 has expired
+DAY = dt.timedelta(days=1)
 # Reads that promise no order (their callers key or sort them): compared as sorted lists.
-UNORDERED = {"events", "matching", "books", "stock"}
+UNORDERED = {"events", "matching", "books", "stock", "prices_of_ids"}
 SUMMARY = PostingsConfig(returns="daily_summary")
 
 
@@ -80,6 +86,52 @@ def _writes(tx: Transaction, ids: list[str]) -> None:
     tx.reservations.hold("RES-2", channel="web", digest="e", now=stamp(NOW),
                          expires_at=stamp(NOW), lines=[Line("SKU-1", "S001", 1)])
     tx.reservations.expire_due(stamp(NOW + dt.timedelta(minutes=1)))  # RES-2, not RES-1
+
+
+def _availability_writes(tx: Transaction) -> list[Any]:
+    """Click and collect, oversell, the feed's retention and a webhook's cursor (migration 7);
+    what each returned."""
+    tx.reservations.hold("RES-3", channel="web", digest="f", now=stamp(LATER),
+                         expires_at=stamp(LATER + DAY), lines=[Line("SKU-1", "DC1", 30)])
+    tx.inventory.add_on_hand({("DC1", "SKU-1"): -20}, stamp(SOON))  # 20 left for 33 held
+    short = tx.reservations.recheck_short([("SKU-1", "DC1"), ("SKU-2", "S001")], stamp(SOON))
+    tx.reservations.record_sale(ReservationSale("ev-9", "S001", "collected", stamp(SOON)),
+                                "RES-1")
+    tx.reservations.record_sale(ReservationSale("ev-9", "S001", "collected", stamp(LATER)),
+                                "RES-1")  # the same sale again: kept once
+    tx.reservations.record_sale(ReservationSale("ev-10", "S002", "unknown", stamp(SOON)), "RES-X")
+    tx.availability.record_changes([("SKU-1", "DC1")], stamp(SOON))
+    compacted = tx.availability.compact_feed(stamp(NOW + dt.timedelta(seconds=1)), 100)
+    tx.availability.set_webhook_cursor("web", 3, stamp(SOON))
+    return [short, compacted, tx.fleet.last_seen(["S001", "DC1"]),
+            tx.availability.freshness("web")]
+
+
+def _catalog_writes(tx: Transaction) -> list[Any]:
+    """Items, a group, two books, staged prices, three publications (the last a rollback) and
+    what the stores said of them; what each returned."""
+    config = CatalogConfig()
+    return [
+        master.put_items(tx, [ItemIn("A", "Apple", True, barcode="400", unit="kg"),
+                              ItemIn("B", "Bean", True, tax_class="reduced")], NOW),
+        master.put_group(tx, "south", ["S002", "S003"], NOW),
+        master.put_book(tx, "base", BookIn("EUR", 10, stores="all"), NOW),
+        master.put_book(tx, "promo", BookIn("EUR", 20, stores=["S001"], groups=["south"]), NOW),
+        master.stage_prices(tx, "base", ChangeSetIn([
+            ChangeIn("A", Price("2.50"), NOW - DAY),
+            ChangeIn("B", Price("1.10"), NOW, NOW + 7 * DAY)]), NOW, 90),
+        publishing.publish(tx, PublicationIn(stores="all", note="first"), NOW, config),
+        publishing.delivered(tx, "S001", 1, NOW),
+        publishing.applied(tx, "S001", 1, NOW, LATER),
+        master.put_items(tx, [ItemIn("A", "Apple, red", True, barcode="401")], LATER),
+        master.stage_prices(tx, "promo", ChangeSetIn([ChangeIn("A", Price("1.99"), LATER)]),
+                            LATER, 90),
+        publishing.publish(tx, PublicationIn(groups=["south"]), LATER, config),
+        publishing.failed(tx, "S002", 2, "disk full", LATER),
+        publishing.publish(tx, PublicationIn(rollback_to=1, note="undo"), LATER, config),
+        publishing.cancel(tx, 3, LATER),
+        tx.catalog.known_stores(),
+    ]
 
 
 def _plain(value: Any) -> Any:
@@ -135,6 +187,29 @@ async def _answers(reads: Reads, ids: list[str]) -> dict[str, Any]:
         "cursor": reads.availability.last_cursor(),
         "reservation": reads.reservations.find("RES-1"),
         "expired": reads.reservations.find("RES-2"),
+        "short_one": reads.reservations.find("RES-3"),
+        "sales": reads.reservations.sales("RES-1"),
+        "holding": reads.reservations.holding(stamp(SOON)),
+        "short": reads.reservations.short_lines(stamp(SOON)),
+        "outcomes": reads.reservations.sales_by_outcome(),
+        "webhook": reads.availability.webhook_cursor("web"),
+        "no_webhook": reads.availability.webhook_cursor("shop"),
+        "items": reads.catalog.items(), "item": reads.catalog.item("A"),
+        "catalog_counts": reads.catalog.counts(), "catalog_books": reads.catalog.books(),
+        "groups": reads.catalog.groups(), "change_sets": reads.catalog.change_sets(2),
+        "head": reads.publications.head(), "v1": reads.publications.version(1),
+        "v3": reads.publications.version(3), "items_at": reads.publications.items_at(2),
+        "items_of": reads.publications.items_at(1, ["A", "C"]),
+        "prices_at": reads.publications.prices_at(2, ["base", "promo"]),
+        "prices_of_ids": reads.publications.prices_at(3, ["base"], ids=[1, 2, 3]),
+        "prices_of_sku": reads.publications.prices_at(2, ["promo"], sku="A"),
+        "changed_skus": reads.publications.changed_skus(1, 3),
+        "changed_ids": reads.publications.changed_price_ids(0, 3, ["base", "promo"]),
+        "publications": reads.publications.publications(before=None, limit=10),
+        "publication": reads.publications.publication(2),
+        "targets": reads.publications.targets(1),
+        "target_counts": reads.publications.counts([1, 2, 3]),
+        "applied": reads.publications.store("S001"), "never": reads.publications.store("S009"),
     }
     answers = {name: _plain(await question) for name, question in asked.items()}
     return {name: sorted(answer, key=repr) if name in UNORDERED else answer
@@ -150,7 +225,9 @@ async def _run(db: Database) -> dict[str, Any]:
         ids = [postings.posting_id("sale", sale_envelope(n).event_id) for n in (1, 2, 3)]
         await db.run(functools.partial(postings.sweep, policy=SUMMARY, now=LATER))
         await db.run(functools.partial(_writes, ids=ids))
-        return await _answers(db.reads, ids)
+        written = {"availability": _plain(await db.run(_availability_writes)),
+                   "catalog": _plain(await db.run(_catalog_writes))}
+        return {**await _answers(db.reads, ids), "written": written}
     finally:
         await db.close()
 
@@ -162,7 +239,11 @@ async def test_both_backends_answer_every_read_alike(tmp_path, pg_url):
         ("currency", "sales_count", "returns_count", "net_total", "tax_total", "gross_total"),
         ("EUR", 3, 1, "12.08", "3.02", "15.10"))]
     assert on_sqlite["quarantine"][0]["bytes"] == 5
-    assert ("SKU-1", "DC1", 40, 3) in on_sqlite["stock"]  # RES-1 holds 3
+    assert ("SKU-1", "DC1", 20, 33) in on_sqlite["stock"]  # RES-1 holds 3, RES-3 30
+    # Both held ones are short: RES-1's SKU-2 at S001 (sold below zero there), 13 of RES-3's 30.
+    assert on_sqlite["holding"] == (2, 2)
+    assert on_sqlite["outcomes"] == {"collected": 1, "unknown": 1}
+    assert on_sqlite["written"]["catalog"][5] == {"id": 1, "version": 1, "stores": 3}
     differ = {k: (on_sqlite[k], on_postgresql[k]) for k in on_sqlite
               if on_sqlite[k] != on_postgresql[k]}
     assert differ == {}

@@ -2,7 +2,8 @@
 channel, a channel's own token reserves, the store drops out of the channel once it has been
 silent for stale_after_s and comes back when it reconnects, and the change feed (fed by the
 hub's own sweep) follows it all, also for a connector resuming from its cursor after the hub
-was SIGKILLed; and a channel's webhook gets the feed pushed by the hub process."""
+was SIGKILLed; and a channel's webhook gets the feed pushed by the hub process. The feed's
+tests run on either backend of the hub's storage (`storage`)."""
 
 import asyncio
 from typing import Any
@@ -103,11 +104,11 @@ async def _equal(got: Any, want: dict[str, int]) -> bool:
 
 
 async def test_a_feed_consumer_resuming_from_its_cursor_survives_a_hub_sigkill(
-        tmp_path, http, procs):
+        tmp_path, http, procs, storage):
     """A connector polls the feed and saves its cursor with the figures it applied; the hub is
     SIGKILLed while the till sells and the channel reserves. Resuming from the saved cursor,
-    the connector ends with the hub's figure for every SKU."""
-    hub = HubProc(tmp_path / "hub", ["S001"], extra=CHANNELS)
+    the connector ends with the hub's figure for every SKU. On either backend (`storage`)."""
+    hub = HubProc(tmp_path / "hub", ["S001"], extra=CHANNELS, storage=storage)
     write_secret(tmp_path / "hub" / "web-token", WEB_TOKEN)
     start(procs, hub)
     await hub.ready(http)
@@ -189,7 +190,7 @@ async def test_a_feed_consumer_resuming_from_its_cursor_survives_a_hub_sigkill(
     assert sum(saved["figures"].values()) == 8 * 40 - 120 - 2
 
 
-async def test_a_channel_with_a_webhook_gets_the_feed_pushed(tmp_path, http, procs):
+async def test_a_channel_with_a_webhook_gets_the_feed_pushed(tmp_path, http, procs, storage):
     got: dict[str, int] = {}
 
     async def receive(request: web.Request) -> web.Response:
@@ -202,7 +203,7 @@ async def test_a_channel_with_a_webhook_gets_the_feed_pushed(tmp_path, http, pro
     await server.start_server()
     try:
         extra = CHANNELS + f'webhook_url = "{server.make_url("/feed")}"\n'
-        hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=extra))
+        hub = start(procs, HubProc(tmp_path / "hub", ["S001"], extra=extra, storage=storage))
         write_secret(tmp_path / "hub" / "web-token", WEB_TOKEN)
         await hub.ready(http)
         async with http.post(hub.url + "/v1/locations/DC1/adjustments", headers=hub.admin, json={

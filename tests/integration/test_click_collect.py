@@ -2,9 +2,9 @@
 channel reserves at S001 (a store no [locations] entry declares), the till sells with that
 reservation_id, and on hand and reserved move once, also when the store's batch reaches the hub
 again; a store that sold reserved stock while the hub was down leaves the reservation short,
-its figure 0, and the dashboard and /metrics show it."""
+its figure 0, and the dashboard and /metrics show it. On either backend of the hub's storage
+(`storage`: SQLite, or the session's private PostgreSQL)."""
 
-import sqlite3
 from typing import Any
 
 import aiohttp
@@ -16,6 +16,7 @@ from hub.broker.credentials import write_secret
 from protocol import codec
 from protocol.messages import Batch
 from tests.conftest import wait_for
+from tests.hub.helpers import database
 from tests.integration.helpers import start
 from tests.integration.procs import AgentProc, HubProc
 
@@ -42,9 +43,10 @@ def sale(txn: str, qty: int, reservation_id: str | None = None) -> dict[str, Any
     return body
 
 
-async def running(tmp_path, http: aiohttp.ClientSession, procs: list) -> tuple[HubProc, AgentProc]:
+async def running(tmp_path, http: aiohttp.ClientSession, procs: list,
+                  storage: str | None) -> tuple[HubProc, AgentProc]:
     """A hub with the web channel, and S001's agent with 5 units of SKU-1 the channel sees."""
-    hub = HubProc(tmp_path / "hub", ["S001"], extra=CHANNELS)
+    hub = HubProc(tmp_path / "hub", ["S001"], extra=CHANNELS, storage=storage)
     write_secret(tmp_path / "hub" / "web-token", WEB["Authorization"].removeprefix("Bearer "))
     start(procs, hub)
     await hub.ready(http)
@@ -73,8 +75,8 @@ async def reservation(http: aiohttp.ClientSession, hub: HubProc, rid: str) -> di
     return dict(await hub.get(http, f"/v1/reservations/{rid}"))
 
 
-async def test_click_and_collect_moves_on_hand_and_reserved_once(tmp_path, http, procs):
-    hub, agent = await running(tmp_path, http, procs)
+async def test_click_and_collect_moves_on_hand_and_reserved_once(tmp_path, http, procs, storage):
+    hub, agent = await running(tmp_path, http, procs, storage)
     async with http.post(hub.url + "/v1/reservations", headers=WEB, json={
             "reservation_id": "WEB-1", "channel": "web", "location": "S001",
             "lines": [{"sku": "SKU-1", "qty": 2}]}) as r:
@@ -91,8 +93,9 @@ async def test_click_and_collect_moves_on_hand_and_reserved_once(tmp_path, http,
 
     # The store's batch reaches the hub again, on its stream and on another one (a rebuilt
     # outbox resends): dropped as duplicates, nothing moves twice.
-    body = sqlite3.connect(hub.db).execute(
-        "SELECT body FROM events WHERE kind = 'sale'").fetchone()[0]
+    conn = database(hub.database)
+    body = bytes(conn.execute("SELECT body FROM events WHERE kind = 'sale'").fetchone()[0])
+    conn.close()
     env = codec.decode_envelope(body)
     before = (await hub.get(http, "/healthz"))["counters"].get("duplicates", 0)
     async with aiomqtt.Client("127.0.0.1", hub.broker_port, username="S001",
@@ -115,8 +118,9 @@ async def test_click_and_collect_moves_on_hand_and_reserved_once(tmp_path, http,
     assert "hub_reservations_held 0.0" in text
 
 
-async def test_a_store_that_sold_reserved_stock_offline_leaves_it_short(tmp_path, http, procs):
-    hub, agent = await running(tmp_path, http, procs)
+async def test_a_store_that_sold_reserved_stock_offline_leaves_it_short(tmp_path, http, procs,
+                                                                        storage):
+    hub, agent = await running(tmp_path, http, procs, storage)
     for rid, qty in (("WEB-OLD", 2), ("WEB-NEW", 2)):
         async with http.post(hub.url + "/v1/reservations", headers=WEB, json={
                 "reservation_id": rid, "channel": "web",

@@ -1,7 +1,8 @@
 """A SQLite hub with real data moves into PostgreSQL (`retail-hub export` / `import`, then the
 same config with a [storage] section) and nothing is lost: every table's rows, the day totals,
-postings with their attempts and audit trail, quarantine; afterwards the stores go on selling
-into the moved hub and every sale is in it exactly once."""
+postings with their attempts and audit trail, quarantine, the catalog and its publication;
+afterwards the stores go on selling into the moved hub and every sale is in it exactly once, and
+the next publication is numbered after the moved one."""
 
 import asyncio
 import datetime as dt
@@ -30,6 +31,23 @@ async def postings_in(http, hub, state):
         return (await r.json())["postings"]
 
 
+async def admin(http, hub, method, path, body, status):
+    async with http.request(method, hub.url + path, json=body, headers=hub.admin) as r:
+        assert r.status == status, await r.text()
+        return await r.json()
+
+
+async def catalog(http, hub):
+    """Items, a price book with a staged price, and their publication to every store."""
+    await admin(http, hub, "PUT", "/v1/items", [
+        {"sku": s, "name": f"Item {s}", "active": True} for s in ("SKU-1", "SKU-2")], 200)
+    await admin(http, hub, "PUT", "/v1/price-books/base",
+                {"currency": "EUR", "priority": 10, "stores": "all"}, 200)
+    await admin(http, hub, "POST", "/v1/price-books/base/prices", {"changes": [
+        {"sku": "SKU-1", "price": "2.50", "effective_from": "2026-01-01T00:00:00Z"}]}, 201)
+    return await admin(http, hub, "POST", "/v1/publications", {"stores": "all"}, 201)
+
+
 async def what_the_hub_says(http, hub, dead_id):
     day = dt.datetime.now(dt.UTC).date().isoformat()
     stores = (await hub.get(http, "/v1/stores"))["stores"]
@@ -41,6 +59,9 @@ async def what_the_hub_says(http, hub, dead_id):
         "quarantined": (await hub.get(http, "/v1/quarantine"))["count"],
         "retried": await hub.get(http, f"/v1/postings/{dead_id}"),
         "inventory": await hub.get(http, "/v1/inventory/SKU-2"),
+        "catalog": await hub.get(http, "/v1/catalog"),
+        "publication": await hub.get(http, "/v1/publications/1"),
+        "price": await hub.get(http, "/v1/stores/S001/prices/SKU-1?at=2026-06-01T00:00:00Z"),
     }
 
 
@@ -85,8 +106,10 @@ async def test_a_sqlite_hub_moves_into_postgresql_and_loses_nothing(tmp_path, ht
                          json={"actor": "olga@finance"}, headers=hub.admin) as r:
         assert r.status == 200, await r.text()
     await wait_for(lambda: _posted(http, hub, 24 - len(dead) + 1), 60, "the retried sale posted")
+    assert (await catalog(http, hub))["id"] == 1
     before = await what_the_hub_says(http, hub, dead[0]["posting_id"])
     assert before["quarantined"] == 1 and before["retried"]["audit"][0]["actor"] == "olga@finance"
+    assert before["price"]["price"]["amount"] == "2.50"
 
     # The move: stop the hub (the stores keep selling into their outboxes), export, import.
     hub.stop()
@@ -117,6 +140,11 @@ async def test_a_sqlite_hub_moves_into_postgresql_and_loses_nothing(tmp_path, ht
             Decimal(b["tenders"][0]["amount"]) for b in till.accepted.values())
     await wait_for(lambda: _posted(http, hub, 34 - len(dead) + 1), 60, "the new sales posted")
     assert set(erp.commits.values()) == {1}, "a sale was posted twice"
+    # The identities went past the moved ids: the next change set and publication follow them.
+    staged = await admin(http, hub, "POST", "/v1/price-books/base/prices", {"changes": [
+        {"sku": "SKU-2", "price": "1.00", "effective_from": "2026-01-01T00:00:00Z"}]}, 201)
+    published = await admin(http, hub, "POST", "/v1/publications", {"stores": "all"}, 201)
+    assert (staged["change_set"], published["id"], published["version"]) == (2, 2, 2)
 
 
 async def _posted(http, hub, count):

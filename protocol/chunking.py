@@ -19,6 +19,10 @@ MIN_CHUNK_BYTES = 1024
 MAX_CHUNK_BYTES = MAX_BATCH_BYTES
 # The largest whole a store accepts (300,000 items with a price each take about 52 MB).
 MAX_CONTENT_BYTES = 512 * 1024 * 1024
+# Flow control: the hub sends at most WINDOW parts beyond those a store says it holds, and a
+# store says so (CatalogAck "receiving") at least every PROGRESS_EVERY parts and at the last.
+WINDOW = 8
+PROGRESS_EVERY = 4
 
 
 def digest(payload: bytes) -> str:

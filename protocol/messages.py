@@ -191,7 +191,8 @@ class StoreState(msgspec.Struct, frozen=True):
     stream: str | None = None
     version: str | None = None
     backlog: int | None = None
-    # The catalog version the store has applied (None: none yet, or an agent before catalogs).
+    # The catalog version the store has applied: 0 when it takes catalogs and has none yet,
+    # None from an agent that does not take catalogs (the hub sends it none).
     catalog_version: int | None = None
 
 

@@ -6,8 +6,9 @@ When a store is sent something:
 - a publication made it a target (`wake`, and a poll every POLL_S for publications made by a
   command line), or its ack asked for the version again ("resend");
 - it came online, or its retained state was heard for the first time since the hub started;
-- the version was handed over `[catalog] ack_timeout_s` ago and the store has not applied it
-  (a failed version is tried again only when the store comes back online).
+- the version was handed over `[catalog] ack_timeout_s` ago and the store has not applied it,
+  or the store fell silent in the middle of it that long ago (a failed version is tried again
+  only when the store comes back online).
 
 Flow control: chunks go to a store only `WINDOW` parts ahead of what it says it holds (its
 "receiving" acks), so neither the broker nor the store's agent queue a 50 MB version; at most
@@ -72,12 +73,14 @@ class Delivery:
         self.outlet = outlet
         self.clock = clock
         self.counters: Counter[str] = Counter()
+        self.progress_timeout_s = PROGRESS_TIMEOUT_S
         self._wake = asyncio.Event()
         self._online: dict[str, bool] = {}
         self._fresh: set[str] = set()
         self._sending: dict[str, asyncio.Task[None]] = {}
         self._copy_sent: dict[str, tuple[int, str]] = {}  # store -> (version, digest) last sent
         self._held: dict[str, int] = {}  # store -> parts of that copy it says it holds
+        self._quiet: dict[str, dt.datetime] = {}  # store -> when a silent store is tried again
         self._heard: dict[str, asyncio.Event] = {}
         self._copies: OrderedDict[tuple[Any, ...], Copy] = OrderedDict()
         self._building: dict[tuple[Any, ...], asyncio.Future[Copy | None]] = {}
@@ -88,7 +91,13 @@ class Delivery:
 
     @property
     def sending(self) -> list[str]:
+        """The stores being sent to just now."""
         return sorted(self._sending)
+
+    async def drain(self) -> None:
+        """Wait until nothing is being sent (tests, a clean stop)."""
+        while self._sending:
+            await asyncio.gather(*self._sending.values(), return_exceptions=True)
 
     # --- what the stores say (hub.ingest.receiver.StoreListener) ---
 
@@ -117,6 +126,7 @@ class Delivery:
         self._copy_sent.pop(ack.store_id, None)
         if ack.state == "resend":
             self.counters["resends_asked"] += 1
+            self._fresh.add(ack.store_id)
             log.info("store %s asks for catalog version %d again (%s)", ack.store_id,
                      ack.version, ack.reason or "no reason given")
         elif ack.state == "failed":
@@ -159,7 +169,11 @@ class Delivery:
         fresh, self._fresh = self._fresh, set()
         for target in targets:
             store = target.store_id
-            if store in self._sending or self._online.get(store) is False:
+            if store in self._sending:
+                if store in fresh:
+                    self._fresh.add(store)  # asked again while being sent: once it is done
+                continue
+            if self._online.get(store) is False:
                 continue
             if not self._due(target, now, store in fresh):
                 continue
@@ -170,7 +184,11 @@ class Delivery:
             self._sending[store] = task
 
     def _due(self, t: OpenTarget, now: dt.datetime, fresh: bool) -> bool:
-        if t.state == "pending" or (fresh and t.applied_version != t.version):
+        if fresh and t.applied_version != t.version:
+            return True
+        if now < self._quiet.get(t.store_id, now):
+            return False
+        if t.state == "pending":
             return True
         age = (now - dt.datetime.fromisoformat(t.updated_at)).total_seconds()
         return t.state == "delivered" and age >= self.config.ack_timeout_s
@@ -214,14 +232,18 @@ class Delivery:
             if next_part - self._held.get(store, 0) >= WINDOW:
                 heard.clear()
                 try:
-                    await asyncio.wait_for(heard.wait(), PROGRESS_TIMEOUT_S)
+                    await asyncio.wait_for(heard.wait(), self.progress_timeout_s)
                 except TimeoutError:
                     log.warning("store %s said nothing of catalog version %d for %.0f s; "
-                                "trying again later", store, copy.version, PROGRESS_TIMEOUT_S)
+                                "trying again in %.0f s", store, copy.version,
+                                self.progress_timeout_s, self.config.ack_timeout_s)
+                    self._quiet[store] = self.clock.now() + dt.timedelta(
+                        seconds=self.config.ack_timeout_s)
                     return False
                 continue
             if not await self.outlet.catalog(store, copy.chunks[next_part]):
                 return False
+            self._quiet.pop(store, None)
             next_part += 1
             self.counters["chunks_sent"] += 1
             self.counters["bytes_sent"] += len(copy.chunks[next_part - 1])

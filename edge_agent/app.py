@@ -179,8 +179,9 @@ class Agent:
                             "catalog versions refused (digest, base version) and asked for again",
                             self.catalog_link.counters["copies_refused"]),
             metrics.counter("edge_price_deviations",
-                            "sale lines priced otherwise than the catalog (flagged, kept)",
-                            self.catalog_api.deviations),
+                            "sale lines the price check flagged as priced otherwise than the "
+                            "catalog (a till's retry is checked again; the hub counts each "
+                            "line once)", self.catalog_api.deviations),
             metrics.gauge("edge_disk_free_bytes", "free space where the outbox lives",
                           shutil.disk_usage(self.config.outbox_path.parent).free),
         ])

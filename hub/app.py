@@ -70,7 +70,8 @@ class Hub:
         self.availability = Availability(config, self.db, clock)
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now())
+        return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now(),
+                                          self.delivery)
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""

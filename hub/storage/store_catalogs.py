@@ -142,6 +142,21 @@ class StoreCatalogsReads:
                            "reason": r[4]} for r in rows]
         return found
 
+    async def meant(self) -> dict[str, int]:
+        """The version each target store is meant to have: that of its newest publication
+        target not cancelled or superseded (applied or still to apply)."""
+        rows = await fetch_all(
+            self._conn, "SELECT t.store_id, MAX(p.version) FROM publication_targets t"
+            " JOIN publications p USING (publication_id) WHERE t.state IN"
+            " ('pending', 'delivered', 'failed', 'applied') GROUP BY t.store_id")
+        return {r[0]: r[1] for r in rows}
+
+    async def open_counts(self) -> dict[str, int]:
+        """Targets still to apply their version, by state, all publications together."""
+        rows = await fetch_all(self._conn, "SELECT state, COUNT(*) FROM publication_targets"
+                               f" WHERE state IN {_OPEN} GROUP BY state")
+        return {r[0]: r[1] for r in rows}
+
     async def deviations(self, *, limit: int) -> list[Deviation]:
         """The store and SKU pairs with the most deviating sale lines."""
         rows = await fetch_all(

@@ -1,21 +1,23 @@
 """The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet and
-posting gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
+posting gauges, the catalog's versions at the stores and price deviations (catalog_board). docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
 
 import datetime as dt
 
 from aiohttp import web
 
+from hub.catalog.delivery import Delivery
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage import Reads
+from hub.web import catalog_board
 from runtime import metrics
 from runtime.circuit import CircuitState
 
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
-                   now: dt.datetime) -> web.Response:
+                   now: dt.datetime, delivery: Delivery | None = None) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)
     families = [
@@ -46,6 +48,7 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
                       labels={"state": [(k, float(v)) for k, v in
                                         (await postings.counts(reader)).items()]}),
     ]
+    families += await catalog_board.families(reader, delivery)
     if relay is not None:
         r = relay
         families += [

@@ -104,3 +104,27 @@ async def test_a_sale_priced_off_the_catalog_is_captured_and_flagged(store, http
     assert (await post(http, url, body))[0] == 200  # the till's retry: the same capture
     async with http.get(url + "/metrics") as r:
         assert "edge_price_deviations_total 2.0" in await r.text()  # once more: the retry
+
+
+async def test_the_status_page_says_which_prices_and_warns_a_day_behind(running_agent, http):
+    from runtime.clock import FrozenClock
+    from tests.edge_agent.conftest import STARTS_AT
+
+    clock = FrozenClock(STARTS_AT)  # noon in Berlin, where the store is
+    agent, url = await running_agent(clock=clock)
+    assert (await get(http, url, "/v1/status"))[1]["prices"]["text"] == \
+        "Prices: none from head office yet."
+    await deliver(agent.catalog_link, first_version())
+    prices = (await get(http, url, "/v1/status"))[1]["prices"]
+    assert prices["text"] == ("Prices: version 1, applied 12:00. "
+                              "Next change tonight 00:00 (2 items).")
+    assert prices["level"] == "ok" and prices["warning"] is None
+    async with http.get(url + "/") as r:
+        assert "Next change tonight 00:00 (2 items)." in await r.text()
+    clock.advance(hours=25)  # and the broker still out of reach, as since the start
+    prices = (await get(http, url, "/v1/status"))[1]["prices"]
+    assert prices["text"] == "Prices: version 1, applied 2026-11-23 12:00."
+    assert prices["level"] == "warn"
+    assert prices["warning"].startswith("Prices may be more than a day behind head office")
+    async with http.get(url + "/") as r:
+        assert "id=prices-warning" in await r.text()

@@ -73,12 +73,42 @@ async def test_a_publication_reaches_every_store_and_one_offline_catches_up_by_d
     second = await office.publish()
     await office.applied_by(second["id"], ["S001", "S002"])
     assert (await office.publication(second["id"]))["counts"]["pending"] == 1
+    metrics = await text(http, hub.url + "/metrics")
+    assert 'hub_store_catalog_versions_behind{store="S003"} 1.0' in metrics
+    assert 'hub_store_catalog_versions_behind{store="S001"} 0.0' in metrics
+    page = await text(http, hub.url + "/")
+    assert "applied by 2 of 3 stores" in page and "S003 pending since" in page
     start(procs, agents["S003"])  # its catalog file kept version 1: a delta brings it to 2
     await office.applied_by(second["id"], stores)
     assert applied_as(agents["S003"]) == (2, "delta")
     assert (await till_item(http, agents["S003"], "SKU-007"))[1]["price"]["amount"] == "2.50"
     rows = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
     assert {s: rows[s]["catalog_version"] for s in stores} == dict.fromkeys(stores, 2)
+
+    # A till rings SKU-007 up at the old price: the sale stands, head office counts it.
+    sale = {"register_id": "R1", "pos_txn_id": "1", "currency": "EUR",
+            "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+            "lines": [{"sku": "SKU-007", "qty": 1, "unit_price": "2.00"},
+                      {"sku": "SKU-008", "qty": 1, "unit_price": "2.00"}],
+            "tenders": [{"method": "cash", "amount": "4.00"}]}
+    async with http.post(agents["S001"].url + "/v1/sales", json=sale) as r:
+        assert r.status == 201, await r.text()
+
+    async def counted() -> bool:
+        found = await text(http, hub.url + "/metrics")
+        return 'hub_price_deviations_total{sku="SKU-007",store="S001"} 1.0' in found
+
+    await wait_for(counted, 30, "the hub to count the price deviation")
+    metrics = await text(http, hub.url + "/metrics")
+    assert 'hub_sale_lines_total{store="S001"} 2.0' in metrics
+    page = await text(http, hub.url + "/")
+    assert "50.00 % of 2 sale lines priced as published" in page
+
+
+async def text(http, url: str) -> str:
+    async with http.get(url) as r:
+        assert r.status == 200
+        return await r.text()
 
 
 async def test_a_store_behind_keep_versions_gets_a_snapshot(tmp_path, http, procs):

@@ -8,8 +8,8 @@ import pytest
 from edge_agent.catalog_link import CatalogLink
 from protocol import chunking, codec
 from protocol.messages import CatalogDelta, CatalogItem
+from tests.edge_agent.catalogs import MIDNIGHT, T0, first_version
 from tests.edge_agent.helpers import post
-from tests.edge_agent.test_catalog import MIDNIGHT, T0, first_version
 
 
 async def deliver(link: CatalogLink, content) -> None:

@@ -61,10 +61,12 @@ async def run(items: int, root: Path) -> dict:
             assert agent.proc is not None
             idle = rss_mb(agent.proc.pid)
             peak, hub_peak = idle, 0.0
+            samples: list[tuple[float, float]] = []
             began = time.perf_counter()
             made = await office.publish()
             while True:
-                peak = max(peak, rss_mb(agent.proc.pid))
+                samples.append((time.time(), rss_mb(agent.proc.pid)))
+                peak = max(peak, samples[-1][1])
                 assert hub.proc is not None
                 hub_peak = max(hub_peak, rss_mb(hub.proc.pid))
                 view = await office.publication(made["id"])
@@ -84,12 +86,16 @@ async def run(items: int, root: Path) -> dict:
         agent.stop()
         hub.stop()
     apply_start, apply_end = _log_times(agent.log, made["version"])
+    receiving = [mb for at, mb in samples if apply_start is None or at < apply_start]
+    applying = [mb for at, mb in samples if apply_start and at >= apply_start]
     size = (root / "S001" / "data" / "catalog.sqlite").stat().st_size
     return {"items": items, "prices": items, "setup_s": round(setup_s, 1),
             "published_to_applied_s": round(total, 1),
             "apply_s": round(apply_end - apply_start, 1) if apply_start and apply_end else None,
             "chunks": int(float(chunks.group(1))) if chunks else None,
             "agent_rss_idle_mb": idle, "agent_rss_peak_mb": peak, "hub_rss_peak_mb": hub_peak,
+            "agent_rss_peak_receiving_mb": max(receiving, default=None),
+            "agent_rss_peak_applying_mb": max(applying, default=None),
             "catalog_file_mb": round(size / 2**20, 1),
             "lookup_ok": item.get("price", {}).get("amount") == "42.99",
             "target_s": 60, "target_mb": 50}

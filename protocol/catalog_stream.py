@@ -17,7 +17,7 @@ import msgspec
 from protocol.errors import PayloadError
 from protocol.messages import CatalogBook, CatalogDelta, CatalogItem, CatalogPrice, CatalogSnapshot
 
-PAGE = 2000  # rows decoded at a time
+PAGE = 500  # rows decoded at a time
 KINDS: dict[str, type[msgspec.Struct]] = {"snapshot": CatalogSnapshot, "delta": CatalogDelta}
 ROWS: dict[str, Any] = {"books": CatalogBook, "items": CatalogItem, "prices": CatalogPrice,
                         "books_removed": str, "items_removed": str, "prices_removed": int}

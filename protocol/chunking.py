@@ -21,8 +21,8 @@ MAX_CHUNK_BYTES = MAX_BATCH_BYTES
 MAX_CONTENT_BYTES = 512 * 1024 * 1024
 # Flow control: the hub sends at most WINDOW parts beyond those a store says it holds, and a
 # store says so (CatalogAck "receiving") at least every PROGRESS_EVERY parts and at the last.
-WINDOW = 8
-PROGRESS_EVERY = 4
+WINDOW = 4
+PROGRESS_EVERY = 2
 
 
 def digest(payload: bytes) -> str:

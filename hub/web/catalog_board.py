@@ -97,10 +97,12 @@ async def families(reads: Reads, delivery: Delivery | None) -> list[Any]:
     head = await reads.publications.head()
     applied = await reads.store_catalogs.applied()
     meant = await reads.store_catalogs.meant()
-    stores = sorted(set(applied) | set(meant))
+    fleet = {r["store_id"] for r in await reads.fleet.stores()}
+    stores = sorted(set(applied) | set(meant) | fleet)
     have = {s: applied.get(s, {}).get("version") or 0 for s in stores}
     lines = await reads.store_catalogs.sale_lines()
     worst = await reads.store_catalogs.deviations(limit=10_000)
+    open_counts = await reads.store_catalogs.open_counts()
     out = [
         metrics.gauge("hub_catalog_version", "the newest catalog version published", head),
         metrics.gauge("hub_store_catalog_version", "the catalog version a store says it has",
@@ -110,8 +112,8 @@ async def families(reads: Reads, delivery: Delivery | None) -> list[Any]:
                       labels={"store": [(s, float(max(0, (meant.get(s) or 0) - have[s])))
                                         for s in stores]}),
         metrics.gauge("hub_catalog_targets_open", "store targets still to apply a version",
-                      labels={"state": [(k, float(v)) for k, v in sorted(
-                          (await reads.store_catalogs.open_counts()).items())]}),
+                      labels={"state": [(k, float(open_counts.get(k, 0)))
+                                        for k in ("pending", "delivered", "failed")]}),
         metrics.counters("hub_sale_lines", "sale lines received, per store", ("store",),
                          [((s,), float(n)) for s, (n, _d) in sorted(lines.items())]),
         metrics.counters("hub_price_deviations",

@@ -76,6 +76,7 @@ class Delivery:
         self.progress_timeout_s = PROGRESS_TIMEOUT_S
         self._wake = asyncio.Event()
         self._online: dict[str, bool] = {}
+        self._said: dict[str, int] = {}  # store -> the catalog version its state last named
         self._fresh: set[str] = set()
         self._sending: dict[str, asyncio.Task[None]] = {}
         self._copy_sent: dict[str, tuple[int, str]] = {}  # store -> (version, digest) last sent
@@ -107,7 +108,10 @@ class Delivery:
         self._online[store] = state.online
         if state.online and not before:
             self._fresh.add(store)
-        if state.catalog_version is not None:
+        # A store repeats its state every few seconds: only what it says anew is written down.
+        if state.catalog_version is not None and (
+                self._said.get(store) != state.catalog_version or not before):
+            self._said[store] = state.catalog_version
             now = self.clock.now()
             done = self.db.submit(functools.partial(publishing.reported, state=state, now=now))
             done.add_done_callback(self._after_job)

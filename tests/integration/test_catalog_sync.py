@@ -13,7 +13,7 @@ from runtime.clock import CLOCK_ENV
 from tests.conftest import wait_for
 from tests.integration.catalog import HeadOffice, change, store_catalog, store_has, till_item
 from tests.integration.helpers import start
-from tests.integration.procs import AgentProc, HubProc
+from tests.integration.procs import AgentProc, HubProc, Mosquitto
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,16 @@ def applied_as(agent: AgentProc) -> tuple[int, str]:
         conn.close()
 
 
-async def head_office(tmp_path: Path, http, procs, stores: list[str], extra: str = ""):
-    hub = start(procs, HubProc(tmp_path / "hub", stores, extra=extra))
+async def head_office(tmp_path: Path, http, procs, stores: list[str], extra: str = "",
+                      broker: str = "embedded"):
+    """A hub on its embedded broker (or on Mosquitto) with SKUS priced in one book for all."""
+    if broker == "mosquitto" and not Mosquitto.available():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    mosquitto = tmp_path / "mosquitto" if broker == "mosquitto" else None
+    hub = HubProc(tmp_path / "hub", stores, extra=extra, mosquitto_root=mosquitto)
+    if hub.mosquitto:
+        start(procs, hub.mosquitto)
+    start(procs, hub)
     await hub.ready(http)
     office = HeadOffice(http, hub)
     await office.items(SKUS)
@@ -40,23 +48,27 @@ async def head_office(tmp_path: Path, http, procs, stores: list[str], extra: str
     return hub, office
 
 
-async def reported(http, hub: HubProc, store: str, version: int) -> None:
-    """Wait until the hub has heard from `store` that it has `version`."""
+async def reported(http, hub: HubProc, store: str, version: int | None) -> None:
+    """Wait until the hub has heard from `store`, online, that it has `version` (None: none)."""
 
     async def heard() -> bool:
         rows = {s["store_id"]: s for s in (await hub.get(http, "/v1/stores"))["stores"]}
-        return rows.get(store, {}).get("catalog_version") == version
+        row = rows.get(store)
+        return row is not None and row["online"] and row["catalog_version"] == version
 
     await wait_for(heard, 30, f"the hub to hear {store} has catalog version {version}")
 
 
+@pytest.mark.parametrize("broker", ["embedded", "mosquitto"])
 async def test_a_publication_reaches_every_store_and_one_offline_catches_up_by_delta(
-        tmp_path, http, procs):
+        tmp_path, http, procs, broker):
     stores = ["S001", "S002", "S003"]
-    hub, office = await head_office(tmp_path, http, procs, stores)
+    hub, office = await head_office(tmp_path, http, procs, stores, broker=broker)
     agents = {s: start(procs, AgentProc(tmp_path / s, s, hub)) for s in stores}
     for agent in agents.values():
         await agent.ready(http)
+    for store in stores:  # on Mosquitto, the hub knows a store once it has heard from it
+        await reported(http, hub, store, None)
     first = await office.publish()
     await office.applied_by(first["id"], stores)
     for agent in agents.values():

@@ -17,7 +17,10 @@ methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `day
 `availability` (stock as the availability service reads it, safety stock, location adjustments,
 the change feed), `reservations`,
 `catalog` (items, store groups, price books, staged price changes), `publications` (catalog
-versions and their content, publications and their target stores).
+versions and their content, publications and their target stores), `store_catalogs` (the version
+each store has, what is still to reach it, its sales' price deviations). A version's content,
+too big for the event loop, is read in a thread on a connection of its own (`read_content`,
+hub.storage.version_content).
 
 Single-writer assumptions: this backend has one writer thread in one process, and these are
 correct only because of it. A backend shared by several hub workers must provide each by other
@@ -66,6 +69,8 @@ from hub.storage.quarantine import QuarantineReads, QuarantineWrites
 from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWrites
 from hub.storage.reservations import ReservationsReads, ReservationsWrites
 from hub.storage.schema import migrate
+from hub.storage.store_catalogs import StoreCatalogsReads, StoreCatalogsWrites
+from hub.storage.version_content import ContentReader, content_reader
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
 T = TypeVar("T")
@@ -88,6 +93,7 @@ class Transaction:
         self.reservations = ReservationsWrites(conn)
         self.catalog = CatalogWrites(conn)
         self.publications = PublicationsWrites(conn)
+        self.store_catalogs = StoreCatalogsWrites(conn)
 
 
 
@@ -108,6 +114,7 @@ class Reads:
         self.reservations = ReservationsReads(conn)
         self.catalog = CatalogReads(conn)
         self.publications = PublicationsReads(conn)
+        self.store_catalogs = StoreCatalogsReads(conn)
 
 
 
@@ -145,6 +152,16 @@ class Database:
     def _transaction(self) -> Transaction:
         assert self._tx is not None, "the writer has not run its setup"
         return self._tx
+
+    async def read_content(self, job: Callable[[ContentReader], T]) -> T:
+        """`job(reader)` in a thread, on a read-only connection of its own inside one read
+        transaction: for reads too big for the event loop (a catalog version's content)."""
+
+        def run() -> T:
+            with content_reader(self.path) as reader:
+                return job(reader)
+
+        return await asyncio.to_thread(run)
 
     @property
     def reads(self) -> Reads:

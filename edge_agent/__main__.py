@@ -12,7 +12,7 @@ import sys
 from edge_agent import __version__, inspect
 from edge_agent.config import load_config
 from edge_agent.errors import OutboxError
-from runtime import clock, logs
+from runtime import clock, logs, memory
 from runtime.cli import config_path, global_options, wants_json
 from runtime.config import ConfigError, render
 from runtime.service import StartupError, run_until_signal
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         from edge_agent.app import Agent
 
         logs.setup(config.log_level)
+        memory.map_large_blocks()  # catalog chunks go back to the system once applied
         try:
             run_until_signal(Agent(config, clock.from_environment()).run())
         except ConfigError as exc:  # a secret file changed since the check at start

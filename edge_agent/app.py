@@ -1,4 +1,5 @@
-"""Wires the agent together: outbox, capture API, forwarder, status page, metrics and pruning."""
+"""Wires the agent together: outbox, catalog, capture and catalog APIs, forwarder, status page,
+metrics and pruning."""
 
 import asyncio
 import datetime as dt
@@ -11,10 +12,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from edge_agent import __version__, disk, status, status_page
 from edge_agent.capture import CaptureApi
+from edge_agent.catalog import Catalog
+from edge_agent.catalog_api import CatalogApi
+from edge_agent.catalog_link import CatalogLink
+from edge_agent.catalog_reads import CatalogReads
 from edge_agent.config import AgentConfig
 from edge_agent.errors import OutboxError
 from edge_agent.forwarder import Forwarder
 from edge_agent.outbox import Outbox
+from protocol.topics import Topics
 from runtime import metrics, systemd
 from runtime.clock import SYSTEM, Clock
 from runtime.http import Handler, bound_port, error, json_errors, json_response
@@ -41,8 +47,15 @@ class Agent:
         self.clock = clock
         self.outbox = Outbox(config.outbox_path, config.store_id,
                              config.outbox.max_size_mb * 1024 * 1024 or None, clock)
-        self.forwarder = Forwarder(config, self.outbox, __version__, clock)
-        self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health, clock)
+        self.catalog = Catalog(config.catalog_path, clock)
+        self.catalog_reads = CatalogReads(config.catalog_path)
+        self.catalog_link = CatalogLink(self.catalog, Topics(config.mqtt.topic_prefix),
+                                        config.store_id, clock)
+        self.catalog_api = CatalogApi(self.catalog, self.catalog_reads, clock)
+        self.forwarder = Forwarder(config, self.outbox, __version__, clock,
+                                   catalog=self.catalog_link)
+        self.api = CaptureApi(config, self.outbox, self.forwarder.wake, self.health, clock,
+                              check_prices=self.catalog_api.check_prices)
         self.version = __version__
         self.bound_port: int | None = None
         self.started = asyncio.Event()
@@ -156,6 +169,19 @@ class Agent:
                             fwd.restreams),
             metrics.gauge("edge_mqtt_connected", "1 when connected to the broker",
                           1.0 if fwd.state == "connected" else 0.0),
+            metrics.gauge("edge_catalog_version", "the catalog version applied (0: none yet)",
+                          self.catalog.state.version or 0),
+            metrics.counter("edge_catalog_chunks", "catalog chunks received since start",
+                            self.catalog_link.counters["chunks"]),
+            metrics.counter("edge_catalog_versions_applied", "catalog versions applied since start",
+                            self.catalog_link.counters["applied"]),
+            metrics.counter("edge_catalog_copies_refused",
+                            "catalog versions refused (digest, base version) and asked for again",
+                            self.catalog_link.counters["copies_refused"]),
+            metrics.counter("edge_price_deviations",
+                            "sale lines the price check flagged as priced otherwise than the "
+                            "catalog (a till's retry is checked again; the hub counts each "
+                            "line once)", self.catalog_api.deviations),
             metrics.gauge("edge_disk_free_bytes", "free space where the outbox lives",
                           shutil.disk_usage(self.config.outbox_path.parent).free),
         ])
@@ -172,6 +198,13 @@ class Agent:
             log.warning("capture works again after a full disk since %s", self.api.full_since)
             self.api.full_since = None
 
+    async def open_catalog_when_room(self) -> None:
+        """While a full disk keeps the catalog shut, look for room; then lookups resume."""
+        while not await self.catalog.open():
+            await asyncio.sleep(REOPEN_EVERY_S)
+        self.catalog_reads.open()
+        log.warning("the store's catalog is open again after a full disk")
+
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
         with lock_data_dir(self.config.data_dir, "edge-agent"):  # held until the service ends
@@ -181,12 +214,15 @@ class Agent:
         await self.outbox.open()
         if not self.outbox.writable:
             self.api.full_since = self.clock.now()
+        if await self.catalog.open():
+            self.catalog_reads.open()
         self._acked_at_start = self.outbox.acked_through
         app = web.Application(
             client_max_size=self.config.api.max_body_bytes,
             middlewares=[json_errors, outbox_unavailable, self.api.require_token],
         )
         app.add_routes(self.api.routes())
+        app.add_routes(self.catalog_api.routes())
         app.add_routes(self.routes())
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -212,12 +248,17 @@ class Agent:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.forwarder.run(), name="forwarder")
+                tasks.create_task(self.catalog_link.run(), name="catalog-apply")
                 if not self.outbox.writable:
                     tasks.create_task(self.reopen_when_room(), name="outbox-reopen")
+                if not self.catalog.is_open:
+                    tasks.create_task(self.open_catalog_when_room(), name="catalog-reopen")
         finally:
             systemd.notify("STOPPING=1")
             if scheduler.running:
                 scheduler.shutdown(wait=False)
             await runner.cleanup()
+            self.catalog_reads.close()
+            await self.catalog.close()
             await self.outbox.close()
             log.info("store %s agent stopped", self.config.store_id)

@@ -82,8 +82,10 @@ class CaptureApi:
         on_captured: Callable[[], None],
         health: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
         clock: Clock = SYSTEM,
+        check_prices: Callable[[Prepared], Prepared] | None = None,
     ) -> None:
         self.config = config
+        self.check_prices = check_prices  # flags sale lines priced off the store's catalog
         self.clock = clock
         self.outbox = outbox
         self.on_captured = on_captured
@@ -138,6 +140,8 @@ class CaptureApi:
         except InvalidRequest as exc:
             self.rejected += 1
             return error(422, exc.message, exc.field)
+        if self.check_prices is not None:
+            prepared = self.check_prices(prepared)
         try:
             result = await self.outbox.capture(prepared, now)
         except Conflict as exc:

@@ -91,6 +91,11 @@ class AgentConfig(Struct, frozen=True, forbid_unknown_fields=True):
         return Path(self.data_dir) / "outbox.sqlite"
 
     @property
+    def catalog_path(self) -> Path:
+        """The store's items and prices as head office published them (edge_agent.catalog)."""
+        return Path(self.data_dir) / "catalog.sqlite"
+
+    @property
     def listen(self) -> tuple[str, int]:
         return parse_listen(self.api.listen, path=self.source, key="api.listen")
 

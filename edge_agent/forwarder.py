@@ -1,4 +1,5 @@
 """Forwards the outbox to the hub over MQTT, in seq order, until the hub's ack covers each event.
+Catalog versions from head office come over the same session (edge_agent.catalog_link).
 
 The outbox, not the MQTT client, is the source of truth: a PUBACK only says the broker has a
 message. Events stay in the outbox until the hub acks that it applied them; without progress for
@@ -18,6 +19,7 @@ from typing import Any
 
 import aiomqtt
 
+from edge_agent.catalog_link import CatalogLink
 from edge_agent.config import AgentConfig
 from edge_agent.errors import OutboxError
 from edge_agent.outbox import Outbox, Row
@@ -43,11 +45,12 @@ class Forwarder:
     connection state and counters the status page and /healthz show."""
 
     def __init__(self, config: AgentConfig, outbox: Outbox, version: str,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, catalog: CatalogLink | None = None) -> None:
         self.config = config
         self.clock = clock
         self.outbox = outbox
         self.version = version
+        self.catalog = catalog  # catalog versions come over this session too
         self.topics = Topics(config.mqtt.topic_prefix)
         store = config.store_id
         address = broker_address(config.mqtt.url, path=config.source, key="mqtt.url")
@@ -58,7 +61,8 @@ class Forwarder:
                       password=lambda: password, identifier=config.mqtt.client_id or f"edge-{store}",
                       keepalive_s=config.mqtt.keepalive_s, tls=config.mqtt_tls(), will=will)
         self.hearing = Hearing(clock, f"store {store}")
-        topics = (self.topics.ack(store), self.topics.control(store), self.topics.hub_state())
+        topics = (self.topics.ack(store), self.topics.control(store), self.topics.hub_state(),
+                  *((catalog.topic,) if catalog else ()))
         self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
                                    retry_initial_s=config.forwarder.reconnect_initial_s,
                                    retry_max_s=config.forwarder.reconnect_max_s,
@@ -108,12 +112,15 @@ class Forwarder:
         self._rewind = None
         self._last_progress = time.monotonic()
         self._silent_resends = 0
+        if self.catalog is not None:
+            await self.catalog.on_connected(client)
 
     def session_tasks(self, client: aiomqtt.Client) -> dict[str, Coroutine[Any, Any, None]]:
         return {"forwarder-send": self._send(client), "forwarder-report": self._report(client)}
 
     def on_disconnected(self) -> None:
-        pass
+        if self.catalog is not None:
+            self.catalog.on_disconnected()
 
     async def announce(self, client: aiomqtt.Client, *, online: bool) -> None:
         """The store's state, retained: online (with its backlog), or offline on a stop."""
@@ -125,6 +132,8 @@ class Forwarder:
             stream=self.outbox.stream,
             version=self.version,
             backlog=stats.backlog,
+            # 0: this agent takes catalogs and has none yet (None would mean it does not).
+            catalog_version=(self.catalog.catalog.state.version or 0) if self.catalog else None,
         )
         await client.publish(
             self.topics.state(self.config.store_id), codec.encode_state(state), qos=1, retain=True
@@ -217,6 +226,8 @@ class Forwarder:
                 await self._on_ack(codec.decode_ack(bytes(payload)))
             elif channel == "control":
                 await self._on_control(codec.decode_control(bytes(payload)))
+            elif channel == "catalog" and self.catalog is not None:
+                await self.catalog.on_chunk(bytes(payload))
         except ProtocolError as exc:
             log.warning("ignoring a message on %s: %s", message.topic.value, exc)
 

@@ -44,8 +44,14 @@ def digest(event: Event, occurred_at: dt.datetime, business_day: dt.date) -> byt
     day is the one the event got (given or derived). A day-close's `occurred_at` is optional
     (the agent's clock fills it in), so it is not part of its meaning."""
     when = None if isinstance(event, DayClose) else occurred_at.astimezone(dt.UTC).isoformat()
-    meaning = [type(event).__struct_config__.tag, _normal(msgspec.to_builtins(
-        event, builtin_types=(Decimal,))), when, business_day.isoformat()]
+    body = msgspec.to_builtins(event, builtin_types=(Decimal,))
+    tag = type(event).__struct_config__.tag
+    if tag == "sale":  # a Sale, or an older agent's sale decoded by its own struct
+        for line in body["lines"]:
+            # The agent's own note of a price deviation is not what the till said: digests of
+            # sales captured before the field existed stay as they were.
+            line.pop("catalog_price", None)
+    meaning = [tag, _normal(body), when, business_day.isoformat()]
     return hashlib.sha256(_canonical.encode(meaning)).digest()
 
 

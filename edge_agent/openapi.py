@@ -1,4 +1,5 @@
-"""The capture API's OpenAPI 3.1 document (`GET /openapi.json`), for till integrators and tools.
+"""The till API's OpenAPI 3.1 document (`GET /openapi.json`): captures and the store's catalog,
+for till integrators and tools.
 
 The request schemas are generated from the very structs the agent decodes with
 (edge_agent.requests), so the document cannot drift from what is accepted; amounts and instants
@@ -27,6 +28,21 @@ _CAPTURED = {"type": "object", "required": ["event_id", "seq", "status"],
              "properties": {"event_id": {"type": "string"}, "seq": {"type": "integer"},
                             "status": {"const": "captured"}, "warning": {"type": "string"}}}
 _INSTANT_FIELDS = {"occurred_at"}
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+_PRICE = {"type": ["object", "null"],
+          "required": ["amount", "currency", "price_book", "effective_from", "effective_to"],
+          "properties": {"amount": {"type": "string"}, "currency": {"type": "string"},
+                         "price_book": {"type": "string"}, "effective_from": {"type": "string"},
+                         "effective_to": _TEXT_OR_NULL}}
+_ITEM = {"type": "object",
+         "required": ["sku", "name", "barcode", "unit", "tax_class", "price", "catalog_version"],
+         "properties": {"sku": {"type": "string"}, "name": {"type": "string"},
+                        "barcode": _TEXT_OR_NULL, "unit": _TEXT_OR_NULL,
+                        "tax_class": _TEXT_OR_NULL, "price": _PRICE,
+                        "catalog_version": {"type": ["integer", "null"]}}}
+_AT = {"name": "at", "in": "query", "required": False,
+       "description": "the instant to price at (default: now, by the store controller's clock)",
+       "schema": {"type": "string", "format": "date-time"}}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -56,6 +72,50 @@ def _fix(node: Any, name: str | None = None) -> Any:
         else:
             fixed[key] = _fix(value)
     return fixed
+
+
+def _lookup(summary: str, operation: str, parameters: list[dict[str, Any]],
+            answer: dict[str, Any], not_found: str | None) -> dict[str, Any]:
+    responses = {"200": _json(answer, "answered from the store's own catalog, offline too"),
+                 "401": _error("api.token_file is set and the bearer token is missing or wrong"),
+                 "422": _error("a query parameter that cannot be read; `field` names it"),
+                 "503": _error("the catalog cannot be read just now (a full disk)")}
+    if not_found:
+        responses["404"] = _error(not_found)
+    return {"get": {"summary": summary, "operationId": operation, "parameters": parameters,
+                    "responses": responses}}
+
+
+def _catalog_paths() -> dict[str, Any]:
+    """The till-facing catalog (edge_agent.catalog_api)."""
+    whole = {"type": "string", "pattern": "^[0-9]+$"}
+    return {
+        "/v1/items/{sku}": _lookup(
+            "an item and its price", "item",
+            [{"name": "sku", "in": "path", "required": True, "schema": {"type": "string"}}, _AT],
+            _ITEM, "no such item in the store's catalog"),
+        "/v1/items": _lookup(
+            "an item by barcode, and its price", "itemByBarcode",
+            [{"name": "barcode", "in": "query", "required": True, "schema": {"type": "string"}},
+             _AT], _ITEM, "no item with that barcode"),
+        "/v1/catalog": _lookup(
+            "the catalog's version and next price change", "catalog", [],
+            {"type": "object", "required": ["version", "applied_at", "items", "next_change"],
+             "properties": {"version": {"type": ["integer", "null"]},
+                            "applied_at": _TEXT_OR_NULL, "items": {"type": "integer"},
+                            "next_change": {"type": ["object", "null"]},
+                            "applying": {"type": ["integer", "null"]}}}, None),
+        "/v1/catalog/changes": _lookup(
+            "what changed since a version", "catalogChanges",
+            [{"name": "since", "in": "query", "required": True, "schema": whole},
+             {"name": "after", "in": "query", "required": False, "schema": {"type": "string"}},
+             {"name": "limit", "in": "query", "required": False, "schema": whole}, _AT],
+            {"type": "object", "required": ["since", "version", "items", "removed", "next"],
+             "properties": {"since": {"type": "integer"}, "version": {"type": ["integer", "null"]},
+                            "items": {"type": "array", "items": _ITEM},
+                            "removed": {"type": "array", "items": {"type": "string"}},
+                            "next": _TEXT_OR_NULL}}, None),
+    }
 
 
 def _amount_schema(kind: type) -> dict[str, Any]:
@@ -92,7 +152,7 @@ def document() -> dict[str, Any]:
     schemas["Error"] = _ERROR
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Store edge agent: capture API", "version": __version__,
+        "info": {"title": "Store edge agent: till API", "version": __version__,
                  "description": "See docs/api.md. A 2xx means the event survives a power cut."},
         "paths": {
             "/v1/sales": _capture("SaleIn", "capture a sale", "(register_id, pos_txn_id)"),
@@ -119,6 +179,7 @@ def document() -> dict[str, Any]:
                     "401": _error("bearer token missing or wrong"),
                     "404": _error("not in this outbox"),
                 }}},
+            **_catalog_paths(),
             "/healthz": {"get": {
                 "summary": "for systemd and monitoring", "operationId": "healthz",
                 "responses": {"200": _json({"type": "object"}, "ok"),

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 import msgspec
 
 from edge_agent.capture import CaptureApi
+from edge_agent.catalog import Catalog
+from edge_agent.catalog_reads import CatalogReads
 from edge_agent.config import AgentConfig
 from edge_agent.disk import Disk
 from edge_agent.forwarder import Forwarder
@@ -24,6 +26,7 @@ CLOCK_SHOWN_FOR = dt.timedelta(hours=1)  # and a till with a wrong clock, since 
 
 
 FLOWING_S = 60  # with every waiting event younger than this and an ack as recent: up to date
+PRICES_BEHIND = dt.timedelta(days=1)  # the page warns when prices may be older than this
 
 
 class Agent(Protocol):
@@ -35,6 +38,8 @@ class Agent(Protocol):
     outbox: Outbox
     forwarder: Forwarder
     api: CaptureApi
+    catalog: Catalog
+    catalog_reads: CatalogReads
     version: str
 
     def measure_disk(self, last_seq: int) -> Disk: ...
@@ -129,6 +134,7 @@ async def collect(agent: Agent) -> dict[str, Any]:
         "outbox_check": _check(agent, damage),
         "till_clocks": {r: {"skew_s": round(skew), "seen_at": at.isoformat()}
                         for r, (skew, at) in sorted(agent.api.till_clocks.items())},
+        "prices": await _prices(agent, now, zone),
         "recent": await outbox.recent(RECENT),
         "today": {"business_day": today.isoformat(), "registers": registers,
                   "totals": _totals(registers)},
@@ -195,6 +201,66 @@ def _headline(agent: Agent, connected: bool, since: dt.datetime, zone: dt.tzinfo
         # Under steady trade a few sales are always on their way: that is up to date, not late.
         return {"level": "ok", "text": "Up to date: sales reach head office as they happen"}
     return {"level": "ok", "text": "All sales sent to head office"}
+
+
+def _when(at: dt.datetime, now: dt.datetime, zone: dt.tzinfo) -> str:
+    """An instant to come as staff say it: "today 18:00", "tonight 00:00", "tomorrow 09:00",
+    "on Friday 09:00", "on 2026-12-24 09:00"."""
+    local, today = at.astimezone(zone), now.astimezone(zone).date()
+    clock = f"{local:%H:%M}"
+    days = (local.date() - today).days
+    if days == 0:
+        return f"today {clock}"
+    if days == 1:
+        return f"tonight {clock}" if clock == "00:00" else f"tomorrow {clock}"
+    return f"on {local:%A} {clock}" if days < 7 else f"on {local:%Y-%m-%d} {clock}"
+
+
+def _applied(at: dt.datetime, now: dt.datetime, zone: dt.tzinfo) -> str:
+    local = at.astimezone(zone)
+    same_day = local.date() == now.astimezone(zone).date()
+    return f"{local:%H:%M}" if same_day else f"{local:%Y-%m-%d %H:%M}"
+
+
+async def _prices(agent: Agent, now: dt.datetime, zone: dt.tzinfo) -> dict[str, Any]:
+    """The prices line: which version, since when, the next change; a warning when the prices
+    may be more than a day behind head office (a newer version heard of and not applied, or no
+    word from head office) or cannot be looked up."""
+    catalog = agent.catalog
+    if not agent.catalog_reads.available:
+        return {"level": "error", "text": "Prices cannot be looked up: the disk is full. "
+                                          "Call support.", "version": None}
+    summary = await agent.catalog_reads.summary(now)
+    state = catalog.state
+    if summary["version"] is None:
+        return {"level": "info", "text": "Prices: none from head office yet.", "version": None}
+    applied = dt.datetime.fromisoformat(summary["applied_at"])
+    text = f"Prices: version {summary['version']}, applied {_applied(applied, now, zone)}."
+    nxt = summary["next_change"]
+    if nxt is not None:
+        count = nxt["items"]
+        text += (f" Next change {_when(dt.datetime.fromisoformat(nxt['at']), now, zone)}"
+                 f" ({count} item{'' if count == 1 else 's'}).")
+    if catalog.applying is not None:
+        text += f" Applying version {catalog.applying} now."
+    level, warning = "ok", None
+    fwd = agent.forwarder
+    heard = dt.datetime.fromisoformat(state.heard_at) if state.heard_at else None
+    if (state.heard_version or 0) > summary["version"] and heard and now - heard > PRICES_BEHIND:
+        warning = (f"Prices are more than a day behind head office: version "
+                   f"{state.heard_version} has been arriving since {_applied(heard, now, zone)} "
+                   "and is not applied yet. Call support.")
+    else:
+        away = (fwd.state_since if fwd.state != "connected"
+                else fwd.hub_state_since if fwd.hub_online is False else None)
+        if away is not None and now - away > PRICES_BEHIND:
+            warning = (f"Prices may be more than a day behind head office: no contact since "
+                       f"{_applied(away, now, zone)}. Tills keep selling at these prices.")
+    if warning:
+        level = "warn"
+    return {"level": level, "text": text, "warning": warning, "version": summary["version"],
+            "applied_at": summary["applied_at"], "items": summary["items"],
+            "next_change": nxt, "applying": catalog.applying}
 
 
 async def lookup(agent: Agent, register_id: str, pos_txn_id: str) -> dict[str, Any]:

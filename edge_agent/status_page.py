@@ -1,7 +1,7 @@
 """The store status page (`GET /`): one HTML page, no external assets, refreshes itself.
 
 Written for store staff on a back-office PC, a tablet or a phone: the headline in plain words
-first, then connection, backlog, disk, today's takings per register (per currency: amounts in
+first, then the prices the tills sell at (version, next change), connection, backlog, disk, today's takings per register (per currency: amounts in
 different currencies are never added), a transaction lookup and the latest transactions.
 """
 
@@ -37,6 +37,7 @@ form{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
 label{display:flex;flex-direction:column;font-size:.9rem}
 input,button{font-size:1rem;padding:.4rem}input{width:9rem}
 #found{padding:.6rem;border-radius:.5rem;margin:.5rem 0}
+#prices,#prices-warning{padding:.5rem .8rem;border-radius:.5rem;margin:.3rem 0}
 @media (max-width:30rem){body{padding:.6rem}.headline{font-size:1.25rem}
 table{font-size:.85rem}td,th{padding:.25rem .2rem}.wide{display:none}
 .card b{font-size:1.1rem}}
@@ -140,6 +141,16 @@ def _lookup(found: dict[str, Any] | None, zone: dt.tzinfo) -> str:
             f"<b>{escape(_txn_state(t))}</b></div>")
 
 
+def _prices(prices: dict[str, Any] | None) -> str:
+    """The prices line under the headline, and its warning when there is one."""
+    if not prices:
+        return ""
+    line = f"<p id=prices class={escape(prices['level'])}>{escape(prices['text'])}</p>"
+    if prices.get("warning"):
+        line += f"<p id=prices-warning class=warn>{escape(prices['warning'])}</p>"
+    return line
+
+
 def render(status: dict[str, Any], lookup: dict[str, Any] | None = None) -> str:
     zone = dt.datetime.fromisoformat(status["at"]).tzinfo or dt.UTC
     head = status["headline"]
@@ -182,6 +193,7 @@ def render(status: dict[str, Any], lookup: dict[str, Any] | None = None) -> str:
 <style>{_CSS}</style></head><body>
 <h1>Store {escape(status['store_id'])} · till connection to head office</h1>
 <div class="headline {escape(head['level'])}" id="headline">{escape(head['text'])}</div>
+{_prices(status.get('prices'))}
 <div class="grid">{card_html}</div>{error}
 <h2>Today ({escape(status['today']['business_day'])}) by register</h2>
 <div class=scroll><table id="today"><tr><th>Register</th><th class=num>Sales</th>

@@ -1,4 +1,5 @@
-"""Wires the hub together: database writer, embedded broker, ingest, ERP relay, jobs and the API."""
+"""Wires the hub together: database writer, embedded broker, ingest, catalog delivery, ERP relay,
+jobs and the API."""
 
 import asyncio
 import functools
@@ -10,6 +11,7 @@ from hub.availability.service import Availability
 from hub.availability.webhooks import Webhooks
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
+from hub.catalog.delivery import Delivery
 from hub.config import HubConfig
 from hub.erp.factory import make_connector
 from hub.ingest.receiver import Ingest
@@ -60,7 +62,10 @@ class Hub:
         self.dashboard = DashboardPage(config, self.db, self.ingest, self.relay, clock,
                                        token_configured=self._admin_token is not None)
         self.jobs = Jobs(config, self.db, self.relay, clock)
-        self.catalog_api = CatalogApi(self.db, config.catalog, clock)
+        self.delivery = Delivery(self.db, config.catalog, self.ingest.outbound, clock)
+        self.ingest.listen(self.delivery)
+        self.catalog_api = CatalogApi(self.db, config.catalog, clock,
+                                      on_published=self.delivery.wake)
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
@@ -68,7 +73,7 @@ class Hub:
 
     async def metrics(self, request: web.Request) -> web.Response:
         return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now(),
-                                          self.webhooks)
+                                          self.webhooks, self.delivery)
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
@@ -114,6 +119,7 @@ class Hub:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.ingest.run(), name="ingest")
+                tasks.create_task(self.delivery.run(), name="catalog-delivery")
                 tasks.create_task(self.dashboard.sample_activity(), name="activity-sampler")
                 if self.relay is not None:
                     tasks.create_task(self.relay.run(), name="erp-relay")

@@ -189,6 +189,9 @@ class CatalogConfig(Struct, frozen=True, forbid_unknown_fields=True):
     keep_versions: Annotated[int, Meta(ge=1, le=10000)] = 20
     # Bytes per catalog message on MQTT (protocol.chunking bounds it to 1 KiB - 1 MiB).
     chunk_bytes: Annotated[int, Meta(ge=1024, le=1024 * 1024)] = 256 * 1024
+    # A version handed over for a store that the store has not said it applied after this long
+    # is sent again (it may have been lost on the way).
+    ack_timeout_s: Annotated[float, Meta(ge=1, le=86400)] = 120.0
     # When to read products and list prices from the ERP ("HH:MM" daily in `timezone`); ""
     # never. The sync is not built yet: a time set here is refused (hub.config._check_catalog).
     erp_sync: Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = ""

@@ -8,7 +8,7 @@ store drops that copy and asks for the version again (a CatalogAck with state "r
 """
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from protocol import codec
 from protocol.errors import PayloadError
@@ -19,6 +19,10 @@ MIN_CHUNK_BYTES = 1024
 MAX_CHUNK_BYTES = MAX_BATCH_BYTES
 # The largest whole a store accepts (300,000 items with a price each take about 52 MB).
 MAX_CONTENT_BYTES = 512 * 1024 * 1024
+# Flow control: the hub sends at most WINDOW parts beyond those a store says it holds, and a
+# store says so (CatalogAck "receiving") at least every PROGRESS_EVERY parts and at the last.
+WINDOW = 4
+PROGRESS_EVERY = 2
 
 
 def digest(payload: bytes) -> str:
@@ -29,6 +33,12 @@ def digest(payload: bytes) -> str:
 def split(payload: bytes, version: int, max_bytes: int) -> list[CatalogChunk]:
     """`payload` (an encoded CatalogContent) as chunks whose encoding is at most `max_bytes`
     each; at least one chunk, even for an empty payload."""
+    return list(parts(payload, version, max_bytes))
+
+
+def parts(payload: bytes, version: int, max_bytes: int) -> Iterator[CatalogChunk]:
+    """The chunks of `split`, made one at a time (a caller that encodes each and lets it go
+    holds the payload's bytes twice at most, not three times)."""
     if not MIN_CHUNK_BYTES <= max_bytes <= MAX_CHUNK_BYTES:
         raise ValueError(f"max_bytes must be {MIN_CHUNK_BYTES} to {MAX_CHUNK_BYTES}, not {max_bytes}")
     if len(payload) > MAX_CONTENT_BYTES:
@@ -39,9 +49,10 @@ def split(payload: bytes, version: int, max_bytes: int) -> list[CatalogChunk]:
     header = len(codec.encode_catalog(
         CatalogChunk(version, 2**32, 2**32, 2**32, whole, b""))) - 2 + 5
     room = max_bytes - header
-    parts = max(1, -(-len(payload) // room))
-    return [CatalogChunk(version, n + 1, parts, len(payload), whole,
-                         payload[n * room:(n + 1) * room]) for n in range(parts)]
+    count = max(1, -(-len(payload) // room))
+    for n in range(count):
+        yield CatalogChunk(version, n + 1, count, len(payload), whole,
+                           payload[n * room:(n + 1) * room])
 
 
 def check(chunk: CatalogChunk) -> None:

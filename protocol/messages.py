@@ -35,13 +35,17 @@ class Tender(msgspec.Struct, frozen=True):
 
 
 class SaleLine(msgspec.Struct, frozen=True):
-    """One line of a sale. `discount` and `tax` are totals for the line, not per unit."""
+    """One line of a sale. `discount` and `tax` are totals for the line, not per unit.
+    `catalog_price` is set by the store's agent, never the till, only when `unit_price` differs
+    from the price its catalog gave the SKU at `occurred_at` (a price deviation): the sale
+    stands, head office counts it."""
 
     sku: Text
     qty: int
     unit_price: Decimal
     discount: Decimal = Decimal(0)
     tax: Decimal = Decimal(0)
+    catalog_price: Decimal | None = None
 
 
 class ReturnLine(msgspec.Struct, frozen=True):
@@ -192,7 +196,8 @@ class StoreState(msgspec.Struct, frozen=True):
     stream: str | None = None
     version: str | None = None
     backlog: int | None = None
-    # The catalog version the store has applied (None: none yet, or an agent before catalogs).
+    # The catalog version the store has applied: 0 when it takes catalogs and has none yet,
+    # None from an agent that does not take catalogs (the hub sends it none).
     catalog_version: int | None = None
 
 
@@ -282,9 +287,9 @@ class CatalogChunk(msgspec.Struct, frozen=True):
 
 class CatalogAck(msgspec.Struct, frozen=True):
     """A store about one catalog version: `state` is "applied" (at `at`), "failed" (with the
-    `reason`: the store cannot apply it and head office has to act) or "resend" (a part is
-    missing or the digest did not match: send the version again). A reader ignores a state it
-    does not know."""
+    `reason`: the store cannot apply it and head office has to act), "resend" (a part is
+    missing or the digest did not match: send the version again) or "receiving" (`part` parts
+    held so far). A reader ignores a state it does not know."""
 
     store_id: StoreId
     version: int
@@ -292,3 +297,9 @@ class CatalogAck(msgspec.Struct, frozen=True):
     at: dt.datetime | None = None
     reason: str | None = None
     v: Version = SCHEMA_VERSION
+    # The version the store has applied as it says this (None: none), so a "resend" is answered
+    # with a delta from what the store really has.
+    catalog_version: int | None = None
+    # With state "receiving": how many parts of the version's copy the store holds so far; the
+    # hub sends only a few parts ahead of it (flow control: a store's memory stays bounded).
+    part: int | None = None

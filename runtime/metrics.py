@@ -39,6 +39,15 @@ def counter(name: str, doc: str, value: float = 0.0,
     return CounterMetricFamily(name, doc, value=value)
 
 
+def counters(name: str, doc: str, labels: tuple[str, ...],
+             samples: Iterable[tuple[tuple[str, ...], float]]) -> CounterMetricFamily:
+    """A counter with one sample per tuple of label values (`labels` names them)."""
+    family = CounterMetricFamily(name, doc, labels=list(labels))
+    for values, v in samples:
+        family.add_metric(list(values), v)
+    return family
+
+
 def summary(name: str, doc: str, count: int, total: float) -> SummaryMetricFamily:
     """`name_count` and `name_sum` (e.g. seconds spent in calls and how many)."""
     return SummaryMetricFamily(name, doc, count_value=count, sum_value=total)

@@ -8,9 +8,9 @@
 - StoreAuth also limits failed logins per username and per address (hub.broker.login_limits), and an
   unknown username costs the same argon2 check as a wrong password (against a dummy hash), so
   store ids cannot be told from the time a refusal takes.
-- StoreAcl is the `%u` pattern of Mosquitto's ACL: a store publishes only its own events and
-  state and reads only its own ack and control and the hub's state; the hub user may use every
-  topic under the prefix. Usernames that could reach into other topics (`/`, `+`, `#`) are
+- StoreAcl is the `%u` pattern of Mosquitto's ACL: a store publishes only its own events, state
+  and catalog acks and reads only its own ack, control and catalog and the hub's state; the hub
+  user may use every topic under the prefix. Usernames that could reach into other topics (`/`, `+`, `#`) are
   refused at login.
 - client_id_allowed is the client-id rule the broker (hub.broker.sessions) enforces before it
   touches any session: a store uses its own client ids only, the hub's is the hub's alone.
@@ -118,8 +118,9 @@ def allowed(topics: Topics, hub_user: str, user: str, topic: str, action: Action
     if user == hub_user:
         return topic.startswith(topics.prefix + "/")
     if action == Action.PUBLISH:
-        return topic in (topics.events(user), topics.state(user))
-    return topic in (topics.ack(user), topics.control(user), topics.hub_state())
+        return topic in (topics.events(user), topics.state(user), topics.catalog_ack(user))
+    return topic in (topics.ack(user), topics.control(user), topics.catalog(user),
+                     topics.hub_state())
 
 
 def client_id_allowed(user: str, client_id: str, *, hub_user: str, hub_client_id: str) -> bool:

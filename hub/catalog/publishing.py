@@ -24,11 +24,12 @@ Each target store moves through its states as the store reports:
     pending / delivered / failed ──> cancelled   (POST /v1/publications/{id}/cancel)
                                  ──> superseded  (a newer publication to the store carries it)
 
-Phase 2 of the catalog (docs/catalog.md) calls `delivered` when every chunk of a version has
-been handed to the broker, and `on_ack` with each CatalogAck a store sends.
+hub.catalog.delivery calls `sent` when every chunk of a version has been handed to the broker,
+`on_ack` with each CatalogAck a store sends and `reported` with each state it retains.
 """
 
 import datetime as dt
+import logging
 from typing import Any
 
 from hub.catalog.requests import PublicationIn
@@ -36,7 +37,9 @@ from hub.config import CatalogConfig
 from hub.errors import CatalogError
 from hub.storage import Reads, Transaction
 from hub.storage.publications import OPEN_STATES
-from protocol.messages import CatalogAck
+from protocol.messages import CatalogAck, StoreState
+
+log = logging.getLogger(__name__)
 
 # Prices that stopped applying this long before a publication are left out of it: long enough
 # for any store clock that is behind, and for a till asking about yesterday.
@@ -156,13 +159,19 @@ def delivered(tx: Transaction, store_id: str, version: int, now: dt.datetime) ->
     return tx.publications.set_target(store_id, version, "delivered", ("pending",), now)
 
 
+def sent(tx: Transaction, store_id: str, version: int, now: dt.datetime) -> int:
+    """Every chunk of `version` was handed to the broker for the store (again): its open
+    targets for it are `delivered` as of now, and the wait for the store's ack starts over."""
+    return tx.publications.set_target(store_id, version, "delivered", OPEN_STATES, now)
+
+
 def applied(tx: Transaction, store_id: str, version: int, at: dt.datetime,
             now: dt.datetime) -> None:
     """The store applied `version` at `at` (its clock): its targets for that version are applied,
     any for older versions superseded, and the store's applied version recorded."""
     tx.publications.set_target(store_id, version, "applied", OPEN_STATES, now, applied_at=at)
     tx.publications.supersede_below(store_id, version, now)
-    tx.publications.record_applied(store_id, version, at, now)
+    tx.store_catalogs.report(store_id, version, at, now, applied_at=at)
 
 
 def failed(tx: Transaction, store_id: str, version: int, reason: str, now: dt.datetime) -> int:
@@ -173,13 +182,32 @@ def failed(tx: Transaction, store_id: str, version: int, reason: str, now: dt.da
 
 def on_ack(tx: Transaction, ack: CatalogAck, now: dt.datetime) -> None:
     """A store's CatalogAck: applied, failed, or resend (the version goes back to pending, so
-    it is sent again). A state this hub does not know is ignored (schema evolution)."""
+    it is sent again, as a delta from the version the ack says the store has). A state this hub
+    does not know is ignored (schema evolution)."""
     if ack.state == "applied":
         applied(tx, ack.store_id, ack.version, ack.at or now, now)
     elif ack.state == "failed":
         failed(tx, ack.store_id, ack.version, ack.reason or "no reason given", now)
     elif ack.state == "resend":
-        tx.publications.set_target(ack.store_id, ack.version, "pending", ("delivered",), now)
+        if ack.at is not None:
+            tx.store_catalogs.report(ack.store_id, ack.catalog_version, ack.at, now)
+        tx.publications.set_target(ack.store_id, ack.version, "pending", ("delivered", "failed"),
+                                   now)
+
+
+def reported(tx: Transaction, state: StoreState, now: dt.datetime) -> None:
+    """A store's state names the catalog version it has (0: it takes catalogs and has none;
+    None: an agent that does not take catalogs, left alone). A version older than one it
+    applied before (its catalog was lost or restored) puts that one back to pending."""
+    if state.catalog_version is None:
+        return
+    at = state.at or now
+    version = state.catalog_version or None
+    if tx.store_catalogs.report(state.store_id, version, at, now):
+        reopened = tx.store_catalogs.reopen_above(state.store_id, version, at, now)
+        if reopened:
+            log.warning("store %s reports catalog version %s, older than one it applied: "
+                        "sending it again", state.store_id, version)
 
 
 async def view(reads: Reads, pid: int) -> dict[str, Any] | None:

@@ -3,8 +3,9 @@
 `Sequencer.apply` runs inside the hub's single writer thread (one transaction per group of
 batches). It drops what it already has (by (store, stream, seq), then by event_id), holds events
 that arrive after a gap and asks for a replay from the first missing seq, and applies contiguous
-events together with their inventory, day-total, click-and-collect and ERP-posting effects in
-the same transaction. The ack it returns is published only after that transaction has committed.
+events together with their inventory, day-total, click-and-collect, price-deviation and
+ERP-posting effects in the same transaction. The ack it returns is published only after that
+transaction has committed.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ import msgspec
 
 from hub.config import IngestConfig, PostingsConfig
 from hub.ingest import admission, quarantine
-from hub.ledger import click_collect, days, fleet, inventory
+from hub.ledger import click_collect, days, fleet, inventory, price_deviations
 from hub.postings import store as postings
 from hub.postings.store import PostingState
 from hub.storage import Transaction
@@ -165,6 +166,7 @@ class Sequencer:
                                       reservation_id=env.event.reservation_id, now=now)
         inventory.apply(tx, stock, now)
         days.apply(tx, totals)
+        price_deviations.count(tx, applied)
         out.postings = postings.on_applied(tx, applied, self.policy, clock, self.posting_state)
 
 

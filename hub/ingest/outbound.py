@@ -1,4 +1,5 @@
-"""Everything the hub publishes over MQTT: acks, Restream/Replay controls, receipts, its state, the probe.
+"""Everything the hub publishes over MQTT: acks, Restream/Replay controls, receipts, catalog
+chunks (for hub.catalog.delivery), its state, the probe.
 
 The receiver (`receiver.py`) hands over the outcome of a batch only after its transaction has
 committed (`owe_ack`); `send_acks` then publishes "applied through seq N" to the store, after a
@@ -45,13 +46,32 @@ class Outbound:
         return aiomqtt.Will(self.topics.hub_state(),
                             codec.encode_state(HubState(online=False)), qos=1, retain=True)
 
+    @property
+    def connected(self) -> bool:
+        """Whether a session is there to publish over."""
+        return self._client is not None
+
+    async def catalog(self, store_id: str, payload: bytes) -> bool:
+        """One chunk of a catalog version to a store (QoS 1: back once the broker has it);
+        False when there is no session or the broker did not take it."""
+        client = self._client
+        if client is None:
+            return False
+        try:
+            await client.publish(self.topics.catalog(store_id), payload, qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("catalog chunk for store %s not sent: %s", store_id, exc)
+            return False
+        return True
+
     def own(self, topic: str) -> bool:
-        """A topic the hub publishes itself (its state, a store's ack or control): a retained
-        message of ours that a session subscribed too widely hands back. Never store input."""
+        """A topic the hub publishes itself (its state, a store's ack, control or catalog): a
+        retained message of ours that a session subscribed too widely hands back. Never store
+        input."""
         if topic == self.topics.hub_state():
             return True
         try:
-            return self.topics.parse(topic)[1] in ("ack", "control")
+            return self.topics.parse(topic)[1] in ("ack", "control", "catalog")
         except TopicError:
             return False
 

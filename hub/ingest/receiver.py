@@ -1,4 +1,5 @@
 """Ingest: receive store batches and states over MQTT and apply them; outbound.py acks what is durable.
+Store states and catalog acks are handed on to a listener as well (catalog delivery).
 
 Messages are decoded and checked on the event loop; bad ones are quarantined. Good batches go to
 the single writer (group commit across stores). Only after a batch's transaction has committed
@@ -18,7 +19,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 
@@ -32,7 +33,7 @@ from hub.postings import store as postings
 from hub.storage import Database, Transaction
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
-from protocol.messages import Batch
+from protocol.messages import Batch, CatalogAck, StoreState
 from protocol.topics import Topics
 from runtime.clock import SYSTEM, Clock, stamp
 from runtime.config import broker_address
@@ -55,6 +56,15 @@ def check_batch(batch: Batch, topic_store: str) -> None:
         if env.seq <= previous:
             raise PayloadError(f"seq {env.seq} is not after {previous}")
         previous = env.seq
+
+
+class StoreListener(Protocol):
+    """Who else hears what the stores say: catalog delivery (hub.catalog.delivery). Called on
+    the event loop; it must not block."""
+
+    def on_store_state(self, state: StoreState) -> None: ...
+
+    def on_catalog_ack(self, ack: CatalogAck) -> None: ...
 
 
 class Ingest:
@@ -80,7 +90,7 @@ class Ingest:
                       keepalive_s=10, tls=tls, will=self.outbound.will())
         self.hearing = Hearing(clock, "hub")
         topics = (self.topics.every_store("events"), self.topics.every_store("state"),
-                  self.topics.hub_probe())
+                  self.topics.every_store("catalog-ack"), self.topics.hub_probe())
         # One client to a broker usually next door: retry soon, so a backlog starts draining
         # within ~2 s of the broker coming back (bench.partition).
         self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
@@ -88,6 +98,11 @@ class Ingest:
         self.counters: Counter[str] = Counter()
         self.gaps_by_store: Counter[str] = Counter()
         self._probe_token = b""
+        self._listener: StoreListener | None = None
+
+    def listen(self, listener: "StoreListener") -> None:
+        """Hand each store state and catalog ack to `listener` as well (catalog delivery)."""
+        self._listener = listener
 
     @property
     def connected(self) -> bool:
@@ -163,6 +178,14 @@ class Ingest:
                 now = stamp(self.clock.now())
                 done = self.db.submit(functools.partial(fleet.record_state, state=state, now=now))
                 done.add_done_callback(_log_state_failure)
+                if self._listener is not None:
+                    self._listener.on_store_state(state)
+            elif channel == "catalog-ack":
+                ack = codec.decode_catalog_ack(payload)
+                if ack.store_id != store_id:
+                    raise PayloadError(f"catalog ack store_id {ack.store_id!r} differs from topic")
+                if self._listener is not None:
+                    self._listener.on_catalog_ack(ack)
         except ProtocolError as exc:
             await self._quarantine(topic, store_id, str(exc), payload)
 

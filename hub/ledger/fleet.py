@@ -27,12 +27,17 @@ def provisioned(tx: Transaction, store_ids: list[str]) -> None:
 
 
 async def stores(reads: Reads) -> list[dict[str, Any]]:
+    """Every store; `catalog_version` is the catalog version it says it has (None: none, or it
+    never said), `catalog_applied_at` when it applied it (its clock)."""
+    catalogs = await reads.store_catalogs.applied()
     return [
         {
             "store_id": r["store_id"], "online": bool(r["online"]), "last_seen": r["last_seen"],
             "stream": r["stream"], "version": r["version"], "backlog": r["backlog"],
             "applied_seq": r["applied_seq"], "events": r["events"],
             "never_connected": r["last_seen"] is None,
+            "catalog_version": catalogs.get(r["store_id"], {}).get("version"),
+            "catalog_applied_at": catalogs.get(r["store_id"], {}).get("applied_at"),
         }
         for r in await reads.fleet.stores()
     ]

@@ -23,7 +23,10 @@ methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `day
 `availability` (stock as the availability service reads it, safety stock, location adjustments,
 the change feed), `reservations`,
 `catalog` (items, store groups, price books, staged price changes), `publications` (catalog
-versions and their content, publications and their target stores).
+versions and their content, publications and their target stores), `store_catalogs` (the version
+each store has, what is still to reach it, its sales' price deviations). A version's content,
+too big for the event loop, is read in a thread on a connection of its own (`read_content`,
+hub.storage.version_content).
 
 Single-writer assumptions: a hub has one writer thread, and these are correct only because of
 it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
@@ -75,6 +78,8 @@ from hub.storage.reconciliations import ReconciliationsReads, ReconciliationsWri
 from hub.storage.reservations import ReservationsReads, ReservationsWrites
 from hub.storage.rows import Connection, Reader
 from hub.storage.schema import migrate
+from hub.storage.store_catalogs import StoreCatalogsReads, StoreCatalogsWrites
+from hub.storage.version_content import ContentReader, content_reader
 from runtime.group_commit import GroupCommitWriter
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
@@ -98,6 +103,7 @@ class Transaction:
         self.reservations = ReservationsWrites(conn)
         self.catalog = CatalogWrites(conn)
         self.publications = PublicationsWrites(conn)
+        self.store_catalogs = StoreCatalogsWrites(conn)
 
 
 class Reads:
@@ -117,6 +123,7 @@ class Reads:
         self.reservations = ReservationsReads(conn)
         self.catalog = CatalogReads(conn)
         self.publications = PublicationsReads(conn)
+        self.store_catalogs = StoreCatalogsReads(conn)
 
 
 class Database:
@@ -157,6 +164,16 @@ class Database:
     def _transaction(self) -> Transaction:
         assert self._tx is not None, "the writer has not run its setup"
         return self._tx
+
+    async def read_content(self, job: Callable[[ContentReader], T]) -> T:
+        """`job(reader)` in a thread, on a read-only connection of its own inside one read
+        transaction: for reads too big for the event loop (a catalog version's content)."""
+
+        def run() -> T:
+            with content_reader(self.path) as reader:
+                return job(reader)
+
+        return await asyncio.to_thread(run)
 
     @property
     def reads(self) -> Reads:

@@ -213,14 +213,6 @@ class PublicationsWrites:
             " (SELECT publication_id FROM publications WHERE version < ?)",
             (stamp(now), store_id, *OPEN_STATES, version))
 
-    def record_applied(self, store_id: str, version: int, at: dt.datetime,
-                       now: dt.datetime) -> None:
-        self._conn.execute(
-            "INSERT INTO catalog_stores (store_id, applied_version, applied_at, reported_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (store_id) DO UPDATE SET"
-            " applied_version = excluded.applied_version, applied_at = excluded.applied_at,"
-            " reported_at = excluded.reported_at", (store_id, version, stamp(at), stamp(now)))
-
 
 class PublicationsReads:
     """On the read-only connection."""

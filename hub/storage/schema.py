@@ -8,7 +8,8 @@ availability_changes, feed_compaction, webhook_cursors, channel_freshness), `res
 (reservations, reservation_lines, reservation_sales), `catalog` (items, store_groups,
 store_group_members, price_books, price_book_stores, price_book_groups, price_change_sets,
 price_changes), `publications` (catalog_versions, catalog_items, catalog_prices, publications,
-publication_targets, catalog_stores).
+publication_targets, catalog_stores), `store_catalogs` (catalog_stores as the stores report
+them, price_deviations, price_lines).
 
 Every migration here has its PostgreSQL twin at the same place in
 `hub.storage.postgres.schema.MIGRATIONS`: adding migration n means adding it to both lists
@@ -409,6 +410,29 @@ MIGRATIONS: list[str] = [
         channel TEXT PRIMARY KEY,
         cursor INTEGER NOT NULL,
         pushed_at TEXT NOT NULL
+    );
+    """,
+    # 8: catalog versions sent to the stores and what the stores say back (issue 14, phase 2):
+    # the store's clock of the report that set its applied version (a late, older report must
+    # not undo a newer one), open targets found by state, and the prices a store's sales deviated
+    # from (per store and SKU) beside how many sale lines each store sent.
+    """
+    ALTER TABLE catalog_stores ADD COLUMN state_at TEXT;
+    CREATE INDEX publication_targets_by_state ON publication_targets (state, store_id);
+    CREATE TABLE price_deviations (
+        store_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        first_at TEXT NOT NULL,
+        last_at TEXT NOT NULL,
+        last_price TEXT NOT NULL,
+        catalog_price TEXT NOT NULL,
+        PRIMARY KEY (store_id, sku)
+    );
+    CREATE TABLE price_lines (
+        store_id TEXT PRIMARY KEY,
+        lines INTEGER NOT NULL,
+        deviations INTEGER NOT NULL
     );
     """,
 ]

@@ -38,10 +38,12 @@ class CatalogApi:
     """The catalog routes and their handlers: writes through the writer, one job each (checks
     and writes in one transaction), reads on the read-only connection."""
 
-    def __init__(self, db: Database, config: CatalogConfig, clock: Clock = SYSTEM) -> None:
+    def __init__(self, db: Database, config: CatalogConfig, clock: Clock = SYSTEM,
+                 on_published: Callable[[], None] = lambda: None) -> None:
         self._db = db
         self._config = config
         self._clock = clock
+        self._published = on_published  # catalog delivery: something may be due now
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route(method, path, _answering(handler)) for method, path, handler in (
@@ -96,11 +98,13 @@ class CatalogApi:
         body = decode(await _body(request), PublicationIn)
         made = await self._db.run(functools.partial(
             publishing.publish, body=body, now=self._clock.now(), config=self._config))
+        self._published()
         return json_response(await publishing.view(self._db.reads, made["id"]), 201)
 
     async def cancel(self, request: web.Request) -> web.Response:
         pid = _number(request.match_info["id"], "id")
         await self._db.run(functools.partial(publishing.cancel, pid=pid, now=self._clock.now()))
+        self._published()
         return json_response(await publishing.view(self._db.reads, pid))
 
     async def _write(self, job: Callable[[Transaction, dt.datetime], dict[str, Any]],
@@ -116,7 +120,10 @@ class CatalogApi:
                 done["publication"] = made["id"] if made else None
             return done
 
-        return json_response(await self._db.run(run), status)
+        done = await self._db.run(run)
+        if done.get("publication"):
+            self._published()
+        return json_response(done, status)
 
     # --- reads ---
 
@@ -170,7 +177,7 @@ class CatalogApi:
         q = request.query
         since = _number(q["since"], "since") if "since" in q else None
         version = _number(q["version"], "version") if "version" in q else None
-        found = await content.for_store(self._db.reads, store_id, since, version)
+        found = await content.for_store(self._db, store_id, since, version)
         if found is None:
             return error(404, "no such version is kept (or nothing was published yet)",
                          "version")

@@ -1,4 +1,5 @@
-"""The operations dashboard (`GET /` on the hub API): fleet, ERP relay, exceptions, reconciliation.
+"""The operations dashboard (`GET /` on the hub API): fleet, catalog, ERP relay, exceptions,
+reconciliation.
 
 Server-rendered HTML, no external assets. Read views are open (the API listens on loopback by
 default); the retry/resubmit buttons call the API with the admin token and the name the operator
@@ -20,6 +21,7 @@ from hub.postings import store as postings
 from hub.postings.reconcile import ReconcileStatus
 from hub.postings.store import PostingState
 from hub.storage import Reads
+from hub.web import catalog_board
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
@@ -115,8 +117,10 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
     page = _page(query)
     total, rows = await fleet.page(reader, online=online, query=query.get("q", ""),
                                    offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    catalogs = await catalog_board.versions(reader, [r["store_id"] for r in rows])
     for row in rows:
         row["gaps"] = gaps.get(row["store_id"], 0)
+        row["catalog"] = catalogs.get(row["store_id"])
     midnight = dt.datetime.combine(now.astimezone(zone).date(), dt.time(), zone)
     posted_5min, posted_today = await reader.postings.posted_since(
         now - dt.timedelta(minutes=5), midnight)
@@ -146,6 +150,7 @@ async def gather(reader: Reads, query: dict[str, str], gaps: dict[str, int],
         "quarantined": await quarantine.count(reader),
         "chart": chart,
         "reservations": await _reservations(reader, now),
+        "catalog": await catalog_board.gather(reader),
     }
 
 
@@ -326,8 +331,9 @@ def render(data: dict[str, Any], now: dt.datetime, token_configured: bool) -> st
         f"<tr class={'' if r['online'] else 'bad'}><td>{escape(r['store_id'])}</td>"
         f"<td>{'online' if r['online'] else 'offline'}</td><td>{_ago(r['last_seen'], now)}</td>"
         f"<td>{_ago(r['last_applied_at'], now)}</td><td>{r['backlog'] if r['backlog'] is not None else ''}</td>"
-        f"<td>{r['gaps']}</td><td>{r['quarantined']}</td><td>{escape(r['version'] or '')}</td></tr>"
-        for r in f["rows"]) or "<tr><td colspan=8>No stores match.</td></tr>"
+        f"<td>{r['gaps']}</td><td>{r['quarantined']}</td><td>{escape(r['version'] or '')}</td>"
+        f"{catalog_board.cell(r.get('catalog'))}</tr>"
+        for r in f["rows"]) or "<tr><td colspan=9>No stores match.</td></tr>"
     filters = " · ".join(
         f"<a href='{_link(data, stores=s, page=1)}'>{'<b>' + s + '</b>' if f['filter'] == s else s}</a>"
         for s in ("all", "offline", "online"))
@@ -371,8 +377,9 @@ Updated {now.isoformat(timespec='seconds')}; refreshes every 15 s.</small></p>
 {filters} · {pager}
 <div class=scroll><table><tr><th>Store</th><th>State</th><th>Last seen</th><th>Last applied</th>
 <th>Backlog</th><th><abbr title="{escape(gaps_note)}">Gaps asked</abbr></th><th>Quarantined</th>
-<th>Version</th></tr>{fleet_rows}</table></div>
+<th>Version</th><th>Catalog</th></tr>{fleet_rows}</table></div>
 <p><small>{escape(gaps_note)}</small></p>
+{catalog_board.render(data['catalog'], now)}
 <h2>Actions</h2>{token_note}
 <p><label>Admin token <input id=token type=password autocomplete=off></label>
 <label>Your name <input id=actor autocomplete=name placeholder="for the audit trail"></label>

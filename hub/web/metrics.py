@@ -1,24 +1,28 @@
 """The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet,
-posting and availability gauges. docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
+posting and availability gauges, the catalog's versions at the stores and price deviations
+(catalog_board). docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
 
 import datetime as dt
 
 from aiohttp import web
 
 from hub.availability.webhooks import Webhooks
+from hub.catalog.delivery import Delivery
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.ledger.click_collect import NOT_HELD
 from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage import Reads
+from hub.web import catalog_board
 from runtime import metrics
 from runtime.circuit import CircuitState
 from runtime.clock import stamp
 
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
-                   now: dt.datetime, webhooks: Webhooks | None = None) -> web.Response:
+                   now: dt.datetime, webhooks: Webhooks | None = None,
+                   delivery: Delivery | None = None) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)
     families = [
@@ -50,6 +54,7 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
                                         (await postings.counts(reader)).items()]}),
         *await _availability(reader, now, webhooks),
     ]
+    families += await catalog_board.families(reader, delivery)
     if relay is not None:
         r = relay
         families += [

@@ -116,7 +116,7 @@ async def test_a_delta_names_only_what_changed_for_that_store(tmp_path, storage)
 async def test_what_a_store_is_sent_goes_through_the_wire_whole(tmp_path, storage):
     async with catalog_server(tmp_path, storage=storage) as client:
         await history(client)
-        found = await content.for_store(client.db.reads, "S001", 2)
+        found = await content.for_store(client.db, "S001", 2)
         assert found is not None
         payload = codec.encode_catalog(found)
         chunks = chunking.split(payload, found.version, 1024)

@@ -1,9 +1,13 @@
-"""A TCP proxy between an MQTT client and its broker that can make the client deaf.
+"""A TCP proxy between an MQTT client and its broker that can make the client deaf, or damage
+one message on the way.
 
 While `deaf` is set, PUBLISH packets from the broker to the client are dropped; everything else
 (CONNACK, SUBACK, PUBACK, PINGRESP) still passes. The client stays connected, its keepalive
 works, its own publishes are acknowledged, but nothing published reaches it: the state a session
 taken over on amqtt or a half-open link leaves a client in.
+
+With `corrupt` set to some bytes, the next PUBLISH to the client that holds them gets one bit of
+them flipped, and `corrupt` is cleared: what a faulty link or disk would do to a message.
 """
 
 import asyncio
@@ -37,6 +41,8 @@ class DeafProxy:
         self.port = free_port()
         self.deaf = False
         self.dropped = 0
+        self.corrupt: bytes | None = None
+        self.corrupted = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -74,5 +80,10 @@ class DeafProxy:
                 if filtered and self.deaf and packet[0] >> 4 == PUBLISH:
                     self.dropped += 1
                     continue
+                mark = self.corrupt
+                if filtered and mark and packet[0] >> 4 == PUBLISH and mark in packet:
+                    packet = packet.replace(mark, mark[:-1] + bytes([mark[-1] ^ 1]), 1)
+                    self.corrupt = None
+                    self.corrupted += 1
                 writer.write(packet)
                 await writer.drain()

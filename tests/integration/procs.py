@@ -26,11 +26,12 @@ class Proc:
         self.argv = argv
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}  # more environment for the child (RETAIL_SYNC_CLOCK_START)
 
     def start(self) -> None:
         out = open(self.log, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         out.close()
 
     def kill(self) -> None:

@@ -1,10 +1,12 @@
 """A store's credentials cannot publish to or read another store's topics, on either broker."""
 
 import asyncio
+import datetime as dt
 
 import aiomqtt
 import pytest
 
+from protocol import codec
 from tests.integration.helpers import send_sale, start
 from tests.integration.procs import HubProc
 
@@ -115,3 +117,46 @@ def json_field(text: str, key: str) -> str:
     import json
 
     return str(json.loads(text)[key])
+
+
+async def test_a_store_reads_only_its_own_catalog_and_acks_only_as_itself(hub, http):
+    """Head office's catalog for S002 reaches S002 alone; no store may send a catalog, and one
+    store's forged ack does not mark another's version applied."""
+    from protocol.messages import CatalogAck, StoreState
+    from tests.conftest import wait_for
+    from tests.integration.catalog import HeadOffice, change
+
+    office = HeadOffice(http, hub)
+    await office.items(["SKU-1"])
+    await office.book("base", 1, stores="all")
+    await office.prices("base", [change("SKU-1", "1.00", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))])
+    # A group makes S002 known to head office on either broker (Mosquitto provisions nothing).
+    await office.call("PUT", "/v1/store-groups/victims", {"stores": ["S002"]})
+    made = await office.publish(groups=["victims"])
+    for topic, payload in [
+        ("retail/v1/stores/S002/catalog", b"forged-catalog"),
+        ("retail/v1/stores/S001/catalog", b"own-catalog"),
+        ("retail/v1/stores/S002/catalog-ack",
+         codec.encode_catalog(CatalogAck("S002", made["version"], "applied"))),
+    ]:
+        await forbidden_publish(hub, 0, topic, payload)
+    async with client(hub, "S002") as victim, client(hub, "S003") as spy:
+        await victim.subscribe("retail/v1/stores/S002/catalog", qos=1)
+        for topic in ("retail/v1/stores/S002/catalog", "retail/v1/stores/+/catalog"):
+            try:
+                await spy.subscribe(topic, qos=1)
+            except aiomqtt.MqttError:
+                pass
+        # S002 says it is online and takes catalogs: head office sends it its version.
+        await victim.publish("retail/v1/stores/S002/state", codec.encode_state(
+            StoreState("S002", True, at=dt.datetime.now(dt.UTC), catalog_version=0)),
+            qos=1, retain=True)
+        victim_got = await received(victim, 3)
+        spy_got = await received(spy, 0.5)
+    assert victim_got and all(m.startswith("retail/v1/stores/S002/catalog:") for m in victim_got)
+    assert [m for m in spy_got if not m.startswith("retail/v1/hub/state:")] == []
+
+    async def delivered() -> bool:
+        return (await office.publication(made["id"]))["stores"][0]["state"] == "delivered"
+
+    await wait_for(delivered, 10, "S002's version handed over and not taken for applied")

@@ -6,6 +6,7 @@ transaction); the reads are a pool of `[storage] pool_size` read-only connection
 migrates the database first (hub.storage.postgres.schema), as the SQLite hub does its file.
 """
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
@@ -13,10 +14,17 @@ from typing import TypeVar
 import psycopg
 
 from hub.storage.database import Database, Reads, Transaction
-from hub.storage.postgres.connection import PgConnection, PgReader, Target, unreachable
-from hub.storage.postgres.repositories import PgReads, PgTransaction
+from hub.storage.postgres.connection import (
+    PgConnection,
+    PgReader,
+    Target,
+    connection_lost,
+    unreachable,
+)
+from hub.storage.postgres.repositories import PgReads, PgTransaction, content_reader
 from hub.storage.postgres.schema import TableVersion, migrate
 from hub.storage.postgres.writer import BEGIN, PgWriter
+from hub.storage.version_content import ContentReader
 
 T = TypeVar("T")
 
@@ -50,6 +58,21 @@ class PostgresDatabase(Database):
             await self.close()
             raise unreachable(self.target, exc) from exc
         self._reads = PgReads(self._pool)
+
+    async def read_content(self, job: Callable[[ContentReader], T]) -> T:
+        """`job(reader)` in a thread, on a connection of its own in one read-only snapshot
+        (DatabaseUnreachable when the server cannot be reached)."""
+
+        def run() -> T:
+            try:
+                with content_reader(open_connection(self.target)) as reader:
+                    return job(reader)
+            except psycopg.OperationalError as exc:
+                if connection_lost(exc):
+                    raise unreachable(self.target, exc) from exc
+                raise
+
+        return await asyncio.to_thread(run)
 
     async def close(self) -> None:
         if self._pool is not None:

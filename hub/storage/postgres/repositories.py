@@ -10,15 +10,25 @@ the Transaction and Reads that use them. Everything else runs the shared reposit
 - The feed's page (`PgAvailabilityReads.changes`): the same query without SQLite's
   `NOT INDEXED` (there it keeps the planner on the cursor range by rowid; PostgreSQL has no
   such clause, and its planner weighs the primary key's range against the by-key index itself).
+- A catalog version's content (`PgContentReader`, opened by `content_reader`): pages come from
+  a server-side cursor inside one REPEATABLE READ snapshot, so a 300,000-item version is never
+  held whole in the hub's memory (psycopg's ordinary cursor fetches every row at once).
 """
 
-from collections.abc import Iterable, Mapping
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from hub.storage.availability import AvailabilityReads, Change, json_list
 from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
+from hub.storage.postgres.connection import PgConnection, dialect
 from hub.storage.rows import Connection, Reader, fetch_all, fetch_one
+from hub.storage.version_content import PAGE, ContentReader
+
+_cursors = itertools.count(1)
 
 
 class PgDaysWrites(DaysWrites):
@@ -78,3 +88,29 @@ class PgReads(Reads):
     def __init__(self, conn: Reader) -> None:
         super().__init__(conn)
         self.availability = PgAvailabilityReads(conn)
+
+
+class PgContentReader(ContentReader):
+    """A version's content read on a PostgreSQL connection of its own (hub.storage.version_content
+    says what it reads)."""
+
+    def __init__(self, conn: PgConnection) -> None:
+        super().__init__(conn)
+        self._pg = conn
+
+    def _pages(self, sql: str, args: Sequence[Any], convert: Any) -> Iterator[list[Any]]:
+        with self._pg.raw.cursor(name=f"content_{next(_cursors)}") as cur:
+            cur.execute(dialect(sql), args)
+            while rows := cur.fetchmany(PAGE):
+                yield [convert(r) for r in rows]
+
+
+@contextlib.contextmanager
+def content_reader(conn: PgConnection) -> Iterator[ContentReader]:
+    """A PgContentReader on `conn` (a connection of its own) inside one read-only REPEATABLE
+    READ transaction: every read of one `with` sees one committed state. Closes `conn`."""
+    try:
+        conn.command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield PgContentReader(conn)
+    finally:
+        conn.close()  # without COMMIT: the read transaction ends with the connection

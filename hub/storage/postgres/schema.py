@@ -396,6 +396,28 @@ MIGRATIONS: list[str] = [
         pushed_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 8: catalog versions sent to the stores and what the stores say back (issue 14, phase 2);
+    # see hub.storage.schema for the why. The prices of a deviation are NUMERIC, its instants
+    # (the sale's own) timestamptz, as events.occurred_at.
+    """
+    ALTER TABLE catalog_stores ADD COLUMN state_at TIMESTAMPTZ;
+    CREATE INDEX publication_targets_by_state ON publication_targets (state, store_id);
+    CREATE TABLE price_deviations (
+        store_id TEXT NOT NULL,
+        sku TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        first_at TIMESTAMPTZ NOT NULL,
+        last_at TIMESTAMPTZ NOT NULL,
+        last_price NUMERIC NOT NULL,
+        catalog_price NUMERIC NOT NULL,
+        PRIMARY KEY (store_id, sku)
+    );
+    CREATE TABLE price_lines (
+        store_id TEXT PRIMARY KEY,
+        lines INTEGER NOT NULL,
+        deviations INTEGER NOT NULL
+    );
+    """,
 ]
 
 VERSION_TABLE = "schema_version"

@@ -18,6 +18,7 @@ from hub.storage import Database, Reads, Transaction
 from hub.storage.postgres.connection import Target
 from hub.storage.postgres.database import PostgresDatabase
 from hub.storage.reservations import Line, ReservationSale
+from hub.storage.store_catalogs import Deviation
 from protocol.messages import (
     AdjustmentLine,
     DayClose,
@@ -131,6 +132,17 @@ def _catalog_writes(tx: Transaction) -> list[Any]:
         publishing.publish(tx, PublicationIn(rollback_to=1, note="undo"), LATER, config),
         publishing.cancel(tx, 3, LATER),
         tx.catalog.known_stores(),
+        # What the stores say back (migration 8): S002 reports version 1 (applied), an older
+        # report comes late, S003 lost its catalog; sale lines priced off it.
+        tx.store_catalogs.report("S002", 1, LATER, LATER, applied_at=LATER),
+        tx.store_catalogs.report("S002", None, NOW, LATER),
+        tx.store_catalogs.report("S001", None, LATER + DAY, LATER + DAY),
+        tx.store_catalogs.reopen_above("S001", None, LATER + DAY, LATER + DAY),
+        tx.store_catalogs.count_sale_lines(
+            {"S001": (5, 2), "S002": (3, 0)},
+            [Deviation("S001", "A", 2, "2026-11-23T10:15:00+01:00", "2.40", "2.50")]),
+        tx.store_catalogs.count_sale_lines(
+            {"S001": (1, 1)}, [Deviation("S001", "A", 1, stamp(LATER), "2.45", "2.50")]),
     ]
 
 
@@ -209,7 +221,14 @@ async def _answers(reads: Reads, ids: list[str]) -> dict[str, Any]:
         "publication": reads.publications.publication(2),
         "targets": reads.publications.targets(1),
         "target_counts": reads.publications.counts([1, 2, 3]),
-        "applied": reads.publications.store("S001"), "never": reads.publications.store("S009"),
+        "applied": reads.publications.store("S002"), "never": reads.publications.store("S009"),
+        "open_targets": reads.store_catalogs.open_targets(),
+        "store_versions": reads.store_catalogs.applied(),
+        "some_versions": reads.store_catalogs.applied(["S002", "S009"]),
+        "behind": reads.store_catalogs.behind([1, 2, 3], 10),
+        "meant": reads.store_catalogs.meant(), "open_counts": reads.store_catalogs.open_counts(),
+        "deviations": reads.store_catalogs.deviations(limit=5),
+        "sale_lines": reads.store_catalogs.sale_lines(),
     }
     answers = {name: _plain(await question) for name, question in asked.items()}
     return {name: sorted(answer, key=repr) if name in UNORDERED else answer

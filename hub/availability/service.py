@@ -19,7 +19,7 @@ from hub.availability.requests import (
     once_each,
 )
 from hub.config import ChannelConfig, HubConfig
-from hub.errors import AvailabilityError, BadQuery
+from hub.errors import AvailabilityError, BadQuery, DatabaseUnreachable
 from hub.storage import Database
 from runtime.clock import SYSTEM, Clock, stamp
 
@@ -34,6 +34,7 @@ class Availability:
         self.config = config
         self.db = db
         self.clock = clock
+        self._db_down = False
 
     def channel(self, name: str | None, field: str = "channel") -> ChannelConfig:
         """The named channel, or BadQuery naming `field`."""
@@ -143,7 +144,20 @@ class Availability:
 
     async def sweep(self) -> None:
         """Mark expired reservations, tell the feed about stores gone stale or back, and drop
-        feed rows past the retention that newer rows supersede."""
+        feed rows past the retention that newer rows supersede. While the hub database cannot
+        be reached, one WARNING (not one per sweep); the next sweep does what this one could not."""
+        try:
+            await self._sweep()
+        except DatabaseUnreachable as exc:
+            if not self._db_down:
+                log.warning("availability sweep skipped: %s", exc)
+            self._db_down = True
+            return
+        if self._db_down:
+            log.info("availability sweep: the hub database is reachable again")
+        self._db_down = False
+
+    async def _sweep(self) -> None:
         now = self.clock.now()
         expired = await self.db.run(functools.partial(reservations.expire, now=now))
         moved = await self.db.run(functools.partial(stock.notice_staleness,

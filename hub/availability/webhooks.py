@@ -5,7 +5,8 @@ there). Anything else is retried with exponential backoff and jitter, and after
 `BREAKER_FAILURES` failures in a row a circuit breaker stops calling for `BREAKER_OPEN_S`, then
 probes with one page. Delivery is at least once: a page may come again (after a timeout whose
 answer was lost, a restart between the 2xx and the saved cursor), and applying a figure twice
-is harmless, since each is the SKU's figure now.
+is harmless, since each is the SKU's figure now. While the hub database cannot be reached
+(PostgreSQL restarting) a push waits, with one WARNING, and goes on from its cursor.
 """
 
 import asyncio
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from hub.availability.service import Availability
-from hub.errors import AvailabilityError
+from hub.errors import AvailabilityError, DatabaseUnreachable
 from hub.storage import Transaction
 from runtime.backoff import Backoff
 from runtime.circuit import CircuitBreaker, CircuitState
@@ -49,6 +50,7 @@ class Webhooks:
                          for name in self.channels}
         self.counters: dict[str, Counter[str]] = {name: Counter() for name in self.channels}
         self.cursors: dict[str, int] = {}
+        self._db_down: set[str] = set()  # channels whose push waits for the database
 
     async def run(self) -> None:
         if not self.channels:
@@ -63,13 +65,26 @@ class Webhooks:
         token = self.service.config.webhook_token(channel)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         breaker, backoff = self.breakers[channel], self.backoff[channel]
-        self.cursors[channel] = await self.service.db.reads.availability.webhook_cursor(channel)
+        while channel not in self.cursors:
+            try:
+                self.cursors[channel] = await self.service.db.reads.availability.webhook_cursor(
+                    channel)
+            except DatabaseUnreachable as exc:
+                await self._paused(channel, exc)
         state = breaker.state
         while True:
             if breaker.allowance() == 0:
                 await asyncio.sleep(max(0.05, breaker.seconds_until_probe()))
                 continue
-            page = await self._page(channel)
+            try:
+                page = await self._page(channel)
+            except DatabaseUnreachable as exc:
+                await self._paused(channel, exc)
+                continue
+            if channel in self._db_down:
+                self._db_down.discard(channel)
+                log.info("channel %s: the push goes on, the hub database is reachable again",
+                         channel)
             if not page["changes"]:  # nothing of this channel's: skip past it, post nothing
                 self.cursors[channel] = page["next_cursor"]
                 await asyncio.sleep(self.poll_s)
@@ -78,7 +93,10 @@ class Webhooks:
             if await self._post(http, url, headers, channel, page):
                 breaker.success()
                 backoff.reset()
-                await self._acknowledged(channel, page["next_cursor"])
+                try:
+                    await self._acknowledged(channel, page["next_cursor"])
+                except DatabaseUnreachable as exc:  # saved with a later page (at least once)
+                    await self._paused(channel, exc)
             else:
                 breaker.failure()
                 await asyncio.sleep(backoff.next_delay())
@@ -109,6 +127,12 @@ class Webhooks:
             ok = False
         self.counters[channel]["pushed" if ok else "failed"] += 1
         return ok
+
+    async def _paused(self, channel: str, error: DatabaseUnreachable) -> None:
+        if channel not in self._db_down:
+            log.warning("channel %s: the push waits for the hub database: %s", channel, error)
+            self._db_down.add(channel)
+        await asyncio.sleep(self.poll_s)
 
     async def _acknowledged(self, channel: str, cursor: int) -> None:
         self.cursors[channel] = cursor

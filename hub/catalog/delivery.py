@@ -16,6 +16,9 @@ Flow control: chunks go to a store only `WINDOW` parts ahead of what it says it 
 keeps the parts it has, and the hub goes on from there). Content is read and encoded in a thread
 (hub.catalog.content) and kept while stores still need it: stores with the same books at the
 same versions get the same bytes, built once.
+
+While the hub database cannot be reached (PostgreSQL restarting), nothing is sent: one WARNING,
+one INFO when it is back, and the next poll goes on from what the database then says.
 """
 
 import asyncio
@@ -28,6 +31,7 @@ from typing import Any, Protocol
 
 from hub.catalog import content, publishing
 from hub.config import CatalogConfig
+from hub.errors import DatabaseUnreachable
 from hub.storage import Database
 from hub.storage.store_catalogs import OpenTarget
 from hub.storage.version_content import ContentReader
@@ -85,6 +89,7 @@ class Delivery:
         self._heard: dict[str, asyncio.Event] = {}
         self._copies: OrderedDict[tuple[Any, ...], Copy] = OrderedDict()
         self._building: dict[tuple[Any, ...], asyncio.Future[Copy | None]] = {}
+        self._db_down = False
 
     def wake(self) -> None:
         """Something may be due now (a publication was made)."""
@@ -160,8 +165,18 @@ class Delivery:
             except TimeoutError:
                 pass
             self._wake.clear()
-            if self.outlet.connected:
+            if not self.outlet.connected:
+                continue
+            try:
                 await self.dispatch()
+            except DatabaseUnreachable as exc:
+                if not self._db_down:
+                    log.warning("catalog delivery paused: %s", exc)
+                self._db_down = True
+                continue
+            if self._db_down:
+                log.info("catalog delivery: the hub database is reachable again")
+            self._db_down = False
 
     async def dispatch(self) -> None:
         """Start sending to every store something is due for (up to PARALLEL at once)."""

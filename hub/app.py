@@ -12,6 +12,7 @@ from hub.availability.webhooks import Webhooks
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.catalog.delivery import Delivery
+from hub.catalog.erp_sync import ErpSync
 from hub.config import HubConfig
 from hub.erp.factory import make_connector
 from hub.ingest.receiver import Ingest
@@ -69,6 +70,7 @@ class Hub:
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
+        self.erp_sync = ErpSync(config, self.db, clock, on_published=self.delivery.wake)
         self.webhooks = Webhooks(self.availability)
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -93,6 +95,7 @@ class Hub:
         runner: web.AppRunner | None = None
         scheduler = self.jobs.scheduler()
         self.availability.schedule(scheduler)
+        self.erp_sync.schedule(scheduler)
         try:
             if self.broker is not None:
                 await self.broker.start()

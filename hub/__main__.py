@@ -1,13 +1,14 @@
 """Command line: `retail-hub run|check-config|stores|postings|reconcile|catalog [--config FILE]
 [--json]`, `retail-hub demo`, `--version`.
 
-Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
-a mismatch); 2 config error (names the file and key), or a demo --data-dir the demo did not
-make; 3 no hub database at the configured data_dir; 4 the action was refused (e.g. retrying a
-posting that is not dead or an exception, reconciling a store the hub does not know, a catalog
-import with a row that is not an item); 5 `run`: another hub holds the data_dir; 6 `run`: an
-address from the config cannot be listened on (README.md has the table). Usage errors exit 2
-(also a `catalog import` file that cannot be read).
+Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found a
+mismatch, `catalog sync-from-erp` could not read the ERP); 2 config error (names the file and key),
+or a demo --data-dir the demo did not make; 3 no hub database at the configured data_dir; 4 the
+action was refused (e.g. retrying a posting that is not dead or an exception, reconciling a store
+the hub does not know, a catalog import with a row that is not an item, a `catalog sync-from-erp`
+price change a rule refuses); 5 `run`: another hub holds the data_dir; 6 `run`: an address from the
+config cannot be listened on (README.md has the table). Usage errors exit 2 (also a `catalog
+import` file that cannot be read).
 """
 
 import argparse

@@ -16,16 +16,15 @@ One sync, in three writer jobs:
 import datetime as dt
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from hub.catalog import master, pricing, publishing
 from hub.catalog.requests import BookIn, ChangeIn, ChangeSetIn, ItemIn, Price
 from hub.config import CatalogConfig, HubConfig
-from hub.erp.base import ErpProducts
 from hub.errors import CatalogError, ChangesRefused, ErpUnavailable
 from hub.storage import Database, Transaction
 from runtime.clock import Clock
@@ -33,24 +32,32 @@ from runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 
-async def read_erp(config: HubConfig) -> ErpProducts:
-    """The ERP's saleable products and list prices; ErpUnavailable when it cannot be read.
-    Only the tryton connector reads products (hub.config refuses `erp_sync` for others)."""
-    from hub.erp.factory import make_connector
-    from hub.erp.tryton import TrytonConnector
+class Product(Protocol):
+    """A saleable product as the ERP has it (hub.erp.base.ErpProduct): its code is the SKU;
+    `list_price` in the products' currency, None when the ERP has none."""
 
-    connector = make_connector(config)
-    if not isinstance(connector, TrytonConnector):
-        raise ErpUnavailable(f"[erp] connector = {config.erp.connector!r} cannot read products: "
-                             "the catalog sync needs \"tryton\"")
-    await connector.start()
-    try:
-        return await connector.products()
-    finally:
-        await connector.close()
+    @property
+    def sku(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def barcode(self) -> str | None: ...
+    @property
+    def list_price(self) -> Decimal | None: ...
 
 
-def put_items(tx: Transaction, found: ErpProducts, book: str, currency: str,
+class Products(Protocol):
+    """What the ERP gave (hub.erp.base.Products): the currency of its prices, the products."""
+
+    @property
+    def currency(self) -> str: ...
+    @property
+    def products(self) -> Sequence[Product]: ...
+
+
+def put_items(tx: Transaction, found: Products, book: str, currency: str,
               now: dt.datetime) -> dict[str, Any]:
     """Writer job 1: the ERP's products as items, and the book made if missing. CatalogError
     when an existing book has another currency (the ERP's prices would be read as that one)."""
@@ -70,7 +77,7 @@ def put_items(tx: Transaction, found: ErpProducts, book: str, currency: str,
     return result
 
 
-def stage_prices(tx: Transaction, found: ErpProducts, book: str, now: dt.datetime,
+def stage_prices(tx: Transaction, found: Products, book: str, now: dt.datetime,
                  config: CatalogConfig) -> dict[str, Any]:
     """Writer job 2: the list prices that changed, as one change set effective `now`.
     ChangesRefused (nothing staged) when one breaks a rule."""
@@ -100,7 +107,7 @@ def publish(tx: Transaction, result: dict[str, Any], now: dt.datetime,
                                    f"{result['prices_staged']} prices")
 
 
-def summary(found: ErpProducts, items: dict[str, Any], prices: dict[str, Any] | None,
+def summary(found: Products, items: dict[str, Any], prices: dict[str, Any] | None,
             refused: list[dict[str, object]]) -> dict[str, Any]:
     """{items, prices_staged, unchanged, refused} and what else the sync did."""
     return {"items": len(found.products), "created": items["created"],
@@ -116,8 +123,12 @@ class ErpSync:
     """The daily sync `[catalog] erp_sync` schedules, inside the running hub."""
 
     def __init__(self, config: HubConfig, db: Database, clock: Clock,
+                 read: Callable[[], Awaitable[Products]],
                  on_published: Callable[[], None] | None = None) -> None:
+        """`read`: the ERP's products (hub.erp.factory.read_products), ErpUnavailable when it
+        cannot be read."""
         self.config = config
+        self.read = read
         self.db = db
         self.clock = clock
         self.on_published = on_published
@@ -135,7 +146,7 @@ class ErpSync:
         """One sync into `[catalog] erp_book`; its summary, or None when the ERP could not be
         read or a rule refused it (logged as a WARNING: the next day's run tries again)."""
         try:
-            found = await read_erp(self.config)
+            found = await self.read()
         except ErpUnavailable as exc:
             log.warning("catalog sync from the ERP: cannot read it: %s", exc)
             return None

@@ -31,7 +31,7 @@ EXIT_REFUSED = 4
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                 default_config: str) -> None:
-    p = sub.add_parser("catalog", help="import items into the catalog")
+    p = sub.add_parser("catalog", help="import items into the catalog, or sync them from the ERP")
     global_options(p, default_config)
     actions = p.add_subparsers(dest="catalog_command", required=True)
     imp = actions.add_parser(

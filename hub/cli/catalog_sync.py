@@ -15,6 +15,7 @@ from typing import Any
 
 from hub.catalog import erp_sync
 from hub.config import HubConfig
+from hub.erp.factory import read_products
 from hub.errors import CatalogError, ChangesRefused, ErpUnavailable
 from hub.storage import transact
 from runtime import clock
@@ -27,7 +28,7 @@ PREFIX = "retail-hub catalog sync-from-erp"
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
     try:
-        found = asyncio.run(erp_sync.read_erp(config))
+        found = asyncio.run(read_products(config))
     except ErpUnavailable as exc:
         print(f"{PREFIX}: cannot read the ERP: {exc} (nothing was written)", file=sys.stderr)
         return EXIT_ERP

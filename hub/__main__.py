@@ -2,13 +2,15 @@
 import [--config FILE] [--json]`, `retail-hub demo`, `--version`.
 
 Exit codes: 0 done; 1 a check failed (the demo did not deliver everything, a reconciliation found
-a mismatch), or the hub database is of a newer release; 2 config error (names the file and key),
-or a demo --data-dir the demo did not make; 3 no hub database at the configured data_dir, or the
-PostgreSQL database cannot be reached; 4 the action was refused (e.g. retrying a posting that is
-not dead or an exception, reconciling a store the hub does not know, a catalog import with a row
-that is not an item, importing into a database that is not empty); 5 `run`: another hub holds
-the data_dir; 6 `run`: an address from the config cannot be listened on (README.md has the
-table). Usage errors exit 2 (also a `catalog import` file that cannot be read).
+a mismatch, `catalog sync-from-erp` could not read the ERP), or the hub database is of a newer
+release; 2 config error (names the file and key), or a demo --data-dir the demo did not make; 3
+no hub database at the configured data_dir, or the PostgreSQL database cannot be reached; 4 the
+action was refused (e.g. retrying a posting that is not dead or an exception, reconciling a store
+the hub does not know, a catalog import with a row that is not an item, a `catalog
+sync-from-erp` price change a rule refuses, importing into a database that is not empty); 5
+`run`: another hub holds the data_dir; 6 `run`: an address from the config cannot be listened on
+(README.md has the table). Usage errors exit 2 (also a `catalog import` file that cannot be
+read).
 """
 
 import argparse

@@ -12,8 +12,9 @@ from hub.availability.webhooks import Webhooks
 from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.catalog.delivery import Delivery
+from hub.catalog.erp_sync import ErpSync
 from hub.config import HubConfig
-from hub.erp.factory import make_connector
+from hub.erp.factory import make_connector, read_products
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.postings import store as postings
@@ -69,6 +70,8 @@ class Hub:
         self.bound_port: int | None = None
         self.started = asyncio.Event()
         self.availability = Availability(config, self.db, clock)
+        self.erp_sync = ErpSync(config, self.db, clock, functools.partial(read_products, config),
+                                on_published=self.delivery.wake)
         self.webhooks = Webhooks(self.availability)
 
     async def metrics(self, request: web.Request) -> web.Response:
@@ -93,6 +96,7 @@ class Hub:
         runner: web.AppRunner | None = None
         scheduler = self.jobs.scheduler()
         self.availability.schedule(scheduler)
+        self.erp_sync.schedule(scheduler)
         try:
             if self.broker is not None:
                 await self.broker.start()

@@ -192,9 +192,14 @@ class CatalogConfig(Struct, frozen=True, forbid_unknown_fields=True):
     # A version handed over for a store that the store has not said it applied after this long
     # is sent again (it may have been lost on the way).
     ack_timeout_s: Annotated[float, Meta(ge=1, le=86400)] = 120.0
-    # When to read products and list prices from the ERP ("HH:MM" daily in `timezone`); ""
-    # never. The sync is not built yet: a time set here is refused (hub.config._check_catalog).
+    # When to read products and list prices from the ERP into `erp_book` ("HH:MM" daily in
+    # `timezone`); "" never (`retail-hub catalog sync-from-erp` still can). Needs
+    # `[erp] connector = "tryton"`.
     erp_sync: Annotated[str, Meta(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9])?$")] = ""
+    # The price book the ERP's list prices go to; made when missing (for every store, below
+    # every other book) in `erp_currency`, "" for the ERP company's currency.
+    erp_book: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "erp"
+    erp_currency: Annotated[str, Meta(pattern=r"^([A-Z]{3})?$")] = ""
     timezone: str = "UTC"
 
 
@@ -492,6 +497,7 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
 
 
 def _check_catalog(src: str, cfg: HubConfig) -> None:
-    if cfg.catalog.erp_sync:
-        raise ConfigError(src, "catalog.erp_sync", "the catalog sync from the ERP is not available "
-                          "in this version of the hub: leave it \"\" (docs/catalog.md)")
+    if cfg.catalog.erp_sync and cfg.erp.connector != "tryton":
+        raise ConfigError(src, "catalog.erp_sync", "the catalog sync reads products from Tryton: "
+                          f"it needs [erp] connector = \"tryton\" (not {cfg.erp.connector!r}), "
+                          "or leave it \"\"")

@@ -1,5 +1,6 @@
 """`retail-hub catalog import items.csv`: items from a CSV file into the catalog's master data,
-for sets larger than one `PUT /v1/items` (10,000).
+for sets larger than one `PUT /v1/items` (10,000). `retail-hub catalog sync-from-erp`: products
+and list prices from the ERP (hub.catalog.erp_sync).
 
 The file is read and checked whole first (every row an item, no SKU or barcode twice); then it
 is written 10,000 items per transaction, so a running hub goes on applying sales meanwhile.
@@ -16,6 +17,7 @@ from typing import Any
 
 from hub.catalog import master, publishing
 from hub.catalog.requests import MAX_ITEMS, ItemIn, csv_items
+from hub.cli import catalog_sync as sync_cli
 from hub.config import HubConfig
 from hub.errors import CatalogError
 from hub.storage import Transaction, factory
@@ -29,7 +31,7 @@ EXIT_REFUSED = 4
 
 def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                 default_config: str) -> None:
-    p = sub.add_parser("catalog", help="import items into the catalog")
+    p = sub.add_parser("catalog", help="import items into the catalog, or sync them from the ERP")
     global_options(p, default_config)
     actions = p.add_subparsers(dest="catalog_command", required=True)
     imp = actions.add_parser(
@@ -37,12 +39,18 @@ def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]",
                        "(sku, name, and optionally barcode, unit, tax_class, active)")
     global_options(imp, default_config)
     imp.add_argument("file", type=Path, help="the CSV file (UTF-8)")
+    sync = actions.add_parser(
+        "sync-from-erp", help="products and list prices from the ERP (tryton) into a price book")
+    global_options(sync, default_config)
+    sync.add_argument("--book", help="the price book (default: [catalog] erp_book)")
 
 
 def run(config: HubConfig, args: argparse.Namespace) -> int:
     if not factory.exists(config):
         print(f"retail-hub: no hub database at {factory.where(config)}", file=sys.stderr)
         return EXIT_NO_DATABASE
+    if args.catalog_command == "sync-from-erp":
+        return sync_cli.run(config, args)
     try:
         with args.file.open(newline="", encoding="utf-8-sig") as f:
             items, lines = csv_items(csv.DictReader(f))

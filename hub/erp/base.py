@@ -34,6 +34,22 @@ class Catalog(msgspec.Struct, frozen=True):
     tenders: frozenset[str] | None = None
 
 
+class ErpProduct(msgspec.Struct, frozen=True):
+    """A saleable product as the ERP has it: its code is the hub's SKU; `list_price` is in
+    `ErpProducts.currency`, None when the ERP has none."""
+
+    sku: str
+    name: str
+    active: bool
+    barcode: str | None
+    list_price: Decimal | None
+
+
+class ErpProducts(msgspec.Struct, frozen=True):
+    currency: str
+    products: list[ErpProduct]
+
+
 class PostedDoc(msgspec.Struct, frozen=True):
     """One document the ERP holds for a posting, with its totals as the ERP computed them."""
 

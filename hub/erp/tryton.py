@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 
-from hub.erp.base import Catalog, PostedDoc, Result
+from hub.erp.base import Catalog, ErpProduct, ErpProducts, PostedDoc, Result
 from hub.errors import ErpUnavailable
 from hub.postings.payloads import Line, Payload
 
@@ -129,14 +129,14 @@ class TrytonConnector:
         self._context = {k: prefs[k] for k in ("company", "language") if prefs.get(k) is not None}
         log.info("Tryton: logged in as %s (company %s)", self.username, self._context.get("company"))
 
-    async def _call(self, method: str, *args: Any) -> Any:
+    async def _call(self, method: str, *args: Any, context: dict[str, Any] | None = None) -> Any:
         if self._auth is None:
             await self._login()
         try:
-            return await self._send(method, [*args, self._context])
+            return await self._send(method, [*args, {**self._context, **(context or {})}])
         except _SessionExpired:
             await self._login()
-            return await self._send(method, [*args, self._context])
+            return await self._send(method, [*args, {**self._context, **(context or {})}])
 
     async def _send(self, method: str, params: list[Any], auth: bool = True) -> Any:
         assert self._session is not None
@@ -184,6 +184,31 @@ class TrytonConnector:
         self._currency = company[0]["currency."]["code"]
         return Catalog(stores=frozenset(self._points), skus=frozenset(self._products),
                        tenders=frozenset(self._methods))
+
+    async def products(self) -> ErpProducts:
+        """The saleable products that have a code, inactive ones too (so the hub retires them),
+        with the company's list price (the variant's, else its template's) and the product's first EAN/UPC identifier as barcode.
+        ErpUnavailable when Tryton cannot be read."""
+        try:
+            found = await self._call(
+                "model.product.product.search_read",
+                [("code", "!=", None), ("template.salable", "=", True)], 0, None, [("code", "ASC")],
+                ["code", "name", "active", "list_price_used"], context={"active_test": False})
+            codes = await self._call(
+                "model.product.identifier.search_read",
+                [("product", "in", [p["id"] for p in found]), ("type", "in", ["ean", "upc"])],
+                0, None, [("sequence", "ASC"), ("id", "ASC")], ["product", "code"])
+            company = await self._call("model.company.company.read", [self._context["company"]],
+                                       ["currency.code"])
+        except (_Unwell, _Refused) as exc:
+            raise ErpUnavailable(str(exc)) from exc
+        barcodes: dict[int, str] = {}
+        for code in codes:
+            barcodes.setdefault(code["product"], code["code"])
+        return ErpProducts(currency=company[0]["currency."]["code"], products=[
+            ErpProduct(sku=p["code"], name=p["name"], active=bool(p["active"]),
+                       barcode=barcodes.get(p["id"]), list_price=p["list_price_used"])
+            for p in found])
 
     async def day_closed(self, day: dt.date) -> bool:
         try:

@@ -16,13 +16,7 @@ from tests.conftest import wait_for
 from tests.integration.helpers import start
 from tests.integration.procs import AgentProc, HubProc
 from tests.integration.tills import Till
-from tests.integration.tryton_erp import TrytonClient, money
-
-
-def tryton_section(url: str, password_file, more: str = "") -> str:
-    return (f'[erp]\nconnector = "tryton"\nurl = "{url}"\ndatabase = "retail"\nusername = "hub"\n'
-            f'password_file = "{password_file}"\nrate_limit_per_s = 10\nretry_initial_s = 0.2\n'
-            f"retry_max_s = 1\n{more}")
+from tests.integration.tryton_erp import TrytonClient, money, tryton_section
 
 
 async def postings(http, hub, **params):

@@ -13,6 +13,12 @@ from tryton_retail_sync.server import TrytonServer
 STORES = ["S001", "S002", "S003"]
 
 
+def tryton_section(url: str, password_file, more: str = "") -> str:
+    return (f'[erp]\nconnector = "tryton"\nurl = "{url}"\ndatabase = "retail"\nusername = "hub"\n'
+            f'password_file = "{password_file}"\nrate_limit_per_s = 10\nretry_initial_s = 0.2\n'
+            f"retry_max_s = 1\n{more}")
+
+
 def build_template(directory: Path) -> Path:
     return database.build(directory, STORES, [*SKUS, "SKU-9"])
 

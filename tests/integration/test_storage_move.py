@@ -107,6 +107,12 @@ async def test_a_sqlite_hub_moves_into_postgresql_and_loses_nothing(tmp_path, ht
         assert r.status == 200, await r.text()
     await wait_for(lambda: _posted(http, hub, 24 - len(dead) + 1), 60, "the retried sale posted")
     assert (await catalog(http, hub))["id"] == 1
+
+    async def applied_everywhere() -> bool:  # else a store applying it mid-move changes "before"
+        counts = (await hub.get(http, "/v1/publications/1"))["counts"]
+        return counts["applied"] == len(STORES)
+
+    await wait_for(applied_everywhere, 60, "the publication applied at every store")
     before = await what_the_hub_says(http, hub, dead[0]["posting_id"])
     assert before["quarantined"] == 1 and before["retried"]["audit"][0]["actor"] == "olga@finance"
     assert before["price"]["price"]["amount"] == "2.50"

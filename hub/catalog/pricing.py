@@ -2,14 +2,9 @@
 applies, whose rule lives in protocol.pricing because a store's agent resolves by it too, from
 what it was sent (docs/catalog.md#effective-dating). Pure functions over price rows.
 
-Within one price book, for one SKU:
-- a row without `effective_to` is a *list price*: in force from `effective_from` until the next
-  list price starts;
-- a row with `effective_to` is a *temporary price* (a promotion, a markdown): in force from
-  `effective_from` until just before `effective_to`, and while it runs it wins over the list
-  price, which applies again afterwards.
-So at any instant the book has at most one price for the SKU, unless two rows cannot be told
-apart: two list prices from the same instant, or two temporary prices whose intervals overlap.
+A book holds at most one price for a SKU at any instant under protocol.pricing's rule (list
+prices and temporary prices), unless two rows cannot be told apart: two list prices from the same
+instant, or two temporary prices whose intervals overlap.
 Those are the clashes a change set is refused for ("two prices for the same book and SKU at the
 same instant").
 

@@ -180,7 +180,22 @@ def _frames(src: IO[bytes]) -> Iterator[dict[str, Any]]:
         yield value
 
 
-class SQLiteSource:
+class _SQLiteSchema:
+    """What a hub.sqlite says of itself: its version, tables (parents first) and columns."""
+
+    conn: sqlite3.Connection
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def tables(self) -> list[str]:
+        return sqlite_tables(self.conn)
+
+    def columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
+
+
+class SQLiteSource(_SQLiteSchema):
     """A hub.sqlite being exported, read inside one read transaction (a WAL snapshot)."""
 
     backend = "sqlite"
@@ -189,15 +204,6 @@ class SQLiteSource:
         self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
         self.conn.execute("BEGIN")
 
-    def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def tables(self) -> list[str]:
-        return sqlite_tables(self.conn)
-
-    def columns(self, table: str) -> list[str]:
-        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
-
     def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
         yield from self.conn.execute(f"SELECT {', '.join(columns)} FROM {table}")
 
@@ -205,20 +211,11 @@ class SQLiteSource:
         self.conn.close()
 
 
-class SQLiteTarget:
+class SQLiteTarget(_SQLiteSchema):
     """A new hub.sqlite being imported into, inside one `BEGIN IMMEDIATE` transaction."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-
-    def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-
-    def tables(self) -> list[str]:
-        return sqlite_tables(self.conn)
-
-    def columns(self, table: str) -> list[str]:
-        return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
 
     def count(self, table: str) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])

@@ -220,6 +220,10 @@ class ClusterConfig(Struct, frozen=True, forbid_unknown_fields=True):
 
     # How this worker is named to the others and on the dashboard; "" means host name and pid.
     worker_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:@-]{0,100}$")] = ""
+    # Several workers share the stores' events through the external broker's shared
+    # subscription `$share/<shared_group>/<prefix>/stores/+/events`; "" means this hub is alone.
+    # Needs storage.backend = "postgresql" and broker.embedded = false.
+    shared_group: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{0,64}$")] = ""
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -375,6 +379,7 @@ def load_config(path: Path | str) -> HubConfig:
         for name, ch in cfg.channels.items()})
     _check_erp(src, cfg)
     _check_storage(src, cfg.storage)
+    _check_cluster(src, cfg)
     _check_channels(src, cfg)
     _check_catalog(src, cfg)
     _check_files(src, cfg)
@@ -428,6 +433,19 @@ def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
             message, field = describe(inner)
             key = f"{section}.{name}" + ("" if field == "$" else f".{field}")
             raise ConfigError(path, key, message) from exc
+
+
+def _check_cluster(src: str, cfg: HubConfig) -> None:
+    """Workers that share the stores' events must share one database and one broker."""
+    if not cfg.cluster.shared_group:
+        return
+    if cfg.storage.backend != "postgresql":
+        raise ConfigError(src, "cluster.shared_group", "several workers need one database they "
+                          "all reach: set storage.backend = \"postgresql\" (docs/scale-out.md)")
+    if cfg.broker.embedded:
+        raise ConfigError(src, "cluster.shared_group", "several workers need one external "
+                          "broker with shared subscriptions: set broker.embedded = false and "
+                          "broker.url (docs/scale-out.md)")
 
 
 def _check_storage(src: str, storage: StorageConfig) -> None:

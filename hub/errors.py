@@ -15,6 +15,8 @@
     │                      be used (HTTP 422); also a ValueError; names the field
     ├── DatabaseUnreachable  the hub's PostgreSQL database cannot be reached (exit 3); names its
     │                      URL, never the password
+    ├── WriteConflict      a write lost a race with another hub worker's (a deadlock the
+    │                      database broke, a store another worker is applying): try it again
     ├── TransferRefused    `retail-hub import` into a database that is not empty, or from an
     │                      export of another schema (exit 4)
     └── CatalogError       catalog master data or a publication that cannot be accepted
@@ -99,6 +101,11 @@ class Insufficient(AvailabilityError):
 
 class DatabaseUnreachable(HubError):
     """The hub's PostgreSQL database cannot be reached (wrong host, server down, refused login)."""
+
+
+class WriteConflict(HubError):
+    """A write job lost a race with another writer of the same database (several hub workers on
+    PostgreSQL) and wrote nothing: trying it again is safe."""
 
 
 class TransferRefused(HubError):

@@ -65,6 +65,17 @@ class Topics:
         """Whether the hub is there: agents hold their backlog while it is not."""
         return f"{self.prefix}/hub/state"
 
+    def hub_worker_state(self, worker_id: str) -> str:
+        """One hub worker's own state, when several share the stores (its last will goes here,
+        not to `hub_state`: the hub is online while any worker is)."""
+        return f"{self.prefix}/hub/workers/{worker_id}/state"
+
+    def shared(self, group: str, topic_filter: str) -> str:
+        """`topic_filter` as a shared subscription of `group`: the broker hands each message to
+        one member of the group (MQTT 5's `$share`, which Mosquitto 2 also takes from MQTT
+        3.1.1 clients)."""
+        return f"$share/{group}/{topic_filter}"
+
     def hub_probe(self) -> str:
         """The hub publishes to itself here: a probe that does not come back means it is deaf."""
         return f"{self.prefix}/hub/probe"

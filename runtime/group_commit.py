@@ -90,6 +90,11 @@ class GroupCommitWriter(Generic[C]):
         writes undone when `isolated`)."""
         raise NotImplementedError
 
+    def _job_failure(self, error: BaseException) -> BaseException:
+        """What the caller of one failed job is given for its `error` (a backend may translate
+        the driver's error for a lost lock race into an error of its own)."""
+        return error
+
     def _failure(self, error: BaseException) -> BaseException:
         """What the callers of a failed group are given for the driver's `error` (a backend may
         translate it into an error of its own)."""
@@ -208,7 +213,7 @@ class GroupCommitWriter(Generic[C]):
                         raise _GroupLost(exc) from exc
                     if isolate:
                         self._rollback_to_savepoint(conn)
-                    outcomes.append((None, exc))
+                    outcomes.append((None, self._job_failure(exc)))
                 else:
                     if isolate:
                         self._release_savepoint(conn)

@@ -8,7 +8,8 @@ it is up belongs to its side (`Side`): what "online" says, what to do with a mes
 tasks run alongside; the side also names the topics to subscribe to.
 
 Both sides keep a persistent session (clean_session=False) under a fixed client id, so what the
-broker queued while they were away is delivered when they come back.
+broker queued while they were away is delivered when they come back; a hub worker of several
+starts clean instead (`Login.clean_session`): what it missed goes to the other workers.
 """
 
 import asyncio
@@ -56,6 +57,9 @@ class Login:
     keepalive_s: int
     tls: ssl.SSLContext | None
     will: aiomqtt.Will                  # what the broker says for us if we die ("offline")
+    # False: the broker keeps the session (subscriptions, QoS 1 messages) while we are away.
+    # True for a hub worker of several: what it missed goes to the others, or is sent again.
+    clean_session: bool = False
 
 
 class Side(Protocol):
@@ -144,7 +148,7 @@ class MqttSession:
             username=login.username,
             password=login.password(),
             identifier=login.identifier,
-            clean_session=False,
+            clean_session=login.clean_session,
             keepalive=login.keepalive_s,
             timeout=CONNECT_TIMEOUT_S,
             tls_context=login.tls,

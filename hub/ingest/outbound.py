@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 class Outbound:
     """The hub's voice on the broker, over whichever session is current (none between sessions)."""
 
-    def __init__(self, topics: Topics, clock: Clock) -> None:
+    def __init__(self, topics: Topics, clock: Clock, worker_id: str | None = None) -> None:
         self.topics = topics
         self.clock = clock
+        # One worker of several (`[cluster] shared_group`): its own state is this worker's;
+        # the hub's state says "online" while any worker is, and never "offline".
+        self.worker_id = worker_id
         self._client: aiomqtt.Client | None = None
         self._acks: dict[tuple[str, str], Outcome] = {}
         self._acks_ready = asyncio.Event()
@@ -42,9 +45,15 @@ class Outbound:
         self._client = client
 
     def will(self) -> aiomqtt.Will:
-        """The last will: the broker announces the hub offline (retained) if it dies."""
-        return aiomqtt.Will(self.topics.hub_state(),
+        """The last will: the broker announces the hub offline (retained) if it dies; one
+        worker of several announces only itself offline (the others still serve the stores)."""
+        return aiomqtt.Will(self._own_state(),
                             codec.encode_state(HubState(online=False)), qos=1, retain=True)
+
+    def _own_state(self) -> str:
+        if self.worker_id is None:
+            return self.topics.hub_state()
+        return self.topics.hub_worker_state(self.worker_id)
 
     @property
     def connected(self) -> bool:
@@ -68,7 +77,7 @@ class Outbound:
         """A topic the hub publishes itself (its state, a store's ack, control or catalog): a
         retained message of ours that a session subscribed too widely hands back. Never store
         input."""
-        if topic == self.topics.hub_state():
+        if topic == self.topics.hub_state() or topic.startswith(f"{self.topics.prefix}/hub/workers/"):
             return True
         try:
             return self.topics.parse(topic)[1] in ("ack", "control", "catalog")
@@ -76,9 +85,15 @@ class Outbound:
             return False
 
     async def announce(self, client: aiomqtt.Client, *, online: bool) -> None:
-        """Retain the hub's state: "online" once subscribed, "offline" on a clean stop."""
-        state = HubState(online=online, at=self.clock.now(), version=__version__)
-        await client.publish(self.topics.hub_state(), codec.encode_state(state), qos=1, retain=True)
+        """Retain the hub's state: "online" once subscribed, "offline" on a clean stop. One
+        worker of several says "offline" only of itself."""
+        state = codec.encode_state(HubState(online=online, at=self.clock.now(),
+                                            version=__version__))
+        if self.worker_id is not None:
+            await client.publish(self._own_state(), state, qos=1, retain=True)
+            if not online:
+                return
+        await client.publish(self.topics.hub_state(), state, qos=1, retain=True)
 
     async def probe(self, client: aiomqtt.Client, token: bytes) -> None:
         """Send the hub a probe of its own, to show that its session still hears."""

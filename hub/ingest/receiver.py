@@ -30,7 +30,7 @@ from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
 from hub.ledger import fleet
 from hub.postings import store as postings
-from hub.storage import Database, Transaction
+from hub.storage import Database, Lane, Transaction
 from protocol import codec
 from protocol.errors import PayloadError, ProtocolError, TopicError
 from protocol.messages import Batch, CatalogAck, StoreState
@@ -83,14 +83,25 @@ class Ingest:
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
-        self.outbound = Outbound(self.topics, clock)
+        group = config.cluster.shared_group
+        worker = config.worker_id if group else None
+        self.outbound = Outbound(self.topics, clock, worker)
         login = Login(address.host, address.port, username=config.broker.username,
-                      password=config.hub_password, identifier=config.broker.client_id,
+                      password=config.hub_password,
+                      # Workers of one hub: a client id each, or the broker would let the
+                      # newest take the others' session over.
+                      identifier=(f"{config.broker.client_id}-{worker}" if worker
+                                  else config.broker.client_id),
                       # Short, so the broker announces a crashed hub (the will) within ~15 s.
-                      keepalive_s=10, tls=tls, will=self.outbound.will())
+                      keepalive_s=10, tls=tls, will=self.outbound.will(),
+                      clean_session=worker is not None)
         self.hearing = Hearing(clock, "hub")
-        topics = (self.topics.every_store("events"), self.topics.every_store("state"),
-                  self.topics.every_store("catalog-ack"), self.topics.hub_probe())
+        events = self.topics.every_store("events")
+        # Several workers share the events (each batch to one of them); every worker hears the
+        # stores' states and catalog acks, which only update what the database says.
+        topics = (self.topics.shared(group, events) if group else events,
+                  self.topics.every_store("state"), self.topics.every_store("catalog-ack"),
+                  self.topics.hub_probe())
         # One client to a broker usually next door: retry soon, so a backlog starts draining
         # within ~2 s of the broker coming back (bench.partition).
         self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
@@ -214,7 +225,8 @@ class Ingest:
             first = len(queued) == 1
         if first:
             took = [0]  # how many batches the job took, once it has run
-            future = self.db.submit(functools.partial(self._apply_queued, key=key, took=took))
+            future = self.db.submit(functools.partial(self._apply_queued, key=key, took=took),
+                                    lane=Lane.INGEST)
             future.add_done_callback(functools.partial(self._applied, key=key, took=took))
 
     def _apply_queued(self, tx: Transaction, key: tuple[str, str],

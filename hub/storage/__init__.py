@@ -1,5 +1,5 @@
 """The only code that knows the hub database's SQL dialect and driver: the storage port."""
 
-from hub.storage.database import Database, Reads, Transaction, reading, transact
+from hub.storage.database import Database, Lane, Reads, Transaction, reading, transact
 
-__all__ = ["Database", "Reads", "Transaction", "reading", "transact"]
+__all__ = ["Database", "Lane", "Reads", "Transaction", "reading", "transact"]

@@ -60,6 +60,11 @@ def json_list(items: Iterable[str]) -> str:
     return json.dumps(sorted(set(items)))
 
 
+FEED_APPEND = "INSERT INTO availability_changes (sku, location, at) VALUES (?, ?, ?)"
+LOCATION_CHANGED = ("INSERT INTO availability_changes (sku, location, at)"
+                    " SELECT sku, store_id, ? FROM inventory WHERE store_id = ? ORDER BY sku")
+
+
 class AvailabilityWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
@@ -107,15 +112,11 @@ class AvailabilityWrites:
     def record_changes(self, keys: Iterable[tuple[str, str]], now: str) -> None:
         """Append (sku, location) to the feed, once each; location '' means every location."""
         self._conn.executemany(
-            "INSERT INTO availability_changes (sku, location, at) VALUES (?, ?, ?)",
-            [(sku, location, now) for sku, location in sorted(set(keys))])
+            FEED_APPEND, [(sku, location, now) for sku, location in sorted(set(keys))])
 
-    def record_location_changed(self, location: str, now: str) -> int:
+    def record_location_changed(self, location: str, now: str) -> None:
         """Append every SKU stocked at `location` (its safety stock or freshness changed)."""
-        return self._conn.execute(
-            "INSERT INTO availability_changes (sku, location, at)"
-            " SELECT sku, store_id, ? FROM inventory WHERE store_id = ? ORDER BY sku",
-            (now, location)).rowcount
+        self._conn.execute(LOCATION_CHANGED, (now, location))
 
     def compact_feed(self, before: str, limit: int) -> tuple[int, int]:
         """Look at up to `limit` feed rows past the last look, oldest first, stopping at the

@@ -57,6 +57,7 @@ each by other means (docs/architecture.md and docs/scale-out.md say the same):
 
 import asyncio
 import contextlib
+import enum
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -84,6 +85,17 @@ from runtime.group_commit import GroupCommitWriter
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
 T = TypeVar("T")
+
+
+class Lane(enum.Enum):
+    """Which writer runs a job. On SQLite both are the one writer thread. On PostgreSQL each
+    lane is a writer of its own (hub.storage.postgres.writer): SERIAL transactions take the
+    database's one writer lock, so every single-writer assumption below holds for them across
+    hub workers; INGEST transactions (applying stores' batches, hub.ingest) don't, and take
+    their own finer locks instead."""
+
+    SERIAL = "serial"
+    INGEST = "ingest"
 
 
 class Transaction:
@@ -152,10 +164,11 @@ class Database:
         self._reader.row_factory = sqlite3.Row  # hub.storage.rows reads rows by name
         self._reads = Reads(self._reader)
 
-    def submit(self, job: Callable[[Transaction], T], *,
-               isolate: bool = True) -> "asyncio.Future[T]":
+    def submit(self, job: Callable[[Transaction], T], *, isolate: bool = True,
+               lane: Lane = Lane.SERIAL) -> "asyncio.Future[T]":
         """Queue `job(tx)`; the future resolves after its transaction has committed (fsync'd).
-        `isolate=False` only for a job that can raise only before it writes (saves a savepoint)."""
+        `isolate=False` only for a job that can raise only before it writes (saves a savepoint).
+        `lane`: see Lane (one writer on SQLite)."""
         return self._writer.submit(lambda _conn: job(self._transaction()), isolate=isolate)
 
     async def run(self, job: Callable[[Transaction], T], *, isolate: bool = True) -> T:

@@ -24,7 +24,10 @@ class InventoryWrites:
             "INSERT INTO inventory (store_id, sku, on_hand, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (sku, store_id) DO UPDATE"
             " SET on_hand = inventory.on_hand + excluded.on_hand, updated_at = excluded.updated_at",
-            [(store, sku, delta, now) for (store, sku), delta in changes.items() if delta],
+            # In (sku, store) order, the order in which a reservation locks the rows it checks
+            # (PostgreSQL): two writers taking row locks in one order cannot deadlock.
+            [(store, sku, delta, now) for (store, sku), delta
+             in sorted(changes.items(), key=lambda kv: (kv[0][1], kv[0][0])) if delta],
         )
 
 

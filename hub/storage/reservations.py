@@ -6,11 +6,14 @@ reservation is held, a line carries `held = 1` and its reservation's `expires_at
 reserved per SKU and location is read from one partial index (hub.storage.availability).
 
 Single-writer assumption (see hub.storage.database, point 6): a reservation is checked against
-what is available and then held in ONE writer job, and no other job can run between the two
-because this backend has one writer thread. Nothing here locks a row. A backend with several
-writers must take a lock over every (SKU, location) it checks before it reads them
-(`SELECT ... FROM inventory ... FOR UPDATE` on those rows, in a fixed order to avoid deadlocks,
-or a `pg_advisory_xact_lock` per SKU) and hold it until the reservation is written.
+what is available and then held in ONE writer job. On SQLite no other job can run between the
+two (one writer thread), so nothing here locks a row. On PostgreSQL, where ingest's lane and
+other hub workers write beside it, the reads a write job decides on lock what they read
+(hub.storage.postgres.repositories): the inventory rows a reservation checks
+(`AvailabilityWrites.stock`), the on-hand row a recheck reads (`_ON_HAND`), the reservation a
+collect or release finds (`_FIND`); ingest's own increments lock the same inventory rows, so a
+reservation and a sale of the same SKU and location are never decided on each other's stale
+figures.
 """
 
 import json
@@ -74,6 +77,9 @@ _SALES = ("SELECT event_id, store_id, outcome, applied_at FROM reservation_sales
           " WHERE reservation_id = ? ORDER BY applied_at, event_id")
 
 
+_ON_HAND = "SELECT on_hand FROM inventory WHERE sku = ? AND store_id = ?"
+
+
 def _found(rows: Sequence[Row]) -> tuple[Reservation, list[Line]] | None:
     if not rows:
         return None
@@ -84,11 +90,15 @@ def _found(rows: Sequence[Row]) -> tuple[Reservation, list[Line]] | None:
 class ReservationsWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
+    # The statements whose rows a write decides on (a backend with several writers locks them).
+    find_sql = _FIND
+    on_hand_sql = _ON_HAND
+
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def find(self, reservation_id: str) -> tuple[Reservation, list[Line]] | None:
-        return _found(self._conn.execute(_FIND, (reservation_id,)).fetchall())
+        return _found(self._conn.execute(self.find_sql, (reservation_id,)).fetchall())
 
     def hold(self, reservation_id: str, *, channel: str, digest: str, now: str,
              expires_at: str, lines: Sequence[Line]) -> None:
@@ -164,8 +174,7 @@ class ReservationsWrites:
         return worse
 
     def _recheck(self, sku: str, location: str, now: str) -> list[ShortLine]:
-        row = self._conn.execute("SELECT on_hand FROM inventory WHERE sku = ? AND store_id = ?",
-                                 (sku, location)).fetchone()
+        row = self._conn.execute(self.on_hand_sql, (sku, location)).fetchone()
         left = max(0, row[0] if row else 0)
         worse: list[ShortLine] = []
         changed: list[tuple[int, str, int]] = []

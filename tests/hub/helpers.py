@@ -59,6 +59,13 @@ def begin(conn: "sqlite3.Connection | PgConnection") -> None:
     conn.execute("BEGIN" if isinstance(conn, PgConnection) else "BEGIN IMMEDIATE")
 
 
+def commit(conn: "sqlite3.Connection | PgConnection") -> None:
+    """COMMIT, with the feed's appends PostgreSQL defers to just before it (flush_deferred)."""
+    if isinstance(conn, PgConnection):
+        conn.flush_deferred()
+    conn.execute("COMMIT")
+
+
 def sale_envelope(seq: int, *, store="S001", stream="st-1", txn: str | None = None,
                   sku="SKU-1", qty=1, price="2.50") -> Envelope:
     txn = txn or f"{seq:06d}"
@@ -76,7 +83,7 @@ def batch(envs: list[Envelope]) -> Batch:
 def apply(conn, sequencer, b: Batch):
     begin(conn)
     out = sequencer.apply(transaction(conn), b, f"retail/v1/stores/{b.store_id}/events")
-    conn.execute("COMMIT")
+    commit(conn)
     return out
 
 

@@ -37,6 +37,9 @@ from runtime.clock import stamp
 
 log = logging.getLogger(__name__)
 
+# Advisory lock key of the availability change feed's appends: 'RHUBFEED' as a 64-bit integer.
+FEED_LOCK = int.from_bytes(b"RHUBFEED", "big")
+
 # Every session: instants printed in UTC and ISO form (what _StampLoader parses).
 _SESSION = "-c TimeZone=UTC -c DateStyle=ISO"
 _RETRY_MAX_S = 5.0
@@ -151,6 +154,8 @@ class PgConnection:
         self._retry_at = 0.0
         self._delay = 0.0
         self._last_error: psycopg.Error | None = None
+        # Appends to the availability change feed, run just before COMMIT (`flush_deferred`).
+        self.deferred: list[tuple[str, list[Sequence[Any]]]] = []
 
     def ensure(self) -> None:
         """Connected, or raise psycopg.OperationalError (at once while backing off)."""
@@ -195,7 +200,26 @@ class PgConnection:
         cur.executemany(dialect(sql), parameters)
         return cur
 
+    def defer(self, sql: str, parameters: list[Sequence[Any]]) -> None:
+        """Run `sql` once per parameter row just before this transaction commits, under
+        FEED_LOCK (`flush_deferred`)."""
+        if parameters:
+            self.deferred.append((sql, parameters))
+
+    def flush_deferred(self) -> None:
+        """The deferred appends, under one advisory lock held until COMMIT: several writers
+        (hub workers, their two lanes, a command line) then commit feed rows in cursor order,
+        so a reader that has seen cursor N never later finds a new row below N. Taken this late,
+        the lock is held only for the appends and the commit itself."""
+        if not self.deferred:
+            return
+        deferred, self.deferred = self.deferred, []
+        self.raw.execute(f"SELECT pg_advisory_xact_lock({FEED_LOCK})")
+        for sql, parameters in deferred:
+            self.executemany(sql, parameters)
+
     def close(self) -> None:
+        self.deferred = []
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -1,8 +1,10 @@
 """The storage port on PostgreSQL: the same `Database` as SQLite's, and `transact`/`reading` for
 a command line (hub.storage.database says what each does; hub.storage.factory picks a backend).
 
-The writer is one psycopg connection in a thread (PgWriter: group commit, one advisory lock per
-transaction); the reads are a pool of `[storage] pool_size` read-only connections. `start()`
+The writers are two psycopg connections, each in a thread of its own (PgWriter: group commit),
+one per Lane: the serial lane takes the database's writer lock per transaction, the ingest lane
+does not (hub.storage.postgres.writer says why that is safe); the reads are a pool of
+`[storage] pool_size` read-only connections. `start()`
 migrates the database first (hub.storage.postgres.schema), as the SQLite hub does its file.
 """
 
@@ -13,7 +15,7 @@ from typing import TypeVar
 
 import psycopg
 
-from hub.storage.database import Database, Reads, Transaction
+from hub.storage.database import Database, Lane, Reads, Transaction
 from hub.storage.postgres.connection import (
     PgConnection,
     PgReader,
@@ -23,7 +25,7 @@ from hub.storage.postgres.connection import (
 )
 from hub.storage.postgres.repositories import PgReads, PgTransaction, content_reader
 from hub.storage.postgres.schema import TableVersion, migrate
-from hub.storage.postgres.writer import BEGIN, PgWriter
+from hub.storage.postgres.writer import BEGIN, BEGIN_INGEST, PgWriter
 from hub.storage.version_content import ContentReader
 
 T = TypeVar("T")
@@ -37,6 +39,9 @@ class PostgresDatabase(Database):
         self.target = target
         self._tx: Transaction | None = None
         self._writer = PgWriter(target, self._setup, name=name)
+        self._ingest_tx: Transaction | None = None
+        self._ingest_writer = PgWriter(target, self._setup_ingest, name=f"{name}-ingest",
+                                       begin=BEGIN_INGEST)
         self._reads: Reads | None = None
         self._pool: PgReader | None = None
 
@@ -47,11 +52,30 @@ class PostgresDatabase(Database):
         migrate(conn)
         self._tx = PgTransaction(conn)
 
+    def _setup_ingest(self, conn: PgConnection) -> None:
+        self._ingest_tx = PgTransaction(conn)
+
+    def submit(self, job: Callable[[Transaction], T], *, isolate: bool = True,
+               lane: Lane = Lane.SERIAL) -> "asyncio.Future[T]":
+        if lane is Lane.INGEST:
+            return self._ingest_writer.submit(lambda _conn: job(self._ingest_transaction()),
+                                              isolate=isolate)
+        return super().submit(job, isolate=isolate)
+
+    def _ingest_transaction(self) -> Transaction:
+        assert self._ingest_tx is not None, "the ingest writer has not run its setup"
+        return self._ingest_tx
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits + self._ingest_writer.commits
+
     async def start(self) -> None:
         """Migrate (raises SchemaTooNew for a database of a newer hub, DatabaseUnreachable when
         the server cannot be reached) and open the reads."""
         try:
-            await self._writer.start()
+            await self._writer.start()  # migrates first
+            await self._ingest_writer.start()
             self._pool = PgReader(self.target)
             await self._pool.open()
         except psycopg.OperationalError as exc:
@@ -78,6 +102,7 @@ class PostgresDatabase(Database):
         if self._pool is not None:
             await self._pool.close()
             self._pool = self._reads = None
+        await self._ingest_writer.close()
         await self._writer.close()
 
 
@@ -121,6 +146,7 @@ def transact(target: Target, job: Callable[[Transaction], T]) -> T:
         except BaseException:
             conn.command("ROLLBACK")
             raise
+        conn.flush_deferred()
         conn.command("COMMIT")
         return result
     finally:

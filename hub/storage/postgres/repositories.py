@@ -4,6 +4,14 @@ the Transaction and Reads that use them. Everything else runs the shared reposit
 - Day totals (`PgDaysWrites.add_totals`): one atomic `UPDATE ... SET x = x + excluded.x` on
   exact `NUMERIC` columns, where SQLite reads, adds as Decimal and writes back text. Correct
   without the writer lock too (single-writer assumption 3 of hub.storage.database).
+- The feed's appends (`PgAvailabilityWrites`): deferred to just before COMMIT, under one lock
+  (PgConnection.flush_deferred), so cursors commit in order with several writers (hub workers,
+  and each worker's two lanes); SQLite's one writer commits them in order by itself.
+- Reads a write decides on lock their rows (`FOR UPDATE`), because ingest's lane and other hub
+  workers write beside this writer: the inventory rows a reservation checks
+  (`PgAvailabilityWrites.stock`, in (sku, location) order), the on-hand row a recheck of short
+  reservations reads, and the reservation a collect, release or fulfilment finds
+  (`PgReservationsWrites`). SQLite's one writer needs none (hub.storage.reservations).
 - The feed's latest cursor (`PgAvailabilityReads.last_cursor`): the highest committed cursor.
   SQLite reads it from `sqlite_sequence`; an identity sequence would also show cursors of
   transactions that have not committed yet. The compaction never deletes the newest row.
@@ -21,11 +29,20 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from hub.storage.availability import AvailabilityReads, Change, json_list
+from hub.storage.availability import (
+    FEED_APPEND,
+    LOCATION_CHANGED,
+    AvailabilityReads,
+    AvailabilityWrites,
+    Change,
+    Stock,
+    json_list,
+)
 from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
 from hub.storage.postgres.connection import PgConnection, dialect
-from hub.storage.rows import Connection, Reader, fetch_all, fetch_one
+from hub.storage.reservations import ReservationsWrites
+from hub.storage.rows import Reader, fetch_all, fetch_one
 from hub.storage.version_content import PAGE, ContentReader
 
 _cursors = itertools.count(1)
@@ -55,6 +72,31 @@ class PgDaysWrites(DaysWrites):
                 [(*day, method, amount) for method, amount in tenders.items()])
 
 
+class PgAvailabilityWrites(AvailabilityWrites):
+    def __init__(self, conn: PgConnection) -> None:
+        super().__init__(conn)
+        self._pg = conn
+
+    def stock(self, skus: Iterable[str], locations: Iterable[str], now: str) -> list[Stock]:
+        skus, locations = list(skus), list(locations)
+        self._pg.execute(
+            "SELECT 1 FROM inventory WHERE sku IN (SELECT value FROM json_each(?))"
+            " AND store_id IN (SELECT value FROM json_each(?)) ORDER BY sku, store_id FOR UPDATE",
+            (json_list(skus), json_list(locations)))
+        return super().stock(skus, locations, now)
+
+    def record_changes(self, keys: Iterable[tuple[str, str]], now: str) -> None:
+        self._pg.defer(FEED_APPEND, [(sku, loc, now) for sku, loc in sorted(set(keys))])
+
+    def record_location_changed(self, location: str, now: str) -> None:
+        self._pg.defer(LOCATION_CHANGED, [(now, location)])
+
+
+class PgReservationsWrites(ReservationsWrites):
+    find_sql = f"{ReservationsWrites.find_sql} FOR UPDATE OF r"
+    on_hand_sql = f"{ReservationsWrites.on_hand_sql} FOR UPDATE"
+
+
 class PgAvailabilityReads(AvailabilityReads):
     async def last_cursor(self) -> int:
         """The latest cursor the feed has committed (0 before the first)."""
@@ -77,9 +119,11 @@ class PgAvailabilityReads(AvailabilityReads):
 class PgTransaction(Transaction):
     """A Transaction whose repositories run on PostgreSQL."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: PgConnection) -> None:
         super().__init__(conn)
         self.days = PgDaysWrites(conn)
+        self.availability = PgAvailabilityWrites(conn)
+        self.reservations = PgReservationsWrites(conn)
 
 
 class PgReads(Reads):

@@ -1,11 +1,18 @@
-"""The hub's PostgreSQL writer: one thread, one connection, group commit (runtime.group_commit).
+"""The hub's PostgreSQL writers: each one thread, one connection, group commit
+(runtime.group_commit). A hub has two, its lanes (hub.storage.database.Lane):
 
-Each group is one transaction that first takes `WRITER_LOCK` (`pg_advisory_xact_lock`): one
-writer at a time, as SQLite's `BEGIN IMMEDIATE` gives. So the single-writer assumptions of the
-storage port (hub.storage.database) hold on PostgreSQL too, with a command line (`transact`)
-writing beside the hub, or a second hub started by mistake on the same database. The lock is
-held from BEGIN to COMMIT, which is short: several hub workers sharing one database need finer
-locks instead (per stream, per posting claim; docs/scale-out.md).
+- the serial lane: each group is one transaction that first takes `WRITER_LOCK`
+  (`pg_advisory_xact_lock`): one such writer at a time across every hub worker and command line
+  (`transact`), as SQLite's `BEGIN IMMEDIATE` gives. Everything but ingest runs here, so the
+  single-writer assumptions of the storage port hold for it on any number of workers.
+- the ingest lane: groups of stores' batches, without that lock. Each batch first takes its
+  store's lock (a try-lock: hub.ingest.eventlog), so workers apply different stores side by
+  side; the rows ingest shares with the serial lane are protected by row locks (inventory,
+  reservations) and atomic increments (day totals), and the availability feed's appends wait for
+  one lock taken just before COMMIT (PgConnection.flush_deferred).
+
+A job that loses a lock race (a deadlock PostgreSQL broke, a serialization failure) fails alone
+with hub.errors.WriteConflict: the caller may simply try again.
 
 A group that fails because the server went away fails its jobs with hub.errors.
 DatabaseUnreachable (ingest then does not ack, so the store sends again; the relay waits); the
@@ -17,6 +24,7 @@ from collections.abc import Callable
 import psycopg
 from psycopg.pq import TransactionStatus
 
+from hub.errors import WriteConflict
 from hub.storage.postgres.connection import PgConnection, Target, connection_lost, unreachable
 from runtime.group_commit import GroupCommitWriter
 
@@ -24,6 +32,10 @@ from runtime.group_commit import GroupCommitWriter
 WRITER_LOCK = int.from_bytes(b"RHUBWRIT", "big")
 MIGRATION_LOCK = int.from_bytes(b"RHUBMIGR", "big")
 BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+BEGIN_INGEST = "BEGIN"
+# SQLSTATEs of a statement that lost a race with another transaction: deadlock_detected,
+# serialization_failure, lock_not_available.
+_CONFLICTS = ("40P01", "40001", "55P03")
 
 
 class PgWriter(GroupCommitWriter[PgConnection]):
@@ -32,9 +44,11 @@ class PgWriter(GroupCommitWriter[PgConnection]):
     errors = (psycopg.Error,)
 
     def __init__(self, target: Target, setup: Callable[[PgConnection], None], *,
-                 max_group: int = 1024, name: str = "pg-writer") -> None:
+                 max_group: int = 1024, name: str = "pg-writer", begin: str = BEGIN) -> None:
         super().__init__(setup, max_group=max_group, name=name)
         self.target = target
+        self._begin_sql = begin
+        self._mark = 0
 
     def _connect(self) -> PgConnection:
         conn = PgConnection(self.target)
@@ -48,21 +62,26 @@ class PgWriter(GroupCommitWriter[PgConnection]):
         conn.ensure()
 
     def _begin(self, conn: PgConnection) -> None:
-        conn.command(BEGIN)
+        conn.deferred = []
+        conn.command(self._begin_sql)
 
     def _savepoint(self, conn: PgConnection) -> None:
+        self._mark = len(conn.deferred)
         conn.command("SAVEPOINT job")
 
     def _rollback_to_savepoint(self, conn: PgConnection) -> None:
+        del conn.deferred[self._mark:]
         conn.command("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
 
     def _release_savepoint(self, conn: PgConnection) -> None:
         conn.command("RELEASE SAVEPOINT job")
 
     def _commit(self, conn: PgConnection) -> None:
+        conn.flush_deferred()
         conn.command("COMMIT")
 
     def _rollback(self, conn: PgConnection) -> None:
+        conn.deferred = []
         if conn.status in (TransactionStatus.INTRANS, TransactionStatus.INERROR):
             conn.command("ROLLBACK")
 
@@ -71,6 +90,13 @@ class PgWriter(GroupCommitWriter[PgConnection]):
             translated = unreachable(self.target, error)
             translated.__cause__ = error
             return translated
+        return error
+
+    def _job_failure(self, error: BaseException) -> BaseException:
+        if isinstance(error, psycopg.Error) and error.sqlstate in _CONFLICTS:
+            conflict = WriteConflict(f"lost a race with another writer: {error}")
+            conflict.__cause__ = error
+            return conflict
         return error
 
     def _survives(self, conn: PgConnection, isolated: bool) -> bool:

@@ -36,6 +36,7 @@ RUNS = {
     "catalog-load": ["bench.catalog_load", "--items", "300000"],
     "catalog-fanout": ["bench.catalog_fanout", "--stores", "1000", "--changes", "1000"],
     "till-lookup": ["bench.till_lookup", "--items", "300000", "--rounds", "3"],
+    "cluster": ["bench.cluster", "--events", "100000", "--rounds", "3"],
 }
 
 
@@ -65,6 +66,19 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     f"PostgreSQL {st.get('postgresql_events_per_s')} events/s",
                     f"SQLite {st['sqlite_events_per_s']}/s", f"{st.get('postgresql_to_sqlite')}",
                     ""))
+    if c := _load("cluster"):
+        if (d := c.get("drain")) and "postgresql-2" in d:
+            two, one = d["postgresql-2"], d["postgresql-1"]
+            out.append((f"cluster drain {d['events'] // 1000}k, PostgreSQL 2 workers",
+                        f"{two['events_per_s_median']} events/s",
+                        f"1 worker {one['events_per_s_median']}/s, SQLite "
+                        f"{d['sqlite']['events_per_s_median']}/s",
+                        f"{two['events_per_s_median'] / one['events_per_s_median']:.2f}", ""))
+        if f := c.get("failover"):
+            out.append(("cluster failover, 1 of 2 workers SIGKILLed",
+                        f"all applied {f['all_applied_after_kill_s']} s after the kill",
+                        f"p99 before {f['before_p99_ms']} ms",
+                        f"p99 after {f['failover_p99_ms']} ms", ""))
     if f := _load("fleet"):
         out.append((f"fleet {f['stores']} stores", f"{f['sold_per_s']} sales/s, all applied "
                     f"{f['applied'] == f['sold']}", "", f"p50 {f['p50_ms']} / p99 {f['p99_ms']} ms",

@@ -15,6 +15,8 @@
     │                      be used (HTTP 422); also a ValueError; names the field
     ├── DatabaseUnreachable  the hub's PostgreSQL database cannot be reached (exit 3); names its
     │                      URL, never the password
+    ├── StoreBusy          another hub worker is applying this store's events right now: ingest
+    │                      tries the batch again shortly; names the store
     ├── TransferRefused    `retail-hub import` into a database that is not empty, or from an
     │                      export of another schema (exit 4)
     └── CatalogError       catalog master data or a publication that cannot be accepted
@@ -99,6 +101,15 @@ class Insufficient(AvailabilityError):
 
 class DatabaseUnreachable(HubError):
     """The hub's PostgreSQL database cannot be reached (wrong host, server down, refused login)."""
+
+
+class StoreBusy(HubError):
+    """Another hub worker's transaction holds this store's lock (hub.ingest.eventlog): nothing
+    was written; the batch can be tried again in a moment."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"store {store_id}: another hub worker is applying its events")
+        self.store_id = store_id
 
 
 class TransferRefused(HubError):

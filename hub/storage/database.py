@@ -35,11 +35,19 @@ so there too one writer writes at a time. Several hub workers sharing a database
 each by other means (docs/architecture.md and docs/scale-out.md say the same):
 
 1. Applying a stream reads `streams.applied_seq`, applies what follows and advances it in one
-   transaction: needs a per-stream lock (`SELECT ... FOR UPDATE` on the stream's row, or
-   `pg_advisory_xact_lock`). Admitting a new stream counts the store's streams, then inserts:
-   the same lock, per store.
-2. Events held past a gap live in `Sequencer`'s memory and ingest coalesces queued batches in
-   memory: with several workers the held events must live in the database.
+   transaction; admitting a new stream counts the store's streams, then inserts. Met by a lock
+   per store (per store, not per stream: dedupe by event_id spans a store's streams):
+   `Sequencer.apply` first calls `tx.events.lock_store`, always granted on SQLite (one writer),
+   `pg_try_advisory_xact_lock` on PostgreSQL (hub.storage.postgres.repositories), held until
+   COMMIT. A try lock, because one group-commit transaction locks its jobs' stores in any order
+   and two workers waiting on each other would deadlock: a job refused raises StoreBusy before
+   it has read or written anything, and ingest tries the batch again shortly.
+2. Events held past a gap live in the database (`held_events`, each stream's count in
+   `streams.held`, read with `applied_seq` so that a batch when nothing is held costs no more
+   queries), under the same store lock: whichever worker fills the gap applies them, and the
+   limits on what may be held are counted there. A worker's memory keeps only when it last asked
+   a stream for a replay (a rate limit) and the batches it has queued itself, which it applies
+   through the same lock.
 3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
    lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column, which is what the
    PostgreSQL backend does already (`PgDaysWrites`). Inventory is an atomic increment on both.

@@ -1,7 +1,7 @@
 """The hub database's schema history: forward migrations tracked with PRAGMA user_version.
 
 Each table's queries live in this package's repository for it: `eventlog` (streams, events,
-duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
+duplicate_events, held_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
 availability_changes, feed_compaction, webhook_cursors, channel_freshness), `reservations`
@@ -433,6 +433,21 @@ MIGRATIONS: list[str] = [
         store_id TEXT PRIMARY KEY,
         lines INTEGER NOT NULL,
         deviations INTEGER NOT NULL
+    );
+    """,
+    # 9: events held past a gap live in the database, so that whichever hub worker fills the
+    # gap applies them (issue 16, phase B); `streams.held` counts a stream's held events, read
+    # with its applied_seq, so a batch with nothing held costs no query of `held_events`.
+    """
+    ALTER TABLE streams ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE held_events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        held_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
     );
     """,
 ]

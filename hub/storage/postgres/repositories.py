@@ -1,6 +1,13 @@
 """The few repository methods PostgreSQL does its own way, as subclasses of the shared ones, and
 the Transaction and Reads that use them. Everything else runs the shared repositories' SQL.
 
+- The store's lock while ingest applies it (`PgEventLogWrites.lock_store`):
+  `pg_try_advisory_xact_lock(STORE_LOCK, hashtext(store_id))`, held until the transaction ends.
+  A try lock, never a wait: one group-commit transaction locks the stores of its jobs in
+  whatever order they came, so two workers waiting on each other's stores would deadlock.
+  Its own statement, before the job reads anything: under READ COMMITTED each later statement
+  then sees what the lock's previous holder committed (a statement's snapshot is taken when it
+  starts). Two stores whose names hash alike share a lock: one waits a retry for the other.
 - Day totals (`PgDaysWrites.add_totals`): one atomic `UPDATE ... SET x = x + excluded.x` on
   exact `NUMERIC` columns, where SQLite reads, adds as Decimal and writes back text. Correct
   without the writer lock too (single-writer assumption 3 of hub.storage.database).
@@ -40,12 +47,25 @@ from hub.storage.availability import (
 )
 from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
+from hub.storage.eventlog import EventLogWrites
 from hub.storage.postgres.connection import PgConnection, dialect
 from hub.storage.reservations import ReservationsWrites
-from hub.storage.rows import Reader, fetch_all, fetch_one
+from hub.storage.rows import Reader, fetch_all, fetch_one, one_row
 from hub.storage.version_content import PAGE, ContentReader
 
 _cursors = itertools.count(1)
+# The class of the per-store advisory locks (two-int form), the letters 'RHST' as an int4: a
+# space of its own beside hub.storage.postgres.writer's one-int (bigint) keys.
+STORE_LOCK = int.from_bytes(b"RHST", "big")
+
+
+class PgEventLogWrites(EventLogWrites):
+    def lock_store(self, store_id: str) -> bool:
+        """Whether this transaction holds the store's lock now (taken, or held already)."""
+        row = one_row(self._conn,
+                      f"SELECT pg_try_advisory_xact_lock({STORE_LOCK}, hashtext(?)) AS granted",
+                      (store_id,))
+        return bool(row and row["granted"])
 
 
 class PgDaysWrites(DaysWrites):
@@ -121,6 +141,7 @@ class PgTransaction(Transaction):
 
     def __init__(self, conn: PgConnection) -> None:
         super().__init__(conn)
+        self.events = PgEventLogWrites(conn)
         self.days = PgDaysWrites(conn)
         self.availability = PgAvailabilityWrites(conn)
         self.reservations = PgReservationsWrites(conn)

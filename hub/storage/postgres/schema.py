@@ -418,6 +418,20 @@ MIGRATIONS: list[str] = [
         deviations INTEGER NOT NULL
     );
     """,
+    # 9: events held past a gap live in the database (issue 16, phase B); see hub.storage.schema
+    # for the why. `held` is INTEGER because a query sums it.
+    """
+    ALTER TABLE streams ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE held_events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        envelope BYTEA NOT NULL,
+        held_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
+    );
+    """,
 ]
 
 VERSION_TABLE = "schema_version"

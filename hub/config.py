@@ -121,6 +121,9 @@ class ErpConfig(Struct, frozen=True, forbid_unknown_fields=True):
     retry_max_s: Positive = 300.0
     breaker_failures: Annotated[int, Meta(ge=1)] = 5
     breaker_open_s: Positive = 30.0
+    # How long a relay's claim of a posting lasts: past it, a posting still `posting` (its
+    # worker died mid-send) is due again for any worker. Longer than a posting's calls take.
+    claim_lease_s: Positive = 300.0
     maintenance_windows: list[str] = msgspec.field(default_factory=list)
     timezone: str = "UTC"
     mapping: MappingConfig = MappingConfig()
@@ -506,6 +509,9 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
     except WindowError as exc:
         raise ConfigError(src, "erp.maintenance_windows", str(exc)) from exc
     erp = cfg.erp
+    if erp.claim_lease_s <= erp.timeout_s:
+        raise ConfigError(src, "erp.claim_lease_s", f"must be longer than erp.timeout_s "
+                          f"({erp.timeout_s:g} s): a call must end before its claim does")
     if erp.connector in ("http-json", "tryton") and not erp.url.startswith(("http://", "https://")):
         raise ConfigError(src, "erp.url", f"required for connector {erp.connector!r}: http(s)://host:port")
     if erp.connector == "tryton":

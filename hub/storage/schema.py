@@ -450,6 +450,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (store_id, stream, seq)
     );
     """,
+    # 10: leases on the relay's claims (issue 16, phase B: several hub workers on one
+    # database). A claimed posting names the worker that claimed it and when the claim's lease
+    # ends; past that it is due again for any relay (hub.storage.postings says how). Rows left
+    # in 'posting' by an older hub have no lease and are due again at once, as they were.
+    """
+    ALTER TABLE postings ADD COLUMN claimed_by TEXT;
+    ALTER TABLE postings ADD COLUMN claimed_until TEXT;
+    """,
 ]
 
 

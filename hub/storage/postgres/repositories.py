@@ -25,12 +25,20 @@ the Transaction and Reads that use them. Everything else runs the shared reposit
 - The feed's page (`PgAvailabilityReads.changes`): the same query without SQLite's
   `NOT INDEXED` (there it keeps the planner on the cursor range by rowid; PostgreSQL has no
   such clause, and its planner weighs the primary key's range against the by-key index itself).
+- The relay's claims (`PgPostingsWrites`): the claim's selects take the rows they pick with
+  `FOR UPDATE SKIP LOCKED`, so relays of several workers claiming at once each take other
+  postings (a row another transaction is claiming is passed over, not waited for, and is never
+  claimed twice); SQLite has one writer, its claim needs no lock. While every write transaction
+  also takes the writer lock (hub.storage.postgres.writer) two claims cannot overlap anyway; the
+  row locks are what keeps claims apart once workers write side by side. At a relay's start
+  only its own worker id's open claims go back to pending (SQLite, one hub per file: all).
 - A catalog version's content (`PgContentReader`, opened by `content_reader`): pages come from
   a server-side cursor inside one REPEATABLE READ snapshot, so a 300,000-item version is never
   held whole in the hub's memory (psycopg's ordinary cursor fetches every row at once).
 """
 
 import contextlib
+import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -49,9 +57,11 @@ from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
 from hub.storage.eventlog import EventLogWrites
 from hub.storage.postgres.connection import PgConnection, dialect
+from hub.storage.postings import PostingsWrites
 from hub.storage.reservations import ReservationsWrites
 from hub.storage.rows import Reader, fetch_all, fetch_one, one_row
 from hub.storage.version_content import PAGE, ContentReader
+from runtime.clock import stamp
 
 _cursors = itertools.count(1)
 # The class of the per-store advisory locks (two-int form), the letters 'RHST' as an int4: a
@@ -136,6 +146,20 @@ class PgAvailabilityReads(AvailabilityReads):
         return [Change(r[0], r[1]) for r in rows]
 
 
+class PgPostingsWrites(PostingsWrites):
+    """The postings' writes with several workers in mind: a claim locks the rows it picks and
+    skips those locked; a relay's start takes back only its own worker's claims."""
+
+    CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+
+    def release_claims(self, worker: str, now: dt.datetime) -> int:
+        """The postings `worker` left mid-send (the same worker id, started again) are pending
+        again, due at `now`; how many. Another worker's claims wait for their lease to end:
+        that worker may be sending them right now."""
+        return self._conn.execute(f"{self.RELEASE} AND claimed_by = ?",
+                                  (stamp(now), stamp(now), worker)).rowcount
+
+
 class PgTransaction(Transaction):
     """A Transaction whose repositories run on PostgreSQL."""
 
@@ -145,6 +169,7 @@ class PgTransaction(Transaction):
         self.days = PgDaysWrites(conn)
         self.availability = PgAvailabilityWrites(conn)
         self.reservations = PgReservationsWrites(conn)
+        self.postings = PgPostingsWrites(conn)
 
 
 class PgReads(Reads):

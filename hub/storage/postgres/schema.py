@@ -432,6 +432,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (store_id, stream, seq)
     );
     """,
+    # 10: leases on the relay's claims (issue 16, phase B); see hub.storage.schema for the
+    # why. The lease's end is an instant: timestamptz.
+    """
+    ALTER TABLE postings ADD COLUMN claimed_by TEXT;
+    ALTER TABLE postings ADD COLUMN claimed_until TIMESTAMPTZ;
+    """,
 ]
 
 VERSION_TABLE = "schema_version"

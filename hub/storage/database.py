@@ -51,9 +51,14 @@ each by other means (docs/architecture.md and docs/scale-out.md say the same):
 3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
    lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column, which is what the
    PostgreSQL backend does already (`PgDaysWrites`). Inventory is an atomic increment on both.
-4. The relay reads due postings, then claims them (the claim re-checks the state), and at start
-   puts every posting in flight back to pending (`PostingsWrites.reset_in_flight`): with several
-   relays, claims need `FOR UPDATE SKIP LOCKED` and a lease that expires.
+4. Postings: holds with several relays. A claim (`PostingsWrites.claim`) picks the due postings
+   in the writer and marks each with the worker id and a lease (`claimed_by`, `claimed_until`,
+   `erp.claim_lease_s`); on PostgreSQL its selects take `FOR UPDATE SKIP LOCKED`, so two workers'
+   claims never take the same posting even without the writer lock. A posting whose lease ended
+   (its worker died mid-send) is due again for any relay and sent again under its idempotency
+   key; an answer is written only under the claim it was sent under (`PostingsWrites.settle`).
+   At start a relay takes back only its own worker id's open claims (`release_claims`; on SQLite,
+   one hub per file, all). Assumed: hosts' clocks agree to well within the lease.
 5. Every ordering by time compares instants as text written by `runtime.clock.stamp`.
 6. Available to sell: a reservation is checked against what is available and held in one writer
    job, so no two reservations can both take the last unit (`hub.storage.reservations`); with

@@ -24,9 +24,11 @@ methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `day
 the change feed), `reservations`,
 `catalog` (items, store groups, price books, staged price changes), `publications` (catalog
 versions and their content, publications and their target stores), `store_catalogs` (the version
-each store has, what is still to reach it, its sales' price deviations). A version's content,
+each store has, what is still to reach it, its sales' price deviations), `workers` (the hub
+workers sharing the database, each one's heartbeat). A version's content,
 too big for the event loop, is read in a thread on a connection of its own (`read_content`,
-hub.storage.version_content).
+hub.storage.version_content). `Database.leadership()` is the cluster's lead for this worker
+(hub.storage.leadership: always its on SQLite; an advisory lock on PostgreSQL).
 
 Single-writer assumptions: a hub has one writer thread, and these are correct only because of
 it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
@@ -85,6 +87,7 @@ from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
 from hub.storage.inventory import InventoryReads, InventoryWrites
+from hub.storage.leadership import Leadership
 from hub.storage.postings import PostingsReads, PostingsWrites
 from hub.storage.publications import PublicationsReads, PublicationsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
@@ -94,6 +97,7 @@ from hub.storage.rows import Connection, Reader
 from hub.storage.schema import migrate
 from hub.storage.store_catalogs import StoreCatalogsReads, StoreCatalogsWrites
 from hub.storage.version_content import ContentReader, content_reader
+from hub.storage.workers import WorkersReads, WorkersWrites
 from runtime.group_commit import GroupCommitWriter
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
@@ -129,6 +133,7 @@ class Transaction:
         self.catalog = CatalogWrites(conn)
         self.publications = PublicationsWrites(conn)
         self.store_catalogs = StoreCatalogsWrites(conn)
+        self.workers = WorkersWrites(conn)
 
 
 class Reads:
@@ -149,6 +154,7 @@ class Reads:
         self.catalog = CatalogReads(conn)
         self.publications = PublicationsReads(conn)
         self.store_catalogs = StoreCatalogsReads(conn)
+        self.workers = WorkersReads(conn)
 
 
 class Database:
@@ -200,6 +206,10 @@ class Database:
                 return job(reader)
 
         return await asyncio.to_thread(run)
+
+    def leadership(self) -> Leadership:
+        """The cluster's lead for this worker (hub.storage.leadership): on SQLite always its."""
+        return Leadership()
 
     @property
     def reads(self) -> Reads:

@@ -9,7 +9,8 @@ availability_changes, feed_compaction, webhook_cursors, channel_freshness), `res
 store_group_members, price_books, price_book_stores, price_book_groups, price_change_sets,
 price_changes), `publications` (catalog_versions, catalog_items, catalog_prices, publications,
 publication_targets, catalog_stores), `store_catalogs` (catalog_stores as the stores report
-them, price_deviations, price_lines).
+them, price_deviations, price_lines), `workers` (the hub workers sharing the
+database).
 
 Every migration here has its PostgreSQL twin at the same place in
 `hub.storage.postgres.schema.MIGRATIONS`: adding migration n means adding it to both lists
@@ -457,6 +458,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE postings ADD COLUMN claimed_by TEXT;
     ALTER TABLE postings ADD COLUMN claimed_until TEXT;
+    """,
+    # 11: the hub workers sharing the database (issue 16, phase B; hub.cluster.workers): each
+    # one's row, upserted by its heartbeat every `[cluster] heartbeat_s`: since when it runs,
+    # when it was last heard, the batches it took in, and whether it leads the cluster's
+    # once-only work. Rows of workers long gone are pruned by their heartbeat instant.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        batches_applied INTEGER NOT NULL DEFAULT 0,
+        leads INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX workers_by_heartbeat ON workers (heartbeat_at);
     """,
 ]
 

@@ -438,6 +438,19 @@ MIGRATIONS: list[str] = [
     ALTER TABLE postings ADD COLUMN claimed_by TEXT;
     ALTER TABLE postings ADD COLUMN claimed_until TIMESTAMPTZ;
     """,
+    # 11: the hub workers sharing the database (issue 16, phase B); see hub.storage.schema.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL,
+        batches_applied BIGINT NOT NULL DEFAULT 0,
+        leads INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX workers_by_heartbeat ON workers (heartbeat_at);
+    """,
 ]
 
 VERSION_TABLE = "schema_version"

@@ -227,6 +227,13 @@ class ClusterConfig(Struct, frozen=True, forbid_unknown_fields=True):
     # subscription `$share/<shared_group>/<prefix>/stores/+/events`; "" means this hub is alone.
     # Needs storage.backend = "postgresql" and broker.embedded = false.
     shared_group: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{0,64}$")] = ""
+    # How often this worker writes its row of the workers table (the dashboard's Workers).
+    heartbeat_s: Annotated[float, Meta(gt=0, le=60)] = 2.0
+    # A worker not heard from for this long is shown as gone (its row goes after a day).
+    gone_after_s: Annotated[float, Meta(gt=0, le=3600)] = 15.0
+    # How often a worker that does not lead tries to take the lead, and the leader checks that
+    # it still holds it (hub.cluster.leadership).
+    leader_check_s: Annotated[float, Meta(gt=0, le=60)] = 1.0
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -440,6 +447,7 @@ def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
 
 def _check_cluster(src: str, cfg: HubConfig) -> None:
     """Workers that share the stores' events must share one database and one broker."""
+    _check_heartbeats(src, cfg.cluster)
     if not cfg.cluster.shared_group:
         return
     if cfg.storage.backend != "postgresql":
@@ -518,6 +526,13 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
         for key in ("database", "username", "password_file"):
             if not getattr(erp, key):
                 raise ConfigError(src, f"erp.{key}", "required for connector 'tryton'")
+
+
+def _check_heartbeats(src: str, cluster: ClusterConfig) -> None:
+    if cluster.gone_after_s <= 2 * cluster.heartbeat_s:
+        raise ConfigError(src, "cluster.gone_after_s", "must be more than twice "
+                          f"cluster.heartbeat_s ({cluster.heartbeat_s:g}), or live workers "
+                          "would show as gone")
 
 
 def _check_catalog(src: str, cfg: HubConfig) -> None:

@@ -1,5 +1,10 @@
 """Wires the hub together: database writer, embedded broker, ingest, catalog delivery, ERP relay,
-jobs and the API."""
+jobs and the API.
+
+Every worker of a cluster (docs/scale-out.md) takes in batches and serves the API and the
+dashboard; the work that must run once per cluster (the scheduled jobs, the ERP relay, catalog
+delivery, the availability webhooks' push) runs in `_lead`, only while this worker leads
+(hub.cluster.leadership: on SQLite always)."""
 
 import asyncio
 import functools
@@ -13,8 +18,12 @@ from hub.broker import provisioning
 from hub.broker.embedded import EmbeddedBroker
 from hub.catalog.delivery import Delivery
 from hub.catalog.erp_sync import ErpSync
+from hub.cluster.connector import KeptOpen
+from hub.cluster.leadership import Leader
+from hub.cluster.workers import Workers
 from hub.config import HubConfig
 from hub.erp.factory import make_connector, read_products
+from hub.errors import DatabaseUnreachable
 from hub.ingest.receiver import Ingest
 from hub.ledger import fleet
 from hub.postings import store as postings
@@ -28,12 +37,15 @@ from hub.web.availability import AvailabilityApi
 from hub.web.catalog import CatalogApi
 from hub.web.health import Health
 from hub.web.pages import DashboardPage
+from hub.web.workers_board import WorkersBoard
 from runtime import systemd
 from runtime.clock import SYSTEM, Clock
 from runtime.http import bound_port, json_errors
 from runtime.service import CannotListen, lock_data_dir
 
 log = logging.getLogger(__name__)
+
+GOODBYE_S = 5.0
 
 
 class Hub:
@@ -51,17 +63,25 @@ class Hub:
         else:
             url = config.broker.url
         self.ingest = Ingest(config, self.db, url, clock)
-        connector = make_connector(config)
+        erp = make_connector(config)
+        self.connector = KeptOpen(erp) if erp else None
         receipts = functools.partial(self.ingest.outbound.settled, self.db)
-        self.relay = (Relay(config, self.db, connector, on_settled=receipts, clock=clock)
-                      if connector else None)
+        self.relay = (Relay(config, self.db, self.connector, on_settled=receipts, clock=clock)
+                      if self.connector else None)
+        self.leader = Leader(self.db, config.worker_id, config.cluster.leader_check_s)
+        self.workers = Workers(config, self.db, clock,
+                               batches=lambda: self.ingest.counters["batches"],
+                               leading=lambda: self.leader.leading)
+        self.leader.on_change = self.workers.wake
+        self.workers_board = WorkersBoard(self.workers)
         self.health = Health(config.health, self.ingest, self.relay, clock,
                              embedded_broker=self.broker is not None)
         self.api = HubApi(self.db, self.health, self.relay, config.erp.mapping,
                            clock, config.postings)
         self._admin_token = config.admin_token()
         self.dashboard = DashboardPage(config, self.db, self.ingest, self.relay, clock,
-                                       token_configured=self._admin_token is not None)
+                                       token_configured=self._admin_token is not None,
+                                       workers=self.workers_board)
         self.jobs = Jobs(config, self.db, self.relay, clock)
         self.delivery = Delivery(self.db, config.catalog, self.ingest.outbound, clock)
         self.ingest.listen(self.delivery)
@@ -75,8 +95,10 @@ class Hub:
         self.webhooks = Webhooks(self.availability)
 
     async def metrics(self, request: web.Request) -> web.Response:
+        # The push's figures are the leader's: another worker's would read as far behind.
+        webhooks = self.webhooks if self.leader.leading else None
         return await hub_metrics.response(self.db.reads, self.ingest, self.relay, self.clock.now(),
-                                          self.webhooks, self.delivery)
+                                          webhooks, self.delivery, self.workers_board)
 
     async def run(self) -> None:
         """Serve until cancelled; DataDirInUse or CannotListen (runtime.service) if it cannot."""
@@ -94,10 +116,9 @@ class Hub:
             if kept:
                 log.info("no ERP connector: %d postings that waited for one are kept", kept)
         runner: web.AppRunner | None = None
-        scheduler = self.jobs.scheduler()
-        self.availability.schedule(scheduler)
-        self.erp_sync.schedule(scheduler)
         try:
+            if self.connector is not None:
+                await self.connector.open()
             if self.broker is not None:
                 await self.broker.start()
             app = web.Application(middlewares=[
@@ -105,6 +126,7 @@ class Hub:
             app.add_routes(self.api.routes())
             app.add_routes(AvailabilityApi(self.availability).routes())
             app.add_routes(self.catalog_api.routes())
+            app.add_routes(self.workers_board.routes())
             app.add_routes([web.get("/", self.dashboard.handle), web.get("/metrics", self.metrics)])
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
@@ -117,26 +139,50 @@ class Hub:
                                    exc) from exc
             self.bound_port = bound_port(site, port)
             log.info("hub API on http://%s:%d", host, self.bound_port)
-            scheduler.start()
             self.started.set()
             systemd.notify("READY=1")
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(systemd.watchdog(), name="watchdog")
                 tasks.create_task(self.ingest.run(), name="ingest")
-                tasks.create_task(self.delivery.run(), name="catalog-delivery")
                 tasks.create_task(self.dashboard.sample_activity(), name="activity-sampler")
+                tasks.create_task(self.workers.run(), name="worker-heartbeat")
+                tasks.create_task(self.leader.run(self._lead), name="leadership")
+        finally:
+            systemd.notify("STOPPING=1")
+            if runner is not None:
+                await runner.cleanup()
+            if self.broker is not None:
+                await self.broker.stop()
+            await self._goodbye()
+            if self.connector is not None:
+                await self.connector.shut()
+            await self.db.close()
+            log.info("hub stopped")
+
+    async def _lead(self) -> None:
+        """What runs once per cluster, for one term of this worker's lead (cancelled when it
+        ends): the scheduled jobs, catalog delivery, the ERP relay, the webhooks' push."""
+        scheduler = self.jobs.scheduler()
+        self.availability.schedule(scheduler)
+        self.erp_sync.schedule(scheduler)
+        scheduler.start()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.delivery.run(), name="catalog-delivery")
                 if self.relay is not None:
                     tasks.create_task(self.relay.run(), name="erp-relay")
                 if self.webhooks.channels:
                     tasks.create_task(self.webhooks.run(), name="availability-webhooks")
         finally:
-            systemd.notify("STOPPING=1")
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
-            if runner is not None:
-                await runner.cleanup()
-            if self.broker is not None:
-                await self.broker.stop()
-            await self.db.close()
-            log.info("hub stopped")
+            scheduler.shutdown(wait=False)  # and cancels a job still running
+
+    async def _goodbye(self) -> None:
+        """Take this worker's row out of the workers table, unless the database is away."""
+        try:
+            await asyncio.wait_for(self.workers.goodbye(), GOODBYE_S)
+        except (DatabaseUnreachable, TimeoutError) as exc:
+            log.info("worker %s: its row stays until it is pruned (%s)", self.config.worker_id,
+                     exc or "the database did not answer")
+        except Exception:  # the database must still be closed
+            log.exception("worker %s: removing its row failed", self.config.worker_id)
 

@@ -121,6 +121,9 @@ class ErpConfig(Struct, frozen=True, forbid_unknown_fields=True):
     retry_max_s: Positive = 300.0
     breaker_failures: Annotated[int, Meta(ge=1)] = 5
     breaker_open_s: Positive = 30.0
+    # How long a relay's claim of a posting lasts: past it, a posting still `posting` (its
+    # worker died mid-send) is due again for any worker. Longer than a posting's calls take.
+    claim_lease_s: Positive = 300.0
     maintenance_windows: list[str] = msgspec.field(default_factory=list)
     timezone: str = "UTC"
     mapping: MappingConfig = MappingConfig()
@@ -224,6 +227,13 @@ class ClusterConfig(Struct, frozen=True, forbid_unknown_fields=True):
     # subscription `$share/<shared_group>/<prefix>/stores/+/events`; "" means this hub is alone.
     # Needs storage.backend = "postgresql" and broker.embedded = false.
     shared_group: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{0,64}$")] = ""
+    # How often this worker writes its row of the workers table (the dashboard's Workers).
+    heartbeat_s: Annotated[float, Meta(gt=0, le=60)] = 2.0
+    # A worker not heard from for this long is shown as gone (its row goes after a day).
+    gone_after_s: Annotated[float, Meta(gt=0, le=3600)] = 15.0
+    # How often a worker that does not lead tries to take the lead, and the leader checks that
+    # it still holds it (hub.cluster.leadership).
+    leader_check_s: Annotated[float, Meta(gt=0, le=60)] = 1.0
 
 
 class HubConfig(Struct, frozen=True, forbid_unknown_fields=True):
@@ -437,6 +447,7 @@ def _name_the_entry(path: Path | str, exc: ConfigError) -> None:
 
 def _check_cluster(src: str, cfg: HubConfig) -> None:
     """Workers that share the stores' events must share one database and one broker."""
+    _check_heartbeats(src, cfg.cluster)
     if not cfg.cluster.shared_group:
         return
     if cfg.storage.backend != "postgresql":
@@ -506,12 +517,22 @@ def _check_erp(src: str, cfg: HubConfig) -> None:
     except WindowError as exc:
         raise ConfigError(src, "erp.maintenance_windows", str(exc)) from exc
     erp = cfg.erp
+    if erp.claim_lease_s <= erp.timeout_s:
+        raise ConfigError(src, "erp.claim_lease_s", f"must be longer than erp.timeout_s "
+                          f"({erp.timeout_s:g} s): a call must end before its claim does")
     if erp.connector in ("http-json", "tryton") and not erp.url.startswith(("http://", "https://")):
         raise ConfigError(src, "erp.url", f"required for connector {erp.connector!r}: http(s)://host:port")
     if erp.connector == "tryton":
         for key in ("database", "username", "password_file"):
             if not getattr(erp, key):
                 raise ConfigError(src, f"erp.{key}", "required for connector 'tryton'")
+
+
+def _check_heartbeats(src: str, cluster: ClusterConfig) -> None:
+    if cluster.gone_after_s <= 2 * cluster.heartbeat_s:
+        raise ConfigError(src, "cluster.gone_after_s", "must be more than twice "
+                          f"cluster.heartbeat_s ({cluster.heartbeat_s:g}), or live workers "
+                          "would show as gone")
 
 
 def _check_catalog(src: str, cfg: HubConfig) -> None:

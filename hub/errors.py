@@ -16,7 +16,9 @@
     ├── DatabaseUnreachable  the hub's PostgreSQL database cannot be reached (exit 3); names its
     │                      URL, never the password
     ├── WriteConflict      a write lost a race with another hub worker's (a deadlock the
-    │                      database broke, a store another worker is applying): try it again
+    │   │                  database broke): nothing written; try it again
+    │   └── StoreBusy      another hub worker is applying this store's events right now: ingest
+    │                      tries the batch again shortly; names the store
     ├── TransferRefused    `retail-hub import` into a database that is not empty, or from an
     │                      export of another schema (exit 4)
     └── CatalogError       catalog master data or a publication that cannot be accepted
@@ -106,6 +108,15 @@ class DatabaseUnreachable(HubError):
 class WriteConflict(HubError):
     """A write job lost a race with another writer of the same database (several hub workers on
     PostgreSQL) and wrote nothing: trying it again is safe."""
+
+
+class StoreBusy(WriteConflict):
+    """Another hub worker's transaction holds this store's lock (hub.ingest.eventlog): nothing
+    was written; the batch can be tried again in a moment."""
+
+    def __init__(self, store_id: str) -> None:
+        super().__init__(f"store {store_id}: another hub worker is applying its events")
+        self.store_id = store_id
 
 
 class TransferRefused(HubError):

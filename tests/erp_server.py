@@ -2,8 +2,8 @@
 
 It keeps every posting it commits (by Idempotency-Key) and counts commits per posting, so a test
 can prove "exactly once". Faults are switched on by setting attributes: 429 storms with
-Retry-After, 503 outages, slow answers (after committing), 422 for chosen SKUs, and connection
-resets after the commit.
+Retry-After, 503 outages, slow answers (after committing), 422 for chosen SKUs, connection
+resets after the commit, and requests committed but never answered (until `stop`).
 """
 
 import asyncio
@@ -31,6 +31,8 @@ class FakeErp:
         self.reject_skus: set[str] = set()
         self.echo_auth = False        # a careless ERP: rejections quote the Authorization header
         self.reset_first = 0          # commit, then drop the connection, this many times
+        self.hang_first = 0           # commit, then answer this many requests only at `stop`
+        self._stopping = asyncio.Event()
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -46,6 +48,7 @@ class FakeErp:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -86,6 +89,9 @@ class FakeErp:
             assert request.transport is not None
             request.transport.abort()
             return web.Response(status=201)
+        if self.hang_first > 0:
+            self.hang_first -= 1
+            await self._stopping.wait()
         if self.slow_first > 0:
             self.slow_first -= 1
             await asyncio.sleep(self.slow_s)

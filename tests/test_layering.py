@@ -56,7 +56,9 @@ HUB_ROOMS = {
     "broker": {"config", "errors", "ledger", "storage"},
     "availability": {"config", "storage"},
     "catalog": {"config", "storage"},
-    "web": {"availability", "catalog", "config", "ingest", "ledger", "postings", "storage"},
+    "cluster": {"config", "erp", "postings.payloads", "storage"},
+    "web": {"availability", "catalog", "cluster", "config", "ingest", "ledger", "postings",
+            "storage"},
     "cli": {"catalog", "config", "erp", "postings", "storage"},
 }
 

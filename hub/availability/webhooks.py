@@ -53,8 +53,11 @@ class Webhooks:
         self._db_down: set[str] = set()  # channels whose push waits for the database
 
     async def run(self) -> None:
+        """Push until cancelled (on a cluster's worker: while it leads), each channel from its
+        cursor in the database (another worker may have pushed since this one last did)."""
         if not self.channels:
             return
+        self.cursors.clear()
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as http, asyncio.TaskGroup() as tasks:
             for name in self.channels:

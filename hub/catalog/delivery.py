@@ -159,6 +159,16 @@ class Delivery:
     # --- sending ---
 
     async def run(self) -> None:
+        """Send until cancelled (on a cluster's worker: while it leads); then every send in
+        progress stops too (a store keeps the parts it has, and is sent the rest later)."""
+        try:
+            await self._run()
+        finally:
+            for task in list(self._sending.values()):
+                task.cancel()
+            await asyncio.gather(*self._sending.values(), return_exceptions=True)
+
+    async def _run(self) -> None:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)

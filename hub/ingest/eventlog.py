@@ -1,11 +1,14 @@
 """The per-store event log: every event exactly once, applied in seq order with its effects.
 
-`Sequencer.apply` runs inside the hub's single writer thread (one transaction per group of
-batches). It drops what it already has (by (store, stream, seq), then by event_id), holds events
-that arrive after a gap and asks for a replay from the first missing seq, and applies contiguous
-events together with their inventory, day-total, click-and-collect, price-deviation and
-ERP-posting effects in the same transaction. The ack it returns is published only after that
-transaction has committed.
+`Sequencer.apply` runs inside a hub worker's writer thread (one transaction per group of
+batches). It first takes the store's lock (`tx.events.lock_store`): on PostgreSQL several
+workers may receive one store's batches, and only the one holding the lock applies them; the
+others get StoreBusy before they have read or written anything, and try again shortly. It drops
+what it already has (by (store, stream, seq), then by event_id), holds events that arrive after a
+gap in the database (`held_events`, so whichever worker fills the gap applies them) and asks for
+a replay from the first missing seq, and applies contiguous events together with their
+inventory, day-total, click-and-collect, price-deviation and ERP-posting effects in the same
+transaction. The ack it returns is published only after that transaction has committed.
 """
 
 import datetime as dt
@@ -16,12 +19,13 @@ from collections import Counter
 import msgspec
 
 from hub.config import IngestConfig, PostingsConfig
+from hub.errors import StoreBusy
 from hub.ingest import admission, quarantine
 from hub.ledger import click_collect, days, fleet, inventory, price_deviations
 from hub.postings import store as postings
 from hub.postings.store import PostingState
 from hub.storage import Transaction
-from hub.storage.eventlog import NewEvent
+from hub.storage.eventlog import HeldEvent, NewEvent, StreamMark
 from protocol import codec
 from protocol.messages import Batch, DayClose, Envelope, Return, Sale
 from runtime.clock import SYSTEM, Clock, stamp
@@ -47,7 +51,8 @@ class Outcome(msgspec.Struct):
 class Sequencer:
     """Applies batches to the event log exactly once and in seq order (see the module docstring),
     holding events past a gap within their limits, deciding when to ask for a replay, and
-    admitting or refusing new streams. Touched only by the writer thread."""
+    admitting or refusing new streams. Touched only by its worker's writer thread; what it keeps
+    in memory (when it last asked a stream for a replay) is only a rate limit."""
 
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
                  policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
@@ -62,15 +67,18 @@ class Sequencer:
                                        limits.max_held_events_total)
         self.max_new_streams = limits.max_new_streams_per_day
         self.replay_min_interval_s = replay_min_interval_s
-        self._held: dict[tuple[str, str], dict[int, Envelope]] = {}
         self._replay_asked: dict[tuple[str, str], float] = {}
 
     def apply(self, tx: Transaction, batch: Batch, topic: str) -> Outcome:
+        """Apply `batch` (of one stream; its events in any order, repeats allowed). Raises
+        StoreBusy, having written nothing, while another transaction holds the store's lock."""
+        if not tx.events.lock_store(batch.store_id):
+            raise StoreBusy(batch.store_id)
         clock = self.clock.now()
         now = stamp(clock)
         key = (batch.store_id, batch.stream)
-        applied_seq = tx.events.applied_seq(*key)
-        if applied_seq is None:
+        mark = tx.events.mark(*key)
+        if mark is None:
             refused = admission.new_stream_refusal(tx, batch.store_id, batch.stream, clock,
                                                    self.max_new_streams)
             if refused:
@@ -79,39 +87,63 @@ class Sequencer:
                 return Outcome(batch.store_id, batch.stream, 0, quarantined=1)
             tx.events.open_stream(*key, now)
             log.info("store %s: new stream %s", *key)
-        applied = applied_seq or 0
+            mark = StreamMark(0, 0)
+        applied = mark.applied_seq
         out = Outcome(batch.store_id, batch.stream, applied)
-        held = self._held.setdefault(key, {})
         already = [env for env in batch.events if env.seq <= applied]
         if already:
             out.diverged_from = _diverged(tx, key, already)
-        store_held = sum(len(h) for (store, _), h in self._held.items() if store == key[0])
-        total_held = sum(len(h) for h in self._held.values())
+        # What the stream holds already: read only when it holds something.
+        stored = set(tx.events.held_seqs(*key)) if mark.held else set()
+        fresh: dict[int, Envelope] = {}
         for env in batch.events:
-            if env.seq <= applied or env.seq in held:
+            if env.seq <= applied or env.seq in fresh or env.seq in stored:
                 out.duplicates += 1
-            elif self.room.admits(env.seq, applied, len(held), store_held, total_held):
-                held[env.seq] = env
-                store_held += 1
-                total_held += 1
-        ready: list[Envelope] = []
-        while applied + 1 in held:
-            applied += 1
-            ready.append(held.pop(applied))
+            else:
+                fresh[env.seq] = env
+        through = applied
+        while through + 1 in fresh or through + 1 in stored:
+            through += 1
+        ready = self._ready(tx, key, fresh, stored, applied, through)
+        held = self._hold(tx, key, fresh, stored, through, mark, now)
         if ready:
             self._apply_events(tx, ready, topic, clock, out)
-            tx.events.advance(*key, applied_seq=applied, events=out.applied, now=now)
+            tx.events.advance(*key, applied_seq=through, events=out.applied, held=held, now=now)
+        elif held != mark.held:
+            tx.events.set_held(*key, held)
         fleet.seen(tx, batch.store_id, batch.stream, now)
-        out.applied_seq = applied
-        out.held = len(held)
+        out.applied_seq = through
+        out.held = held
         if held:
             last = self._replay_asked.get(key, 0.0)
             if time.monotonic() - last >= self.replay_min_interval_s:
                 self._replay_asked[key] = time.monotonic()
-                out.replay_from = applied + 1
-        else:
-            self._held.pop(key, None)
+                out.replay_from = through + 1
         return out
+
+    @staticmethod
+    def _ready(tx: Transaction, key: tuple[str, str], fresh: dict[int, Envelope],
+               stored: set[int], applied: int, through: int) -> list[Envelope]:
+        """The events at seqs `applied` + 1 .. `through`, from the batch or from those held."""
+        seqs = range(applied + 1, through + 1)
+        kept = (tx.events.held_envelopes(*key, through)
+                if any(seq in stored for seq in seqs) else {})
+        return [fresh[seq] if seq in fresh else codec.decode_envelope(kept[seq]) for seq in seqs]
+
+    def _hold(self, tx: Transaction, key: tuple[str, str], fresh: dict[int, Envelope],
+              stored: set[int], through: int, mark: StreamMark, now: str) -> int:
+        """Forget the held events now applied (up to `through`), hold those of the batch past
+        the gap as far as the room admits; how many the stream holds now."""
+        released = sum(1 for seq in stored if seq <= through)
+        if released:
+            tx.events.release_held(*key, through)
+        kept = self.room.take(sorted(seq for seq in fresh if seq > through), through,
+                              len(stored) - released,
+                              lambda: _held_elsewhere(tx, key[0], mark.held))
+        if kept:
+            tx.events.hold([HeldEvent(*key, seq, fresh[seq].event_id,
+                                      codec.encode_envelope(fresh[seq]), now) for seq in kept])
+        return len(stored) - released + len(kept)
 
     def _apply_events(self, tx: Transaction, ready: list[Envelope], topic: str,
                       clock: dt.datetime, out: Outcome) -> None:
@@ -181,3 +213,9 @@ def _diverged(tx: Transaction, key: tuple[str, str], envs: list[Envelope]) -> in
                   "the store's outbox went back in time: asking it to move to a new stream",
                   key[0], key[1], differ[0])
     return min(differ) if differ else None
+
+
+def _held_elsewhere(tx: Transaction, store_id: str, stream_held: int) -> tuple[int, int]:
+    """How many events the store's other streams hold, and all other streams together."""
+    store, total = tx.events.held_counts(store_id)
+    return store - stream_held, total - stream_held

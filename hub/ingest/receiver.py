@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import itertools
 import logging
+import random
 import threading
 import uuid
 from collections import Counter
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 import aiomqtt
 
 from hub.config import HubConfig
-from hub.errors import DatabaseUnreachable
+from hub.errors import DatabaseUnreachable, WriteConflict
 from hub.ingest import quarantine
 from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
@@ -41,6 +42,10 @@ from runtime.hearing import Hearing
 from runtime.mqtt_session import Login, MqttSession
 
 log = logging.getLogger(__name__)
+# A batch whose store another hub worker is applying (StoreBusy), or whose transaction lost a
+# deadlock to another worker's (WriteConflict), is tried again after a short pause, this many times at most; then it is dropped unacked and the store sends it again.
+BUSY_RETRIES = 5
+BUSY_PAUSE_S = (0.02, 0.05)  # drawn at random, so two workers do not retry in step
 
 
 def check_batch(batch: Batch, topic_store: str) -> None:
@@ -83,6 +88,7 @@ class Ingest:
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
+        self._busy_tries: dict[tuple[str, str], int] = {}  # StoreBusy retries per stream
         group = config.cluster.shared_group
         worker = config.worker_id if group else None
         self.outbound = Outbound(self.topics, clock, worker)
@@ -224,17 +230,20 @@ class Ingest:
             queued.append((batch, topic))
             first = len(queued) == 1
         if first:
-            took = [0]  # how many batches the job took, once it has run
-            future = self.db.submit(functools.partial(self._apply_queued, key=key, took=took),
-                                    lane=Lane.INGEST)
-            future.add_done_callback(functools.partial(self._applied, key=key, took=took))
+            self._start(key)
+
+    def _start(self, key: tuple[str, str]) -> None:
+        taken: list[tuple[Batch, str]] = []  # the batches the job took, once it has run
+        future = self.db.submit(functools.partial(self._apply_queued, key=key, taken=taken),
+                                lane=Lane.INGEST)
+        future.add_done_callback(functools.partial(self._applied, key=key, taken=taken))
 
     def _apply_queued(self, tx: Transaction, key: tuple[str, str],
-                      took: list[int]) -> tuple[Outcome, int]:
+                      taken: list[tuple[Batch, str]]) -> tuple[Outcome, int]:
         """In the writer thread: every batch queued for `key` so far, applied as one."""
         with self._queue_lock:
             queued = self._queued.pop(key, [])
-        took[0] = len(queued)
+        taken.extend(queued)
         if len(queued) == 1:
             batch, topic = queued[0]
         else:
@@ -243,15 +252,18 @@ class Ingest:
         return self.sequencer.apply(tx, batch, topic), len(queued)
 
     def _applied(self, future: "asyncio.Future[tuple[Outcome, int]]", key: tuple[str, str],
-                 took: list[int]) -> None:
+                 taken: list[tuple[Batch, str]]) -> None:
         if future.cancelled():
             return
         error = future.exception()
+        if isinstance(error, WriteConflict) and taken:  # StoreBusy too
+            self._busy(key, taken)
+            return
         if error is not None:
             # Not acked: the agent resends after its ack timeout, and the hub tries again. A job
             # whose transaction could not even begin (the database unreachable) never took its
             # batches: drop them too, or the stream's later batches would wait behind them.
-            batches = took[0]
+            batches = len(taken)
             if not batches:
                 with self._queue_lock:
                     batches = len(self._queued.pop(key, []))
@@ -261,6 +273,7 @@ class Ingest:
             self.counters["apply_failures"] += 1
             return
         out, batches = future.result()
+        self._busy_tries.pop(key, None)
         for _ in range(batches):
             self._slots.release()
         self.counters["events_applied"] += out.applied
@@ -272,6 +285,33 @@ class Ingest:
         if out.diverged_from is not None:
             self.counters["diverged"] += 1
         self.outbound.owe_ack(out)  # the transaction has committed: only now is it acked
+
+    def _busy(self, key: tuple[str, str], taken: list[tuple[Batch, str]]) -> None:
+        """Another hub worker is applying this store (it holds the store's lock): try these
+        batches again after a short pause, a few times; then drop them unacked (the store sends
+        them again after its ack timeout). Expected with several workers: no traceback."""
+        self.counters["store_busy"] += 1
+        tries = self._busy_tries.get(key, 0) + 1
+        if tries > BUSY_RETRIES:
+            self._busy_tries.pop(key, None)
+            for _ in taken:
+                self._slots.release()
+            self.counters["store_busy_dropped"] += 1
+            log.info("store %s stream %s: busy at another hub worker %d times; %d batches left "
+                     "for the store to send again", key[0], key[1], BUSY_RETRIES, len(taken))
+            return
+        self._busy_tries[key] = tries
+        asyncio.get_running_loop().call_later(random.uniform(*BUSY_PAUSE_S),
+                                              self._retry, key, taken)
+
+    def _retry(self, key: tuple[str, str], taken: list[tuple[Batch, str]]) -> None:
+        """Queue these batches again, before any that came since (they keep their slots)."""
+        with self._queue_lock:
+            queued = self._queued.setdefault(key, [])
+            first = not queued
+            queued[:0] = taken
+        if first:
+            self._start(key)
 
 
 def _log_state_failure(future: "asyncio.Future[None]") -> None:

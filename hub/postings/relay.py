@@ -6,6 +6,13 @@ exponential backoff and jitter (or exactly after the ERP's Retry-After, which al
 other posting); dead with the ERP's reason. A circuit breaker stops calls after
 `breaker_failures` failures in a row and probes with one posting after `breaker_open_s`. Nothing
 is sent inside a maintenance window. Every attempt is recorded with its request digest.
+
+Claims: the relay claims due postings as this worker (`[cluster] worker_id`) for
+`erp.claim_lease_s`; due are pending postings and those whose claim's lease ended (a relay died
+mid-send), so postings left by a dead worker are sent again by whichever relay comes next, under
+the same idempotency key. At start it takes back its own worker id's unfinished claims at once
+(a restart; on SQLite, one hub per database, every unfinished claim). An answer is recorded only under the claim it was sent under (hub.postings.store
+says why).
 """
 
 import asyncio
@@ -53,6 +60,8 @@ class Relay:
         self.config = config
         self.clock = clock
         self.erp = config.erp
+        self.worker = config.worker_id
+        self.lease = dt.timedelta(seconds=config.erp.claim_lease_s)
         self.db = db
         self.connector = connector
         self.poll_s = poll_s
@@ -103,16 +112,19 @@ class Relay:
     async def run(self) -> None:
         await self.connector.start()
         try:
-            resumed = await self.db.run(postings.reset_in_flight)
+            resumed = await self.db.run(functools.partial(
+                postings.release_claims, worker=self.worker, now=self.clock.now()))
             if resumed:
-                log.info("ERP relay: %d postings were mid-send at the last stop; sending again", resumed)
+                log.info("ERP relay: %d postings were mid-send when worker %s last stopped; "
+                         "sending again", resumed, self.worker)
             released = await self.db.run(functools.partial(postings.release_kept,
                                                                 now=self.clock.now()))
             if released:
                 log.info("ERP relay: %d postings kept while there was no connector are now "
                          "pending", released)
-            log.info("ERP relay started (%s, %.1f/s, %d in flight)", self.connector.name,
-                     self.erp.rate_limit_per_s, self.erp.max_in_flight)
+            log.info("ERP relay started (%s, %.1f/s, %d in flight, worker %s, lease %g s)",
+                     self.connector.name, self.erp.rate_limit_per_s, self.erp.max_in_flight,
+                     self.worker, self.erp.claim_lease_s)
             await self._loop()
         finally:
             for task in self.in_flight:
@@ -135,8 +147,12 @@ class Relay:
                 continue
             now = self.clock.now()
             try:
-                ids = await postings.due(self.db.reads, now, free)
-                claimed = await self.db.run(functools.partial(postings.claim, ids=ids, now=now)) if ids else []
+                # The read says whether anything is due without a write; the claim then picks
+                # in the writer (another worker's relay may have claimed some meanwhile).
+                due = await postings.due(self.db.reads, now, free)
+                claimed = await self.db.run(functools.partial(
+                    postings.claim, now=now, limit=free, worker=self.worker,
+                    until=now + self.lease)) if due else []
             except DatabaseUnreachable as exc:
                 self._database_down(exc)
                 await self._sleep(_DB_RETRY_S)
@@ -195,10 +211,10 @@ class Relay:
             self.counters["exception"] += 1
             log.warning("posting %s (%s %s %s) held as an exception: %s", claimed.posting_id,
                         payload.kind, payload.store_id, payload.business_day, exc)
-            await self._write(functools.partial(
-                postings.finish, pid=claimed.posting_id, state=PostingState.EXCEPTION,
-                now=self.clock.now(), reason=str(exc)))
-            await self._tell(claimed.posting_id, PostingState.EXCEPTION, None)
+            if await self._write(claimed.posting_id, functools.partial(
+                    postings.settle, claimed=claimed, worker=self.worker,
+                    state=PostingState.EXCEPTION, now=self.clock.now(), reason=str(exc))):
+                await self._tell(claimed.posting_id, PostingState.EXCEPTION, None)
             return
         except ErpUnavailable as exc:
             await self._settle(claimed, "", self.clock.now(), 0.0, Result(
@@ -239,40 +255,48 @@ class Relay:
                 ceiling = min(self.erp.retry_max_s, self.erp.retry_initial_s * 2 ** (claimed.attempts - 1))
                 wait = random.uniform(ceiling / 2, ceiling)
             log.info("posting %s: %s; retry in %.1f s", claimed.posting_id, result.reason, wait)
-            change = functools.partial(postings.finish, pid=claimed.posting_id, state=PostingState.PENDING,
-                                       now=now, reason=result.reason,
+            state = PostingState.PENDING
+            change = functools.partial(postings.settle, claimed=claimed, worker=self.worker,
+                                       state=state, now=now, reason=result.reason,
                                        next_attempt=now + dt.timedelta(seconds=wait))
         else:
             self.breaker.success()
             state = PostingState.POSTED if result.outcome == "posted" else PostingState.DEAD
             if state == PostingState.DEAD:
                 log.warning("posting %s is dead: %s", claimed.posting_id, result.reason)
-            change = functools.partial(postings.finish, pid=claimed.posting_id, state=state,
-                                       now=now, reason=result.reason, erp_ref=result.erp_ref,
-                                       answer=result.answer)
+            change = functools.partial(postings.settle, claimed=claimed, worker=self.worker,
+                                       state=state, now=now, reason=result.reason,
+                                       erp_ref=result.erp_ref, answer=result.answer)
 
-        def write(conn: Transaction) -> None:
+        def write(conn: Transaction) -> bool:
+            # The call happened whoever holds the claim now: its attempt is recorded either way.
             postings.record_attempt(conn, claimed.posting_id, claimed.attempts, started, digest,
                                     result.status, result.outcome, result.answer or result.reason,
                                     round(latency * 1000))
-            change(conn)
+            return change(conn)
 
-        await self._write(write)
-        if result.outcome != "retry":
+        if await self._write(claimed.posting_id, write) and state != PostingState.PENDING:
             await self._tell(claimed.posting_id, state, result.erp_ref)
 
-    async def _write(self, job: Callable[[Transaction], None]) -> None:
-        """Write a posting's outcome; while the database cannot be reached, keep it and try
-        again (the ERP has answered: its answer must not be lost)."""
+    async def _write(self, pid: str, job: Callable[[Transaction], bool]) -> bool:
+        """Write a posting's outcome under its claim; while the database cannot be reached,
+        keep it and try again (the ERP has answered: its answer must not be lost). False when
+        the claim was lost meanwhile and nothing but the attempt was written."""
         while True:
             try:
-                await self.db.run(job)
+                settled = await self.db.run(job)
             except DatabaseUnreachable as exc:
                 self._database_down(exc)
                 await asyncio.sleep(_DB_RETRY_S)
             else:
                 self._database_down(None)
-                return
+                break
+        if not settled:
+            self.counters["claim_lost"] += 1
+            log.warning("posting %s: worker %s's claim ended (erp.claim_lease_s = %g) before "
+                        "the outcome could be written; left to the posting's next claim",
+                        pid, self.worker, self.erp.claim_lease_s)
+        return settled
 
     def _database_down(self, error: DatabaseUnreachable | None) -> None:
         """One WARNING when the hub database cannot be reached, one INFO when it can again."""

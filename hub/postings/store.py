@@ -9,6 +9,18 @@ resubmit, which the audit trail records. Without an ERP connector a posting is `
 pending: stored, not waiting for anything; when a connector is configured, the relay makes kept
 postings pending at its start.
 
+A relay claims a posting for a lease (`claim`: `posting`, its worker id and the lease's end) and
+counts an attempt, whose number names that claim. A relay that dies mid-send leaves its claims
+to their lease: once it ends they are due again, for any worker's relay, and are sent again under
+the same idempotency key (the ERP answers "already posted"). A worker that starts again under the
+same id takes its own unfinished claims back at once (`release_claims`; on SQLite, where one hub
+owns the database, a starting hub takes back every open claim). The ERP's answer is
+recorded only under the claim it was sent under (`settle`): an answer that comes back after the
+claim was lost (its lease ended and another relay claimed the posting, or it was put back) changes
+nothing but the attempt's own record, because the posting is now another claim's to settle, and
+that claim's call, under the same key, gets the ERP's answer for the same posting. Recording the
+late answer instead could put back to pending (or mark dead) a posting another relay is sending.
+
 This module decides; the tables are read and written by the storage port's `postings` and
 `audit` repositories (hub.storage.postings, hub.storage.audit).
 """
@@ -167,9 +179,12 @@ class Claimed(msgspec.Struct, frozen=True):
     payload: str
 
 
-def reset_in_flight(tx: Transaction) -> int:
-    """After a crash, postings caught mid-send go back to pending (their key makes that safe)."""
-    return tx.postings.reset_in_flight()
+def release_claims(tx: Transaction, worker: str, now: dt.datetime) -> int:
+    """At a relay's start: the postings left mid-send by this worker before it stopped (the same
+    worker id, started again) are pending again, due at once; how many. Other workers' claims
+    are left to their lease (on SQLite, one hub per database, every open claim is this hub's:
+    all go back)."""
+    return tx.postings.release_claims(worker, now)
 
 
 def release_kept(tx: Transaction, now: dt.datetime) -> int:
@@ -178,14 +193,28 @@ def release_kept(tx: Transaction, now: dt.datetime) -> int:
 
 
 def keep_waiting(tx: Transaction, now: dt.datetime) -> int:
-    """No connector (any more): postings waiting for one are kept, not pending forever."""
+    """No connector (any more): postings waiting for one are kept, not pending forever (one that
+    another worker's relay is sending, its lease not ended, stays that relay's)."""
     return tx.postings.keep_waiting(now)
 
 
-def claim(tx: Transaction, ids: list[str], now: dt.datetime) -> list[Claimed]:
-    """The postings of `ids` still pending, now being sent (each attempt counted)."""
+def claim(tx: Transaction, now: dt.datetime, limit: int, worker: str,
+          until: dt.datetime) -> list[Claimed]:
+    """Up to `limit` postings due at `now` (pending, or claimed under a lease that has ended), now
+    `worker`'s until `until`, each attempt counted."""
     return [Claimed(row["posting_id"], row["kind"], row["attempts"], row["payload"])
-            for row in tx.postings.claim(ids, now)]
+            for row in tx.postings.claim(now, limit, worker, until)]
+
+
+def settle(tx: Transaction, claimed: Claimed, worker: str, state: PostingState,
+           now: dt.datetime, *, reason: str | None = None, erp_ref: str | None = None,
+           answer: str | None = None, next_attempt: dt.datetime | None = None) -> bool:
+    """End `worker`'s claim as `finish` would: True; False and nothing changed when the claim is
+    no longer the posting's (see the module docstring)."""
+    assert state in STATES
+    return tx.postings.settle(claimed.posting_id, worker, claimed.attempts, state, now,
+                              due=next_attempt or now, reason=reason, erp_ref=erp_ref,
+                              answer=answer)
 
 
 def finish(tx: Transaction, pid: str, state: PostingState, now: dt.datetime, *,

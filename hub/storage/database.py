@@ -24,9 +24,11 @@ methods: `events` (streams, events, duplicates), `quarantine`, `inventory`, `day
 the change feed), `reservations`,
 `catalog` (items, store groups, price books, staged price changes), `publications` (catalog
 versions and their content, publications and their target stores), `store_catalogs` (the version
-each store has, what is still to reach it, its sales' price deviations). A version's content,
+each store has, what is still to reach it, its sales' price deviations), `workers` (the hub
+workers sharing the database, each one's heartbeat). A version's content,
 too big for the event loop, is read in a thread on a connection of its own (`read_content`,
-hub.storage.version_content).
+hub.storage.version_content). `Database.leadership()` is the cluster's lead for this worker
+(hub.storage.leadership: always its on SQLite; an advisory lock on PostgreSQL).
 
 Single-writer assumptions: a hub has one writer thread, and these are correct only because of
 it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
@@ -35,17 +37,30 @@ so there too one writer writes at a time. Several hub workers sharing a database
 each by other means (docs/architecture.md and docs/scale-out.md say the same):
 
 1. Applying a stream reads `streams.applied_seq`, applies what follows and advances it in one
-   transaction: needs a per-stream lock (`SELECT ... FOR UPDATE` on the stream's row, or
-   `pg_advisory_xact_lock`). Admitting a new stream counts the store's streams, then inserts:
-   the same lock, per store.
-2. Events held past a gap live in `Sequencer`'s memory and ingest coalesces queued batches in
-   memory: with several workers the held events must live in the database.
+   transaction; admitting a new stream counts the store's streams, then inserts. Met by a lock
+   per store (per store, not per stream: dedupe by event_id spans a store's streams):
+   `Sequencer.apply` first calls `tx.events.lock_store`, always granted on SQLite (one writer),
+   `pg_try_advisory_xact_lock` on PostgreSQL (hub.storage.postgres.repositories), held until
+   COMMIT. A try lock, because one group-commit transaction locks its jobs' stores in any order
+   and two workers waiting on each other would deadlock: a job refused raises StoreBusy before
+   it has read or written anything, and ingest tries the batch again shortly.
+2. Events held past a gap live in the database (`held_events`, each stream's count in
+   `streams.held`, read with `applied_seq` so that a batch when nothing is held costs no more
+   queries), under the same store lock: whichever worker fills the gap applies them, and the
+   limits on what may be held are counted there. A worker's memory keeps only when it last asked
+   a stream for a replay (a rate limit) and the batches it has queued itself, which it applies
+   through the same lock.
 3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
    lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column, which is what the
    PostgreSQL backend does already (`PgDaysWrites`). Inventory is an atomic increment on both.
-4. The relay reads due postings, then claims them (the claim re-checks the state), and at start
-   puts every posting in flight back to pending (`PostingsWrites.reset_in_flight`): with several
-   relays, claims need `FOR UPDATE SKIP LOCKED` and a lease that expires.
+4. Postings: holds with several relays. A claim (`PostingsWrites.claim`) picks the due postings
+   in the writer and marks each with the worker id and a lease (`claimed_by`, `claimed_until`,
+   `erp.claim_lease_s`); on PostgreSQL its selects take `FOR UPDATE SKIP LOCKED`, so two workers'
+   claims never take the same posting even without the writer lock. A posting whose lease ended
+   (its worker died mid-send) is due again for any relay and sent again under its idempotency
+   key; an answer is written only under the claim it was sent under (`PostingsWrites.settle`).
+   At start a relay takes back only its own worker id's open claims (`release_claims`; on SQLite,
+   one hub per file, all). Assumed: hosts' clocks agree to well within the lease.
 5. Every ordering by time compares instants as text written by `runtime.clock.stamp`.
 6. Available to sell: a reservation is checked against what is available and held in one writer
    job, so no two reservations can both take the last unit (`hub.storage.reservations`); with
@@ -72,6 +87,7 @@ from hub.storage.days import DaysReads, DaysWrites
 from hub.storage.eventlog import EventLogReads, EventLogWrites
 from hub.storage.fleet import FleetReads, FleetWrites
 from hub.storage.inventory import InventoryReads, InventoryWrites
+from hub.storage.leadership import Leadership
 from hub.storage.postings import PostingsReads, PostingsWrites
 from hub.storage.publications import PublicationsReads, PublicationsWrites
 from hub.storage.quarantine import QuarantineReads, QuarantineWrites
@@ -81,6 +97,7 @@ from hub.storage.rows import Connection, Reader
 from hub.storage.schema import migrate
 from hub.storage.store_catalogs import StoreCatalogsReads, StoreCatalogsWrites
 from hub.storage.version_content import ContentReader, content_reader
+from hub.storage.workers import WorkersReads, WorkersWrites
 from runtime.group_commit import GroupCommitWriter
 from runtime.sqlite_writer import SQLiteWriter, connect, open_reader
 
@@ -116,6 +133,7 @@ class Transaction:
         self.catalog = CatalogWrites(conn)
         self.publications = PublicationsWrites(conn)
         self.store_catalogs = StoreCatalogsWrites(conn)
+        self.workers = WorkersWrites(conn)
 
 
 class Reads:
@@ -136,6 +154,7 @@ class Reads:
         self.catalog = CatalogReads(conn)
         self.publications = PublicationsReads(conn)
         self.store_catalogs = StoreCatalogsReads(conn)
+        self.workers = WorkersReads(conn)
 
 
 class Database:
@@ -187,6 +206,10 @@ class Database:
                 return job(reader)
 
         return await asyncio.to_thread(run)
+
+    def leadership(self) -> Leadership:
+        """The cluster's lead for this worker (hub.storage.leadership): on SQLite always its."""
+        return Leadership()
 
     @property
     def reads(self) -> Reads:

@@ -1,13 +1,19 @@
-"""The event log's tables: streams, events, duplicate_events.
+"""The event log's tables: streams, events, duplicate_events, held_events.
 
 - `streams`: one row per (store, stream): the seq applied through (`applied_seq`), how many
-  events it applied, when it was first seen and last applied to.
+  events it applied and how many it holds past a gap (`held`), when it was first seen and last
+  applied to.
 - `events`: every applied event once, keyed by (store, stream, seq) and unique by event_id,
   with the columns the dashboard searches by and the envelope as sent (`body`).
 - `duplicate_events`: events that reached a new seq with an event_id the log already held.
+- `held_events`: events that arrived past a gap, waiting for the seqs before them (the
+  envelope as sent); whichever hub worker fills the gap applies and deletes them.
 
-Applying a stream reads its `applied_seq`, appends what follows and advances it in one
-transaction: correct here because this backend has one writer (hub.storage.database, 1.).
+Applying a stream reads its mark (`applied_seq`, `held`), appends what follows, moves its held
+events and advances the mark in one transaction, after `lock_store` has granted the store's
+lock (hub.storage.database, single-writer assumptions 1 and 2). On SQLite the file has one
+writer, so the lock is always granted; PostgreSQL's (hub.storage.postgres.repositories) is an
+advisory lock per store.
 """
 
 from collections.abc import Iterable, Sequence
@@ -33,18 +39,42 @@ class NewEvent(NamedTuple):
     body: bytes
 
 
+class StreamMark(NamedTuple):
+    """How far a stream is applied, and how many events it holds past a gap."""
+
+    applied_seq: int
+    held: int
+
+
+class HeldEvent(NamedTuple):
+    """One row of `held_events`, in column order (`envelope` as protocol.codec encodes it)."""
+
+    store_id: str
+    stream: str
+    seq: int
+    event_id: str
+    envelope: bytes
+    held_at: str
+
+
 class EventLogWrites:
     """Inside the writer's transaction (see hub.storage.database)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def applied_seq(self, store_id: str, stream: str) -> int | None:
-        """The seq this stream is applied through; None for a stream the log has never seen."""
+    def lock_store(self, store_id: str) -> bool:
+        """Whether this transaction may apply the store's streams now. SQLite's file has one
+        writer at a time, so always; PostgreSQL overrides it with a try lock."""
+        return True
+
+    def mark(self, store_id: str, stream: str) -> StreamMark | None:
+        """How far this stream is applied and how many events it holds; None for a stream the
+        log has never seen."""
         row = one_row(self._conn,
-                      "SELECT applied_seq FROM streams WHERE store_id = ? AND stream = ?",
+                      "SELECT applied_seq, held FROM streams WHERE store_id = ? AND stream = ?",
                       (store_id, stream))
-        return None if row is None else int(row["applied_seq"])
+        return None if row is None else StreamMark(int(row["applied_seq"]), int(row["held"]))
 
     def streams_started_since(self, store_id: str, since: str) -> int:
         """How many of the store's streams were first seen after `since`."""
@@ -60,14 +90,54 @@ class EventLogWrites:
                            (store_id, stream, now))
 
     def advance(self, store_id: str, stream: str, *, applied_seq: int, events: int,
-                now: str) -> None:
+                held: int, now: str) -> None:
         """The stream is now applied through `applied_seq`, with `events` more events applied
-        (fewer than the seqs it moved by when some were duplicates or quarantined)."""
+        (fewer than the seqs it moved by when some were duplicates or quarantined), and holds
+        `held` events past a gap."""
         self._conn.execute(
-            "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?,"
+            "UPDATE streams SET applied_seq = ?, events_applied = events_applied + ?, held = ?,"
             " last_applied_at = ? WHERE store_id = ? AND stream = ?",
-            (applied_seq, events, now, store_id, stream),
+            (applied_seq, events, held, now, store_id, stream),
         )
+
+    def held_seqs(self, store_id: str, stream: str) -> list[int]:
+        """The seqs this stream holds past a gap, in order."""
+        return [int(row["seq"]) for row in all_rows(
+            self._conn, "SELECT seq FROM held_events WHERE store_id = ? AND stream = ?"
+            " ORDER BY seq", (store_id, stream))]
+
+    def held_envelopes(self, store_id: str, stream: str, through: int) -> dict[int, bytes]:
+        """{seq: envelope} of the events this stream holds at seqs up to `through`."""
+        return {int(row["seq"]): bytes(row["envelope"]) for row in all_rows(
+            self._conn, "SELECT seq, envelope FROM held_events WHERE store_id = ? AND stream = ?"
+            " AND seq <= ?", (store_id, stream, through))}
+
+    def held_counts(self, store_id: str) -> tuple[int, int]:
+        """How many events the store's streams hold, and every store's together."""
+        row = one_row(self._conn,
+                      "SELECT COALESCE(SUM(held) FILTER (WHERE store_id = ?), 0) AS store,"
+                      " COALESCE(SUM(held), 0) AS total FROM streams WHERE held > 0",
+                      (store_id,))
+        assert row is not None  # an aggregate always answers
+        return int(row["store"]), int(row["total"])
+
+    def hold(self, events: Sequence[HeldEvent]) -> None:
+        """Keep these events until the seqs before them arrive (the caller counts them in
+        `streams.held`, with `advance` or `set_held`)."""
+        self._conn.executemany(
+            "INSERT INTO held_events (store_id, stream, seq, event_id, envelope, held_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", events)
+
+    def release_held(self, store_id: str, stream: str, through: int) -> None:
+        """Forget the events this stream held at seqs up to `through` (applied now)."""
+        self._conn.execute(
+            "DELETE FROM held_events WHERE store_id = ? AND stream = ? AND seq <= ?",
+            (store_id, stream, through))
+
+    def set_held(self, store_id: str, stream: str, held: int) -> None:
+        """The stream holds `held` events past a gap (its applied seq unchanged)."""
+        self._conn.execute("UPDATE streams SET held = ? WHERE store_id = ? AND stream = ?",
+                           (held, store_id, stream))
 
     def append(self, events: Sequence[NewEvent]) -> None:
         """Add these events to the log, all in one statement."""

@@ -7,6 +7,14 @@ connection (the API, the CLI, the dashboard, the relay's poll, the reconciliatio
 written here as plain text: 'pending', 'kept', 'posting', 'posted', 'exception', 'dead'
 (hub.postings.store.PostingState, a StrEnum, compares equal to them). Instants are text written
 by runtime.clock.stamp, so ordering and comparing them as text orders them in time.
+
+A relay's claim (`claim`) puts a posting in 'posting' with `claimed_by` (the worker id) and
+`claimed_until` (when the lease ends); `claimed_until` is set exactly while the claim is live and
+cleared when the posting leaves 'posting', `claimed_by` stays (who sent it last). A posting in
+'posting' whose lease has ended (or that has none: one left mid-send before leases existed) is
+due again, for any relay. On PostgreSQL the claim locks the rows it picks with
+`FOR UPDATE SKIP LOCKED` (hub.storage.postgres.repositories.PgPostingsWrites), so relays of
+several workers claiming at once each take other postings; on SQLite one writer claims at a time.
 """
 
 import datetime as dt
@@ -28,6 +36,22 @@ from runtime.clock import stamp
 
 # An ERP's answer is kept for the operator, not archived: its first 4,000 characters.
 MAX_ANSWER = 4000
+
+# A posting in 'posting' whose claim's lease has ended, or that has no lease (left mid-send by a
+# hub from before leases): due again. Its one parameter is now.
+_LEASE_ENDED = "state = 'posting' AND (claimed_until IS NULL OR claimed_until <= ?)"
+# The postings a relay may claim at `now` (first parameter), at most `limit` (second): those whose
+# lease ended, then those pending and due, each by priority, time due and id.
+_ORDER = " ORDER BY priority, next_attempt_at, posting_id LIMIT ?"
+_SELECT_LEASE_ENDED = f"SELECT posting_id FROM postings WHERE {_LEASE_ENDED}{_ORDER}"
+_SELECT_PENDING = ("SELECT posting_id FROM postings WHERE state = 'pending'"
+                   f" AND next_attempt_at <= ?{_ORDER}")
+# A posting's new state with its reason, the ERP's reference and answer (kept when None), time
+# due and time changed; 'posted' records when. Parameters: state, reason, erp_ref, answer, due,
+# now, state, now.
+_NEW_STATE = ("state = ?, reason = ?, erp_ref = COALESCE(?, erp_ref),"
+              " erp_answer = COALESCE(?, erp_answer), next_attempt_at = ?, updated_at = ?,"
+              " posted_at = CASE WHEN ? = 'posted' THEN ? ELSE posted_at END")
 
 
 class NewPosting(NamedTuple):
@@ -127,10 +151,22 @@ class PostingsWrites:
 
     # --- the relay's transitions ---
 
-    def reset_in_flight(self) -> int:
-        """Postings caught mid-send go back to pending; how many."""
-        return self._conn.execute(
-            "UPDATE postings SET state = 'pending' WHERE state = 'posting'").rowcount
+    # Appended to the claim's selects: PostgreSQL's PgPostingsWrites locks the rows it picks and
+    # passes over those another transaction holds; SQLite has one writer and nothing to add.
+    CLAIM_LOCK = ""
+
+    # Ends every claim still open; PgPostingsWrites adds `AND claimed_by = ?`.
+    RELEASE = ("UPDATE postings SET state = 'pending', claimed_until = NULL, next_attempt_at = ?,"
+               " updated_at = ? WHERE state = 'posting'")
+
+    def release_claims(self, worker: str, now: dt.datetime) -> int:
+        """At the start of `worker`'s relay: the postings it left mid-send are pending again,
+        due at `now`; how many. On SQLite one hub owns the database (its data_dir lock), so every
+        claim still open is from before this start, whichever worker id made it (the default
+        id, host name and pid, changes at each start): all go back. On PostgreSQL, which several
+        workers share, only `worker`'s go back (PgPostingsWrites); the others' wait for their
+        lease to end."""
+        return self._conn.execute(self.RELEASE, (stamp(now), stamp(now))).rowcount
 
     def release_kept(self, now: dt.datetime) -> int:
         """Kept postings become pending, due at `now`; how many."""
@@ -139,24 +175,46 @@ class PostingsWrites:
             " WHERE state = 'kept'", (stamp(now), stamp(now))).rowcount
 
     def keep_waiting(self, now: dt.datetime) -> int:
-        """Pending postings, and those caught mid-send, become kept; how many."""
+        """Pending postings, and those left mid-send (their lease ended), become kept; how many.
+        A posting another worker's relay is sending right now is left to it."""
         return self._conn.execute(
-            "UPDATE postings SET state = 'kept', updated_at = ?"
-            " WHERE state IN ('pending', 'posting')", (stamp(now),)).rowcount
+            "UPDATE postings SET state = 'kept', claimed_until = NULL, updated_at = ?"
+            f" WHERE state = 'pending' OR ({_LEASE_ENDED})", (stamp(now), stamp(now))).rowcount
 
-    def claim(self, ids: Iterable[str], now: dt.datetime) -> list[Row]:
-        """Move each of these postings that is still pending to 'posting' and count the attempt:
-        the rows (posting_id, kind, attempts, payload) of those claimed, in the order given."""
+    def claim(self, now: dt.datetime, limit: int, worker: str, until: dt.datetime) -> list[Row]:
+        """Claim up to `limit` postings due by `now` for `worker` until `until`: those whose
+        lease ended first, then pending ones by priority and time due. Each moves to 'posting'
+        and counts an attempt (its number identifies this claim); the rows (posting_id, kind,
+        attempts, payload) of those claimed, in that order."""
+        at = stamp(now)
+        picked = [row["posting_id"] for row in all_rows(
+            self._conn, f"{_SELECT_LEASE_ENDED}{self.CLAIM_LOCK}", (at, limit))]
+        if len(picked) < limit:
+            picked += [row["posting_id"] for row in all_rows(
+                self._conn, f"{_SELECT_PENDING}{self.CLAIM_LOCK}", (at, limit - len(picked)))]
         claimed = []
-        for pid in ids:
+        for pid in picked:
             row = one_row(
                 self._conn,
-                "UPDATE postings SET state = 'posting', attempts = attempts + 1, updated_at = ?"
-                " WHERE posting_id = ? AND state = 'pending'"
-                " RETURNING posting_id, kind, attempts, payload", (stamp(now), pid))
+                "UPDATE postings SET state = 'posting', attempts = attempts + 1, claimed_by = ?,"
+                " claimed_until = ?, updated_at = ? WHERE posting_id = ?"
+                " RETURNING posting_id, kind, attempts, payload", (worker, stamp(until), at, pid))
             if row is not None:
                 claimed.append(row)
         return claimed
+
+    def settle(self, pid: str, worker: str, attempt: int, state: str, now: dt.datetime, *,
+               due: dt.datetime, reason: str | None = None, erp_ref: str | None = None,
+               answer: str | None = None) -> bool:
+        """End `worker`'s claim of attempt `attempt` as `set_state` would: True; or change
+        nothing and False when that claim is no longer the posting's (its lease ended and
+        another claim took it, or the posting left 'posting')."""
+        at = stamp(now)
+        return self._conn.execute(
+            f"UPDATE postings SET {_NEW_STATE}, claimed_until = NULL WHERE posting_id = ?"
+            " AND state = 'posting' AND claimed_by = ? AND attempts = ?",
+            (state, reason, erp_ref, answer, stamp(due), at, state, at, pid, worker,
+             attempt)).rowcount == 1
 
     def set_state(self, pid: str, state: str, now: dt.datetime, *, due: dt.datetime,
                   reason: str | None = None, erp_ref: str | None = None,
@@ -165,9 +223,7 @@ class PostingsWrites:
         answer are kept when none is given; 'posted' records when."""
         at = stamp(now)
         self._conn.execute(
-            "UPDATE postings SET state = ?, reason = ?, erp_ref = COALESCE(?, erp_ref),"
-            " erp_answer = COALESCE(?, erp_answer), next_attempt_at = ?, updated_at = ?,"
-            " posted_at = CASE WHEN ? = 'posted' THEN ? ELSE posted_at END WHERE posting_id = ?",
+            f"UPDATE postings SET {_NEW_STATE} WHERE posting_id = ?",
             (state, reason, erp_ref, answer, stamp(due), at, state, at, pid))
 
     def record_attempt(self, pid: str, attempt: int, started: dt.datetime, digest: str,
@@ -196,7 +252,7 @@ class PostingsWrites:
                            (payload, currency, pid))
 
 
-# What a listing shows of each posting (`one` adds the payload and the ERP's answer).
+# What a listing shows of each posting (`one` adds the payload, the ERP's answer and the claim).
 _COLUMNS = ("posting_id, kind, store_id, business_day, currency, state, reason, erp_ref,"
             " attempts, next_attempt_at, created_at, updated_at, posted_at")
 
@@ -223,12 +279,14 @@ class PostingsReads:
         self._conn = conn
 
     async def due(self, now: dt.datetime, limit: int) -> list[str]:
-        """Pending postings due by `now`, the first `limit` by priority then time due."""
-        rows = await fetch_all(
-            self._conn,
-            "SELECT posting_id FROM postings WHERE state = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY priority, next_attempt_at LIMIT ?", (stamp(now), limit))
-        return [row["posting_id"] for row in rows]
+        """The postings a relay may claim at `now`, the first `limit` in the order
+        `PostingsWrites.claim` takes them (those whose lease ended, then pending ones due)."""
+        ended = [row["posting_id"] for row in await fetch_all(
+            self._conn, _SELECT_LEASE_ENDED, (stamp(now), limit))]
+        if len(ended) >= limit:
+            return ended
+        rows = await fetch_all(self._conn, _SELECT_PENDING, (stamp(now), limit - len(ended)))
+        return ended + [row["posting_id"] for row in rows]
 
     async def newest(self, *, state: str | None = None, store_id: str | None = None,
                      business_day: str | None = None, before: tuple[str, str] | None = None,
@@ -256,10 +314,11 @@ class PostingsReads:
         return {row["state"]: int(row["n"]) for row in rows}
 
     async def one(self, pid: str) -> dict[str, Any] | None:
-        """A posting's listing columns, its payload (text) and the ERP's last answer."""
+        """A posting's listing columns, its payload (text), the ERP's last answer, and its
+        claim: the worker that claimed it last, and while it is being sent, until when."""
         row = await fetch_one(
-            self._conn, f"SELECT {_COLUMNS}, payload, erp_answer FROM postings WHERE posting_id = ?",
-            (pid,))
+            self._conn, f"SELECT {_COLUMNS}, payload, erp_answer, claimed_by, claimed_until"
+            " FROM postings WHERE posting_id = ?", (pid,))
         return dict(row) if row is not None else None
 
     async def attempts(self, pid: str) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The hub database's schema history: forward migrations tracked with PRAGMA user_version.
 
 Each table's queries live in this package's repository for it: `eventlog` (streams, events,
-duplicate_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
+duplicate_events, held_events), `quarantine`, `inventory`, `days` (day_totals, day_tenders, day_closes),
 `fleet` (stores), `postings` (postings, posting_sources, posting_attempts, summary_days),
 `audit` (posting_audit), `reconciliations`, `availability` (safety_stock, location_adjustments,
 availability_changes, feed_compaction, webhook_cursors, channel_freshness), `reservations`
@@ -9,7 +9,8 @@ availability_changes, feed_compaction, webhook_cursors, channel_freshness), `res
 store_group_members, price_books, price_book_stores, price_book_groups, price_change_sets,
 price_changes), `publications` (catalog_versions, catalog_items, catalog_prices, publications,
 publication_targets, catalog_stores), `store_catalogs` (catalog_stores as the stores report
-them, price_deviations, price_lines).
+them, price_deviations, price_lines), `workers` (the hub workers sharing the
+database).
 
 Every migration here has its PostgreSQL twin at the same place in
 `hub.storage.postgres.schema.MIGRATIONS`: adding migration n means adding it to both lists
@@ -434,6 +435,45 @@ MIGRATIONS: list[str] = [
         lines INTEGER NOT NULL,
         deviations INTEGER NOT NULL
     );
+    """,
+    # 9: events held past a gap live in the database, so that whichever hub worker fills the
+    # gap applies them (issue 16, phase B); `streams.held` counts a stream's held events, read
+    # with its applied_seq, so a batch with nothing held costs no query of `held_events`.
+    """
+    ALTER TABLE streams ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE held_events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event_id TEXT NOT NULL,
+        envelope BLOB NOT NULL,
+        held_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
+    );
+    """,
+    # 10: leases on the relay's claims (issue 16, phase B: several hub workers on one
+    # database). A claimed posting names the worker that claimed it and when the claim's lease
+    # ends; past that it is due again for any relay (hub.storage.postings says how). Rows left
+    # in 'posting' by an older hub have no lease and are due again at once, as they were.
+    """
+    ALTER TABLE postings ADD COLUMN claimed_by TEXT;
+    ALTER TABLE postings ADD COLUMN claimed_until TEXT;
+    """,
+    # 11: the hub workers sharing the database (issue 16, phase B; hub.cluster.workers): each
+    # one's row, upserted by its heartbeat every `[cluster] heartbeat_s`: since when it runs,
+    # when it was last heard, the batches it took in, and whether it leads the cluster's
+    # once-only work. Rows of workers long gone are pruned by their heartbeat instant.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        heartbeat_at TEXT NOT NULL,
+        batches_applied INTEGER NOT NULL DEFAULT 0,
+        leads INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX workers_by_heartbeat ON workers (heartbeat_at);
     """,
 ]
 

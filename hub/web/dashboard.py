@@ -1,5 +1,5 @@
-"""The operations dashboard (`GET /` on the hub API): fleet, catalog, ERP relay, exceptions,
-reconciliation.
+"""The operations dashboard (`GET /` on the hub API): fleet, catalog, workers, ERP relay,
+exceptions, reconciliation.
 
 Server-rendered HTML, no external assets. Read views are open (the API listens on loopback by
 default); the retry/resubmit buttons call the API with the admin token and the name the operator
@@ -21,7 +21,7 @@ from hub.postings import store as postings
 from hub.postings.reconcile import ReconcileStatus
 from hub.postings.store import PostingState
 from hub.storage import Reads
-from hub.web import catalog_board
+from hub.web import catalog_board, workers_board
 from protocol import identity
 from runtime import timefmt
 from runtime.circuit import CircuitState
@@ -36,7 +36,7 @@ body{font-family:system-ui,sans-serif;margin:0;padding:1rem;color:#222}
 h1{font-size:1.3rem;margin:0 0 .8rem}h2{font-size:1.1rem;margin:1.2rem 0 .4rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(11rem,1fr));gap:.5rem}
 .card{border:1px solid #ddd;border-radius:.5rem;padding:.5rem}.card b{display:block;font-size:1.3rem}
-.bad{background:#fbe0e0}.warn{background:#fff2cc}.good{background:#e3f5e1}
+.bad{background:#fbe0e0}.gone{color:#999}.warn{background:#fff2cc}.good{background:#e3f5e1}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 td,th{text-align:left;padding:.25rem .4rem;border-bottom:1px solid #eee;vertical-align:top}
 form{display:inline}input{padding:.2rem}small{color:#666}#flash{font-weight:bold}
@@ -380,6 +380,7 @@ Updated {now.isoformat(timespec='seconds')}; refreshes every 15 s.</small></p>
 <th>Version</th><th>Catalog</th></tr>{fleet_rows}</table></div>
 <p><small>{escape(gaps_note)}</small></p>
 {catalog_board.render(data['catalog'], now)}
+{workers_board.render(data.get('workers'), now)}
 <h2>Actions</h2>{token_note}
 <p><label>Admin token <input id=token type=password autocomplete=off></label>
 <label>Your name <input id=actor autocomplete=name placeholder="for the audit trail"></label>

@@ -1,6 +1,7 @@
 """The hub's Prometheus metrics (`GET /metrics`): counters of ingest and the relay, fleet,
 posting and availability gauges, the catalog's versions at the stores and price deviations
-(catalog_board). docs/api.md lists them; packaging/prometheus/alerts.yml uses them."""
+(catalog_board), the workers and this worker's lead (workers_board). docs/api.md lists them;
+packaging/prometheus/alerts.yml uses them."""
 
 import datetime as dt
 
@@ -15,6 +16,7 @@ from hub.postings import store as postings
 from hub.postings.relay import Relay
 from hub.storage import Reads
 from hub.web import catalog_board
+from hub.web.workers_board import WorkersBoard
 from runtime import metrics
 from runtime.circuit import CircuitState
 from runtime.clock import stamp
@@ -22,7 +24,8 @@ from runtime.clock import stamp
 
 async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
                    now: dt.datetime, webhooks: Webhooks | None = None,
-                   delivery: Delivery | None = None) -> web.Response:
+                   delivery: Delivery | None = None,
+                   workers: WorkersBoard | None = None) -> web.Response:
     c = ingest.counters
     stores = await fleet.stores(reader)
     families = [
@@ -55,6 +58,8 @@ async def response(reader: Reads, ingest: Ingest, relay: Relay | None,
         *await _availability(reader, now, webhooks),
     ]
     families += await catalog_board.families(reader, delivery)
+    if workers is not None:
+        families += await workers.families()
     if relay is not None:
         r = relay
         families += [

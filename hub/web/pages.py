@@ -14,6 +14,7 @@ from hub.postings.relay import Relay
 from hub.storage import Database
 from hub.web import dashboard
 from hub.web.activity import Activity
+from hub.web.workers_board import WorkersBoard
 from runtime.clock import Clock
 from runtime.http import error
 
@@ -22,8 +23,10 @@ class DashboardPage:
     """`handle` answers `GET /`; `sample_activity` runs beside it for as long as the hub serves."""
 
     def __init__(self, config: HubConfig, db: Database, ingest: Ingest, relay: Relay | None,
-                 clock: Clock, *, token_configured: bool) -> None:
+                 clock: Clock, *, token_configured: bool,
+                 workers: WorkersBoard | None = None) -> None:
         self.config = config
+        self.workers = workers
         self.db = db
         self.ingest = ingest
         self.relay = relay
@@ -45,6 +48,8 @@ class DashboardPage:
             data = await dashboard.gather(
                 self.db.reads, query, dict(self.ingest.gaps_by_store), relay, now,
                 zoneinfo.ZoneInfo(self.config.reconcile.timezone), checked, self.activity.svg(now))
+            if self.workers is not None:
+                data["workers"] = await self.workers.gather()
         except BadQuery as exc:
             return error(422, str(exc), exc.field)
         return web.Response(text=dashboard.render(data, now, self.token_configured),

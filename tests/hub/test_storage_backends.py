@@ -60,10 +60,10 @@ def _events() -> list[list[Envelope]]:
 
 def _writes(tx: Transaction, ids: list[str]) -> None:
     """What the relay, the operators, the fleet and availability write, at fixed instants."""
-    claimed = postings.claim(tx, ids[:3], NOW)
+    claimed = postings.claim(tx, NOW, 3, "hub-a", SOON)
     postings.record_attempt(tx, claimed[0].posting_id, 1, NOW, "d1", 201, "posted", "ok", 12)
-    postings.finish(tx, claimed[0].posting_id, postings.PostingState.POSTED, LATER,
-                    erp_ref="ERP-1", answer="{}")
+    assert postings.settle(tx, claimed[0], "hub-a", postings.PostingState.POSTED, LATER,
+                           erp_ref="ERP-1", answer="{}")
     postings.record_attempt(tx, claimed[1].posting_id, 1, NOW, "d2", 422, "dead", "no", 3)
     postings.record_attempt(tx, claimed[1].posting_id, 1, LATER, "d2", 422, "dead", "again", 4)
     postings.finish(tx, claimed[1].posting_id, postings.PostingState.DEAD, LATER, reason="no")

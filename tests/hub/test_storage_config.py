@@ -65,6 +65,8 @@ def test_a_postgresql_backend_with_its_password_file(tmp_path):
      "storage.password_file", "cannot read"),
     ('[storage]\nsize = 3\n', "storage.size", ""),
     ('[cluster]\nworker_id = "a b"\n', "cluster.worker_id", ""),
+    ('[cluster]\nheartbeat_s = 5\ngone_after_s = 10\n', "cluster.gone_after_s", "twice"),
+    ('[cluster]\nleader_check_s = 0\n', "cluster.leader_check_s", ""),
 ])
 def test_a_storage_error_names_the_key_and_the_file(tmp_path, text, key, says):
     path = write(tmp_path, text)

@@ -1,6 +1,6 @@
 """Several `retail-hub run` workers forming one hub (issue 16 phase B): one PostgreSQL database,
 one private Mosquitto, `[cluster] shared_group` in every worker's config. For whole-system tests
-(test_cluster.py) and benchmarks (bench.cluster).
+(test_cluster_chaos.py) and benchmarks (bench.cluster).
 
 Each worker has its own data_dir, API port, `worker_id` and MQTT username `hub-<worker_id>`:
 the shipped Mosquitto config (packaging/mosquitto/retail-hub.conf) sets

@@ -1,7 +1,9 @@
 """Chaos: stores sell continuously while the agents, the hub and the broker are SIGKILLed at
 random moments, many times. Afterwards every sale that got a 2xx is in the hub exactly once,
 inventory and day totals add up to those sales, and every sale is in the ERP exactly once. On
-both backends (`storage`): with PostgreSQL, the hub is SIGKILLed between its commits and acks."""
+both backends (`storage`): with PostgreSQL, the hub is SIGKILLed between its commits and acks,
+and the postings it was sending stay claimed until their short lease ends (the hub started
+again has another worker id, host name and pid), then are sent again under the same key."""
 
 import asyncio
 import datetime as dt
@@ -28,7 +30,8 @@ async def test_random_sigkills_lose_nothing_and_post_nothing_twice(tmp_path, htt
     print(f"chaos seed {seed} (CHAOS_SEED={seed} repeats this run)")
     stores = ["S001", "S002"]
     hub = HubProc(tmp_path / "hub", stores, mosquitto_root=tmp_path / "mosquitto",
-                  extra=erp_section(erp.url, rate=1000), storage=storage)
+                  extra=erp_section(erp.url, rate=1000, timeout_s=2, claim_lease_s=4),
+                  storage=storage)
     assert hub.mosquitto is not None
     start(procs, hub.mosquitto)
     start(procs, hub)

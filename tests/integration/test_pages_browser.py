@@ -165,6 +165,8 @@ async def test_dashboard_resubmits_an_edited_payload_finds_and_checks(tmp_path, 
     body = await page.locator("body").inner_text()
     assert "admin_token_file" in body and "demo-data/hub/admin-token" in body
     assert "asked the store to send" in await page.locator("abbr").get_attribute("title")
+    workers = await page.locator("#workers + p + div").inner_text()  # the one worker leads
+    assert "leads" in workers and "(this page's)" in workers
     await page.wait_for_selector("#activity")
     await page.fill("#token", hub.admin_token)
     await page.click("#dead + div summary")

@@ -229,7 +229,8 @@ class PgReader:
     """The read repositories' connections (rows.NamedReads): up to `pool_size` read-only
     connections, each statement on its own (autocommit), so it sees what had committed when it
     began. A connection the server closed while it sat idle (a restart) is replaced, and the
-    statement tried once more on the new one: a read is safe to repeat.
+    statement tried once more on the new one: a read is safe to repeat. The idle connections are
+    dropped with it, as a server restart has ended them all.
 
     A pool of our own, not psycopg_pool's: under Python 3.11 its waiting for a free connection
     (asyncio.wait_for) can swallow the cancellation of the task that waits, and a task that
@@ -294,7 +295,21 @@ class PgReader:
                     raise unreachable(self.target, exc) from exc
                 log.info("a read connection to %s was lost (%s): reconnecting",
                          self.target.describe(), exc)
+                await self._drop_idle()
         raise AssertionError("not reached")
+
+    async def _drop_idle(self) -> None:
+        """One connection was found lost: the idle ones, as old, most likely are too (a server
+        restart ends every session), so the retry and the next reads connect anew."""
+        idle = []
+        while not self._free.empty():
+            idle.append(self._free.get_nowait())
+        for _ in idle:
+            self._free.put_nowait(None)
+        for conn in idle:
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
         return list(await self._run(sql, args, one=False))

@@ -16,6 +16,7 @@ from typing import TypeVar
 import psycopg
 
 from hub.storage.database import Database, Lane, Reads, Transaction
+from hub.storage.leadership import Leadership
 from hub.storage.postgres.connection import (
     PgConnection,
     PgReader,
@@ -23,6 +24,7 @@ from hub.storage.postgres.connection import (
     connection_lost,
     unreachable,
 )
+from hub.storage.postgres.leadership import PgLeadership
 from hub.storage.postgres.repositories import PgReads, PgTransaction, content_reader
 from hub.storage.postgres.schema import TableVersion, migrate
 from hub.storage.postgres.writer import BEGIN, BEGIN_INGEST, PgWriter
@@ -97,6 +99,11 @@ class PostgresDatabase(Database):
                 raise
 
         return await asyncio.to_thread(run)
+
+    def leadership(self) -> Leadership:
+        """The cluster's lead: an advisory lock on a connection of its own
+        (hub.storage.postgres.leadership)."""
+        return PgLeadership(self.target)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -1,6 +1,13 @@
 """The few repository methods PostgreSQL does its own way, as subclasses of the shared ones, and
 the Transaction and Reads that use them. Everything else runs the shared repositories' SQL.
 
+- The store's lock while ingest applies it (`PgEventLogWrites.lock_store`):
+  `pg_try_advisory_xact_lock(STORE_LOCK, hashtext(store_id))`, held until the transaction ends.
+  A try lock, never a wait: one group-commit transaction locks the stores of its jobs in
+  whatever order they came, so two workers waiting on each other's stores would deadlock.
+  Its own statement, before the job reads anything: under READ COMMITTED each later statement
+  then sees what the lock's previous holder committed (a statement's snapshot is taken when it
+  starts). Two stores whose names hash alike share a lock: one waits a retry for the other.
 - Day totals (`PgDaysWrites.add_totals`): one atomic `UPDATE ... SET x = x + excluded.x` on
   exact `NUMERIC` columns, where SQLite reads, adds as Decimal and writes back text. Correct
   without the writer lock too (single-writer assumption 3 of hub.storage.database).
@@ -18,12 +25,20 @@ the Transaction and Reads that use them. Everything else runs the shared reposit
 - The feed's page (`PgAvailabilityReads.changes`): the same query without SQLite's
   `NOT INDEXED` (there it keeps the planner on the cursor range by rowid; PostgreSQL has no
   such clause, and its planner weighs the primary key's range against the by-key index itself).
+- The relay's claims (`PgPostingsWrites`): the claim's selects take the rows they pick with
+  `FOR UPDATE SKIP LOCKED`, so relays of several workers claiming at once each take other
+  postings (a row another transaction is claiming is passed over, not waited for, and is never
+  claimed twice); SQLite has one writer, its claim needs no lock. While every write transaction
+  also takes the writer lock (hub.storage.postgres.writer) two claims cannot overlap anyway; the
+  row locks are what keeps claims apart once workers write side by side. At a relay's start
+  only its own worker id's open claims go back to pending (SQLite, one hub per file: all).
 - A catalog version's content (`PgContentReader`, opened by `content_reader`): pages come from
   a server-side cursor inside one REPEATABLE READ snapshot, so a 300,000-item version is never
   held whole in the hub's memory (psycopg's ordinary cursor fetches every row at once).
 """
 
 import contextlib
+import datetime as dt
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -40,12 +55,27 @@ from hub.storage.availability import (
 )
 from hub.storage.database import Reads, Transaction
 from hub.storage.days import DaysWrites
+from hub.storage.eventlog import EventLogWrites
 from hub.storage.postgres.connection import PgConnection, dialect
+from hub.storage.postings import PostingsWrites
 from hub.storage.reservations import ReservationsWrites
-from hub.storage.rows import Reader, fetch_all, fetch_one
+from hub.storage.rows import Reader, fetch_all, fetch_one, one_row
 from hub.storage.version_content import PAGE, ContentReader
+from runtime.clock import stamp
 
 _cursors = itertools.count(1)
+# The class of the per-store advisory locks (two-int form), the letters 'RHST' as an int4: a
+# space of its own beside hub.storage.postgres.writer's one-int (bigint) keys.
+STORE_LOCK = int.from_bytes(b"RHST", "big")
+
+
+class PgEventLogWrites(EventLogWrites):
+    def lock_store(self, store_id: str) -> bool:
+        """Whether this transaction holds the store's lock now (taken, or held already)."""
+        row = one_row(self._conn,
+                      f"SELECT pg_try_advisory_xact_lock({STORE_LOCK}, hashtext(?)) AS granted",
+                      (store_id,))
+        return bool(row and row["granted"])
 
 
 class PgDaysWrites(DaysWrites):
@@ -116,14 +146,30 @@ class PgAvailabilityReads(AvailabilityReads):
         return [Change(r[0], r[1]) for r in rows]
 
 
+class PgPostingsWrites(PostingsWrites):
+    """The postings' writes with several workers in mind: a claim locks the rows it picks and
+    skips those locked; a relay's start takes back only its own worker's claims."""
+
+    CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
+
+    def release_claims(self, worker: str, now: dt.datetime) -> int:
+        """The postings `worker` left mid-send (the same worker id, started again) are pending
+        again, due at `now`; how many. Another worker's claims wait for their lease to end:
+        that worker may be sending them right now."""
+        return self._conn.execute(f"{self.RELEASE} AND claimed_by = ?",
+                                  (stamp(now), stamp(now), worker)).rowcount
+
+
 class PgTransaction(Transaction):
     """A Transaction whose repositories run on PostgreSQL."""
 
     def __init__(self, conn: PgConnection) -> None:
         super().__init__(conn)
+        self.events = PgEventLogWrites(conn)
         self.days = PgDaysWrites(conn)
         self.availability = PgAvailabilityWrites(conn)
         self.reservations = PgReservationsWrites(conn)
+        self.postings = PgPostingsWrites(conn)
 
 
 class PgReads(Reads):

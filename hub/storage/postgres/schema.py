@@ -418,6 +418,39 @@ MIGRATIONS: list[str] = [
         deviations INTEGER NOT NULL
     );
     """,
+    # 9: events held past a gap live in the database (issue 16, phase B); see hub.storage.schema
+    # for the why. `held` is INTEGER because a query sums it.
+    """
+    ALTER TABLE streams ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE held_events (
+        store_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        event_id TEXT NOT NULL,
+        envelope BYTEA NOT NULL,
+        held_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (store_id, stream, seq)
+    );
+    """,
+    # 10: leases on the relay's claims (issue 16, phase B); see hub.storage.schema for the
+    # why. The lease's end is an instant: timestamptz.
+    """
+    ALTER TABLE postings ADD COLUMN claimed_by TEXT;
+    ALTER TABLE postings ADD COLUMN claimed_until TIMESTAMPTZ;
+    """,
+    # 11: the hub workers sharing the database (issue 16, phase B); see hub.storage.schema.
+    """
+    CREATE TABLE workers (
+        worker_id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL,
+        batches_applied BIGINT NOT NULL DEFAULT 0,
+        leads INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX workers_by_heartbeat ON workers (heartbeat_at);
+    """,
 ]
 
 VERSION_TABLE = "schema_version"

@@ -67,7 +67,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     f"SQLite {st['sqlite_events_per_s']}/s", f"{st.get('postgresql_to_sqlite')}",
                     ""))
     if c := _load("cluster"):
-        if (d := c.get("drain")) and "postgresql-2" in d:
+        if (d := c.get("drain")) and {"sqlite", "postgresql-1", "postgresql-2"} <= set(d):
             two, one = d["postgresql-2"], d["postgresql-1"]
             out.append((f"cluster drain {d['events'] // 1000}k, PostgreSQL 2 workers",
                         f"{two['events_per_s_median']} events/s",

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,32 @@ def missing() -> str | None:
         return None
     return (f"--postgresql needs PostgreSQL and Mosquitto: {'; '.join(reasons)}. On Debian: "
             f"{PACKAGES}")
+
+
+@dataclass(frozen=True)
+class Shares:
+    """What each worker did (ClusterHub.shares): events applied by worker id; batches taken in
+    and the leader when the workers serve `GET /v1/workers`."""
+
+    events: dict[str, int | None]
+    batches: dict[str, int] = field(default_factory=dict)
+    leader: str | None = None
+
+    def brief(self) -> str:
+        """For the line each second: " (w1 352, w2 348; w1 leads)"."""
+        each = ", ".join(f"{name} {'?' if n is None else n}" for name, n in self.events.items())
+        return f" ({each}{f'; {self.leader} leads' if self.leader else ''})"
+
+    def summary(self) -> str:
+        """For the end: the events each applied, and the batches each took in."""
+        each = ", ".join(f"{name} {'?' if n is None else n}" for name, n in self.events.items())
+        text = (f"the workers shared the fleet; events each applied: {each} "
+                "(hub_events_applied_total in each one's /metrics)")
+        if self.batches:
+            took = ", ".join(f"{name} {n}" for name, n in self.batches.items())
+            text += (f"; batches each took in: {took}, {self.leader or 'none'} leading "
+                     "(GET /v1/workers)")
+        return text
 
 
 class ClusterFailed(Exception):
@@ -229,6 +256,10 @@ class ClusterHub:
                 async with self._http.get(worker.url + path) as r:
                     r.raise_for_status()
                     return await r.json()
+            except aiohttp.ClientResponseError as exc:
+                if exc.status == 404:  # the same on every worker
+                    raise ClusterFailed(f"the workers do not serve {path}") from exc
+                error = exc
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = exc
         raise ClusterFailed(f"no worker answers {path}: {error}")
@@ -247,13 +278,14 @@ class ClusterHub:
     async def reconcile(self, day: dt.date) -> dict[str, Any]:
         return dict(await self._get(f"/v1/reconciliation?day={day.isoformat()}"))
 
-    async def applied(self) -> dict[str, int | None]:
-        """Events each worker applied since it started (`hub_events_applied_total` in its
-        /metrics); None for one that does not answer."""
+    async def shares(self) -> "Shares":
+        """What each worker did: the events it applied since it started
+        (`hub_events_applied_total` in its /metrics) and, from a hub with `GET /v1/workers`,
+        the batches it took in and which one leads."""
         assert self._http is not None
         http = self._http
 
-        async def one(worker: Worker) -> int | None:
+        async def events(worker: Worker) -> int | None:
             try:
                 async with http.get(worker.url + "/metrics") as r:
                     found = APPLIED.search(await r.text())
@@ -261,8 +293,17 @@ class ClusterHub:
                 return None
             return int(float(found[1])) if found else None
 
-        counts = await asyncio.gather(*(one(w) for w in self.workers))
-        return {w.name: n for w, n in zip(self.workers, counts, strict=True)}
+        counts = await asyncio.gather(*(events(w) for w in self.workers))
+        shares = Shares({w.name: n for w, n in zip(self.workers, counts, strict=True)})
+        try:
+            listing = await self._get("/v1/workers")
+        except ClusterFailed:
+            return shares  # a hub without the workers table
+        rows = {w["worker_id"]: w for w in listing["workers"] if not w["gone"]}
+        return Shares(shares.events, {name: int(rows[name]["batches_applied"])
+                                      for name in shares.events if name in rows},
+                      next((name for name in shares.events if rows.get(name, {}).get("leading")),
+                           None))
 
     async def stop(self) -> None:
         """The workers (SIGTERM, waited for), then Mosquitto, then PostgreSQL."""

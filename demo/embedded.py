@@ -76,9 +76,8 @@ class EmbeddedHub:
         return await reconcile.run(self.hub.db.reads, self.hub.relay.connector,
                                    self.hub.config.erp.mapping, day)
 
-    async def applied(self) -> dict[str, int | None]:
-        """Events applied by each worker: none, one hub applies everything."""
-        return {}
+    async def shares(self) -> None:
+        """What each of several workers did: one hub does everything."""
 
     async def stop(self) -> None:
         if self._task is not None:

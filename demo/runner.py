@@ -27,7 +27,7 @@ import aiohttp
 
 from demo import erp as demo_erp
 from demo import folder as demo_folder
-from demo.cluster import ClusterFailed, ClusterHub
+from demo.cluster import ClusterFailed, ClusterHub, Shares
 from demo.embedded import EmbeddedHub
 from demo.ports import port_or_free
 from demo.progress import Counters, Progress
@@ -64,8 +64,8 @@ class HubSide(Protocol):
 
     async def reconcile(self, day: dt.date) -> dict[str, Any]: ...
 
-    async def applied(self) -> dict[str, int | None]:
-        """Events each of several workers applied; empty for one hub."""
+    async def shares(self) -> Shares | None:
+        """What each of several workers did; None for one hub."""
 
     async def stop(self) -> None: ...
 
@@ -382,7 +382,8 @@ class Demo:
                 counts = await self.hub.posting_counts()
                 erp = (f"  erp posted {counts['posted']} pending "
                        f"{counts['pending'] + counts['posting']}")
-            workers = _by_worker(await self.hub.applied())
+            shares = await self.hub.shares()
+            workers = shares.brief() if shares else ""
             print(f"{now - start:6.0f}s  stores online {p.online}/{p.stores}  "
                   f"captured {p.captured}  applied {p.applied}{workers}  backlog {p.backlog}  "
                   f"{rate:.0f} events/s{erp}", flush=True)
@@ -397,11 +398,9 @@ class Demo:
         print(f"demo: {p.captured} events captured, {p.applied} applied at the hub, "
               f"backlog {p.backlog}{silent}: {'all delivered' if p.delivered else 'NOT all delivered'}",
               flush=True)
-        applied = await self.hub.applied()
-        if applied:
-            shares = ", ".join(f"{name} {'?' if n is None else n}" for name, n in applied.items())
-            print(f"demo: the workers shared the fleet; events each applied: {shares} "
-                  "(hub_events_applied_total in each one's /metrics)", flush=True)
+        shares = await self.hub.shares()
+        if shares:
+            print(f"demo: {shares.summary()}", flush=True)
         return p.delivered
 
     async def _close_day(self, http: aiohttp.ClientSession) -> bool:
@@ -431,10 +430,3 @@ class Demo:
             print(postings_cli.render(result), flush=True)
         return bool(result["mismatched"] == 0 and counts["exception"] + counts["dead"] == 0
                     and not counts["pending"] + counts["posting"])
-
-
-def _by_worker(applied: dict[str, int | None]) -> str:
-    """" (w1 812, w2 790)" for the events each worker applied; "" for one hub."""
-    if not applied:
-        return ""
-    return " (" + ", ".join(f"{name} {'?' if n is None else n}" for name, n in applied.items()) + ")"

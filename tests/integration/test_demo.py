@@ -208,6 +208,9 @@ async def test_postgresql_two_workers_share_the_stores_and_everything_stops_with
     assert "all delivered" in out, out[-4000:]
     shares = re.search(r"events each applied: w1 (\d+), w2 (\d+)", out)
     assert shares and int(shares[1]) > 0 and int(shares[2]) > 0, out[-4000:]
+    if "GET /v1/workers" in out:  # a hub with the workers table says it too, and who leads
+        took = re.search(r"batches each took in: w1 (\d+), w2 (\d+), (w1|w2) leading", out)
+        assert took and int(took[1]) > 0 and int(took[2]) > 0, out[-4000:]
     posted = re.search(r"ERP postings: (\d+) posted in Tryton, 0 exceptions, 0 dead", out)
     assert posted and int(posted[1]) >= 2, out[-4000:]  # a daily summary per store at least
     assert "2 matched, 0 mismatched" in out, out[-4000:]

@@ -1,12 +1,14 @@
 """`retail-hub demo` (or `python -m demo`): parse the options, run the demo until Ctrl-C.
 
-Exit codes: 0 everything delivered, posted and reconciled; 1 it was not; 2 bad options, or a
---data-dir the demo did not make.
+Exit codes: 0 everything delivered, posted and reconciled; 1 it was not (or, with --postgresql,
+a server did not start); 2 bad options, a --data-dir the demo did not make, or --postgresql on a
+machine without PostgreSQL or Mosquitto.
 """
 
 import argparse
 import sys
 
+from demo import cluster
 from demo.folder import NotTheDemos
 from demo.runner import Demo
 from runtime import logs
@@ -26,14 +28,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--api-port", type=int, default=8800, help="hub API port (default 8800)")
     p.add_argument("--no-erp", action="store_true",
                    help="do not start Tryton even if it is installed (connector none)")
+    p.add_argument("--postgresql", action="store_true",
+                   help="two hub workers (APIs on --api-port and the next) sharing the stores, "
+                        "on a PostgreSQL and a Mosquitto the demo starts in --data-dir "
+                        f"(needs `{cluster.PACKAGES}`)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.setup("WARNING")
+    lacking = cluster.missing() if args.postgresql else None
+    if lacking:
+        print(f"retail-hub demo: {lacking}", file=sys.stderr)
+        return 2
     demo = Demo(args.data_dir, stores=args.stores, rate=args.rate, duration=args.duration,
-                api_port=args.api_port, erp=not args.no_erp)
+                api_port=args.api_port, erp=not args.no_erp, postgresql=args.postgresql)
     try:
         demo.check_folders()
     except NotTheDemos as exc:

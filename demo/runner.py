@@ -1,10 +1,12 @@
 """`retail-hub demo`: the hub with its embedded broker, real edge-agent processes, tills, and an ERP.
 
-Everything runs on this machine: the hub in this process, one `edge-agent` process per store,
-simulated tills posting sales and returns to each agent's capture API, and (when Tryton is
-installed) a real Tryton receiving the hub's postings. A one-line summary is printed every
-second. The first Ctrl-C (or the end of --duration) closes the business day: tills stop, each
-store sends its day-close, the daily summaries are posted and the day is reconciled.
+Everything runs on this machine: the hub in this process (demo.embedded) or, with --postgresql,
+two hub workers on a PostgreSQL and a Mosquitto of the demo's own (demo.cluster); one
+`edge-agent` process per store, simulated tills posting sales and returns to each agent's
+capture API, and (when Tryton is installed) a real Tryton receiving the hub's postings. A
+one-line summary is printed every second. The first Ctrl-C (or the end of --duration) closes the
+business day: tills stop, each store sends its day-close, the daily summaries are posted and the
+day is reconciled.
 """
 
 import asyncio
@@ -13,41 +15,59 @@ import datetime as dt
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from demo import erp as demo_erp
 from demo import folder as demo_folder
+from demo.cluster import ClusterFailed, ClusterHub, Shares
+from demo.embedded import EmbeddedHub
+from demo.ports import port_or_free
 from demo.progress import Counters, Progress
-from hub.app import Hub
-from hub.broker.credentials import new_password, set_password, write_secret
+from hub.broker.credentials import new_password, write_secret
 from hub.cli import postings as postings_cli
-from hub.config import load_config
-from hub.ledger import fleet
-from hub.postings import reconcile
-from hub.postings import store as postings
 from runtime.clock import SYSTEM, Clock
-from runtime.net import free_port
 
 CATALOG = [(f"SKU-{1000 + i}", Decimal(random.Random(i).randrange(99, 4999)) / 100) for i in range(50)]
 DELIVERY_EVERY_S = 30.0
 
 
-def _port_or_free(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            return free_port()
+class HubSide(Protocol):
+    """The demo's hub, whichever it is: what the demo starts, asks and stops."""
+
+    config: Path  # a hub.toml for the operators' commands (`retail-hub postings list`)
+
+    def stop_leftovers(self) -> None:
+        """Stop what an earlier demo, killed, left running on the demo's folder."""
+
+    def configure(self, stores: dict[str, str], erp_section: str) -> str:
+        """Write its configs for these stores (id -> broker password); the stores' broker URL."""
+
+    async def start(self) -> None: ...
+
+    def addresses(self) -> list[str]:
+        """What to open: one line each (dashboards, and the servers it started)."""
+
+    async def stores(self) -> list[dict[str, Any]]:
+        """The fleet, as `GET /v1/stores` lists it."""
+
+    async def posting_counts(self) -> dict[str, int]: ...
+
+    async def daily_summaries(self, day: dt.date) -> int: ...
+
+    async def reconcile(self, day: dt.date) -> dict[str, Any]: ...
+
+    async def shares(self) -> Shares | None:
+        """What each of several workers did; None for one hub."""
+
+    async def stop(self) -> None: ...
 
 
 def sale_body(register: str, number: int, rng: random.Random) -> dict[str, Any]:
@@ -151,8 +171,10 @@ def _end(proc: "subprocess.Popen[bytes]") -> None:
 
 class Demo:
     def __init__(self, data_dir: str, *, stores: int, rate: float, duration: float,
-                 api_port: int, erp: bool = True) -> None:
+                 api_port: int, erp: bool = True, postgresql: bool = False) -> None:
         self.dir = Path(data_dir).resolve()
+        self.hub: HubSide = (ClusterHub(self.dir, api_port) if postgresql
+                             else EmbeddedHub(self.dir / "hub", api_port))
         self.erp = demo_erp.DemoErp(self.dir.parent / f"{self.dir.name}-erp-template",
                                     self.dir / "tryton", [sku for sku, _ in CATALOG]
                                     ) if erp and demo_erp.available() else None
@@ -163,37 +185,25 @@ class Demo:
         self.closing = asyncio.Event()
         self.rate = rate
         self.duration = duration
-        self.api_port = api_port
         self.agent_ports: dict[str, int] = {}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.ok: bool | None = None  # None: stopped before the final delivery check
         self.open = False  # the tills are selling: a Ctrl-C now closes the day
         self.stopping = False
 
-    def _write_configs(self, erp_section: str) -> Path:
-        broker_port = free_port()
-        users = self.dir / "hub" / "mqtt-users"
-        hub_conf = self.dir / "hub" / "hub.toml"
-        (self.dir / "hub").mkdir()
-        write_secret(self.dir / "hub" / "admin-token", new_password())
-        hub_conf.write_text(
-            f'data_dir = "."\n[broker]\nembedded = true\nlisten = "127.0.0.1:{broker_port}"\n'
-            f'users_file = "mqtt-users"\n[api]\nlisten = "127.0.0.1:{_port_or_free(self.api_port)}"\n'
-            'admin_token_file = "admin-token"\n' + erp_section
-        )
+    def _write_configs(self, erp_section: str) -> None:
+        passwords = {store: new_password() for store in self.store_ids}
+        broker_url = self.hub.configure(passwords, erp_section)
         for n, store in enumerate(self.store_ids):
-            password = new_password()
-            set_password(users, store, password)
             store_dir = self.dir / store
-            write_secret(store_dir / "mqtt-password", password)
-            port = _port_or_free(8701 + n)
+            write_secret(store_dir / "mqtt-password", passwords[store])
+            port = port_or_free(8701 + n)
             self.agent_ports[store] = port
             (store_dir / "agent.toml").write_text(
                 f'store_id = "{store}"\ndata_dir = "."\n[api]\nlisten = "127.0.0.1:{port}"\n'
-                f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker_port}"\nusername = "{store}"\n'
+                f'[mqtt]\nurl = "{broker_url}"\nusername = "{store}"\n'
                 'password_file = "mqtt-password"\n[forwarder]\nack_timeout_s = 5\n'
             )
-        return hub_conf
 
     def _start_agents(self) -> None:
         for store in self.store_ids:
@@ -264,8 +274,8 @@ class Demo:
                 pass
             await asyncio.sleep(0.5)
 
-    async def _progress(self, hub: Hub, http: aiohttp.ClientSession) -> Progress:
-        hub_stores = await fleet.stores(hub.db.reads)  # first: see demo.progress
+    async def _progress(self, http: aiohttp.ClientSession) -> Progress:
+        hub_stores = await self.hub.stores()  # first: see demo.progress
         healths = await asyncio.gather(*(self._agent_health(http, s) for s in self.store_ids))
         return self.counters.progress(hub_stores, dict(zip(self.store_ids, healths, strict=True)))
 
@@ -276,6 +286,7 @@ class Demo:
             self.erp.check_template()
 
     async def run(self) -> None:
+        self.hub.stop_leftovers()
         demo_folder.remake(self.dir)
         main = asyncio.current_task()
         assert main is not None
@@ -286,7 +297,6 @@ class Demo:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop_now, main)
         erp_start: asyncio.Future[str] | None = None
-        hub_task: asyncio.Task[None] | None = None
         tills: list[asyncio.Task[None]] = []
         try:
             erp_section, erp_url = "", None
@@ -294,14 +304,13 @@ class Demo:
                 erp_start = loop.run_in_executor(None, self.erp.start)
                 erp_url = await asyncio.shield(erp_start)
                 erp_section = self.erp.config()
-            hub = Hub(load_config(self._write_configs(erp_section)))
-            hub_task = asyncio.create_task(hub.run(), name="hub")
-            await hub.started.wait()
+            self._write_configs(erp_section)
+            await self.hub.start()
             self._start_agents()
             erp = (f"ERP: Tryton at {erp_url} (database {self.dir / 'tryton'})" if erp_url else
                    "ERP: none (install Tryton with `pip install -e .[erp]` to post to it)")
-            print(f"demo: dashboard http://127.0.0.1:{hub.bound_port}/ (admin token in "
-                  f"{self.dir / 'hub' / 'admin-token'})", flush=True)
+            for line in self.hub.addresses():
+                print(f"demo: {line}", flush=True)
             for store in self.store_ids:
                 print(f"demo: store {store}  http://127.0.0.1:{self.agent_ports[store]}/",
                       flush=True)
@@ -315,17 +324,20 @@ class Demo:
                     for register in ("R1", "R2"):
                         tills.append(asyncio.create_task(self._till(http, store, register)))
                 self.open = True
-                await self._report_until_closing(hub, http)
+                await self._report_until_closing(http)
                 self.closing.set()
                 # Each till finishes the sale in hand, so its books match what the store captured.
                 await asyncio.wait(tills, timeout=15)
-                delivered = await self._check_delivery(hub, http)
-                self.ok = delivered and (self.erp is None or await self._close_day(hub, http))
+                delivered = await self._check_delivery(http)
+                self.ok = delivered and (self.erp is None or await self._close_day(http))
+        except ClusterFailed as exc:
+            print(f"demo: {exc}", flush=True)
+            self.ok = False
         finally:
             self.stopping = True
-            await self._stop(tills, hub_task, erp_start)
+            await self._stop(tills, erp_start)
 
-    async def _stop(self, tills: list[asyncio.Task[None]], hub_task: asyncio.Task[None] | None,
+    async def _stop(self, tills: list[asyncio.Task[None]],
                     erp_start: asyncio.Future[str] | None) -> None:
         """Tills, then the agents (SIGTERM, waited for), then the hub, then Tryton."""
         self.closing.set()
@@ -333,10 +345,7 @@ class Demo:
             t.cancel()
         await asyncio.gather(*tills, return_exceptions=True)
         await asyncio.gather(*(asyncio.to_thread(_end, p) for p in self.procs))
-        if hub_task is not None:
-            hub_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hub_task
+        await self.hub.stop()
         if self.erp is not None:
             if erp_start is not None:
                 # Stopped while Tryton was starting: let that finish, so it can be stopped.
@@ -358,61 +367,63 @@ class Demo:
             self.stopping = True
             main.cancel()
 
-    async def _report_until_closing(self, hub: Hub, http: aiohttp.ClientSession) -> None:
+    async def _report_until_closing(self, http: aiohttp.ClientSession) -> None:
         start = time.monotonic()
         last_applied, last_t = 0, start
         while not self.duration or time.monotonic() - start < self.duration:
             if await self._closed_within(1):
                 return
-            p = await self._progress(hub, http)
+            p = await self._progress(http)
             now = time.monotonic()
             rate = (p.applied - last_applied) / (now - last_t)
             last_applied, last_t = p.applied, now
             erp = ""
             if self.erp is not None:
-                counts = await postings.counts(hub.db.reads)
+                counts = await self.hub.posting_counts()
                 erp = (f"  erp posted {counts['posted']} pending "
                        f"{counts['pending'] + counts['posting']}")
+            shares = await self.hub.shares()
+            workers = shares.brief() if shares else ""
             print(f"{now - start:6.0f}s  stores online {p.online}/{p.stores}  "
-                  f"captured {p.captured}  applied {p.applied}  backlog {p.backlog}  "
+                  f"captured {p.captured}  applied {p.applied}{workers}  backlog {p.backlog}  "
                   f"{rate:.0f} events/s{erp}", flush=True)
 
-    async def _check_delivery(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
+    async def _check_delivery(self, http: aiohttp.ClientSession) -> bool:
         deadline = time.monotonic() + 20
-        p = await self._progress(hub, http)
+        p = await self._progress(http)
         while not p.delivered and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            p = await self._progress(hub, http)
+            p = await self._progress(http)
         silent = "" if p.answered == p.stores else f" ({p.stores - p.answered} stores not answering)"
         print(f"demo: {p.captured} events captured, {p.applied} applied at the hub, "
               f"backlog {p.backlog}{silent}: {'all delivered' if p.delivered else 'NOT all delivered'}",
               flush=True)
+        shares = await self.hub.shares()
+        if shares:
+            print(f"demo: {shares.summary()}", flush=True)
         return p.delivered
 
-    async def _close_day(self, hub: Hub, http: aiohttp.ClientSession) -> bool:
+    async def _close_day(self, http: aiohttp.ClientSession) -> bool:
         """Each store sends its day-close; wait for the ERP postings; reconcile the day."""
         day = dt.datetime.now(dt.UTC).date()
         for store in self.store_ids:
             body = self.books.setdefault(store, Books()).day_close(day)
             await self._post(http, f"http://127.0.0.1:{self.agent_ports[store]}/v1/day-close", body)
         deadline = time.monotonic() + 120
-        counts = await postings.counts(hub.db.reads)
+        counts = await self.hub.posting_counts()
         while time.monotonic() < deadline:
             await asyncio.sleep(1)
-            counts = await postings.counts(hub.db.reads)
-            summaries = await postings.listing(hub.db.reads, business_day=day.isoformat(),
-                                               state=None, limit=1000)
-            released = sum(1 for p in summaries if p["kind"] == "daily_summary")
+            counts = await self.hub.posting_counts()
+            released = await self.hub.daily_summaries(day)
             if released >= len(self.store_ids) and not counts["pending"] + counts["posting"]:
                 break
             print(f"demo: ERP postings: {counts['posted']} posted, "
                   f"{counts['pending'] + counts['posting']} to go", flush=True)
         print(f"demo: ERP postings: {counts['posted']} posted in Tryton, "
               f"{counts['exception']} exceptions, {counts['dead']} dead "
-              f"(see `retail-hub postings list --config {self.dir / 'hub' / 'hub.toml'}`)",
+              f"(see `retail-hub postings list --config {self.hub.config}`)",
               flush=True)
-        assert hub.relay is not None
-        result = await reconcile.run(hub.db.reads, hub.relay.connector, hub.config.erp.mapping, day)
+        result = await self.hub.reconcile(day)
         print(f"demo: reconciliation of {day}: {result['matched']} matched, "
               f"{result['mismatched']} mismatched (store day-close vs hub vs Tryton)", flush=True)
         if result["mismatched"]:

@@ -66,7 +66,8 @@ class Hub:
         erp = make_connector(config)
         self.connector = KeptOpen(erp) if erp else None
         receipts = functools.partial(self.ingest.outbound.settled, self.db)
-        self.relay = (Relay(config, self.db, self.connector, on_settled=receipts, clock=clock)
+        self.relay = (Relay(config, self.db, self.connector, on_settled=receipts, clock=clock,
+                            leads=True)
                       if self.connector else None)
         self.leader = Leader(self.db, config.worker_id, config.cluster.leader_check_s)
         self.workers = Workers(config, self.db, clock,

@@ -56,8 +56,11 @@ class Relay:
     def __init__(self, config: HubConfig, db: Database, connector: Connector,
                  poll_s: float = 0.5,
                  on_settled: Callable[[str, str, str | None], Awaitable[None]] | None = None,
-                 clock: Clock = SYSTEM) -> None:
+                 clock: Clock = SYSTEM, leads: bool = False) -> None:
         self.config = config
+        # Runs only while this worker leads the cluster (hub.cluster.leadership), so it is the
+        # one relay: at its start every open claim is a former leader's, taken back at once.
+        self.leads = leads
         self.clock = clock
         self.erp = config.erp
         self.worker = config.worker_id
@@ -113,10 +116,12 @@ class Relay:
         await self.connector.start()
         try:
             resumed = await self.db.run(functools.partial(
-                postings.release_claims, worker=self.worker, now=self.clock.now()))
+                postings.release_claims, worker=None if self.leads else self.worker,
+                now=self.clock.now()))
             if resumed:
-                log.info("ERP relay: %d postings were mid-send when worker %s last stopped; "
-                         "sending again", resumed, self.worker)
+                log.info("ERP relay: %d postings were mid-send when %s stopped; sending again "
+                         "under the same idempotency keys", resumed,
+                         "the last relay" if self.leads else f"worker {self.worker}")
             released = await self.db.run(functools.partial(postings.release_kept,
                                                                 now=self.clock.now()))
             if released:

@@ -179,11 +179,14 @@ class Claimed(msgspec.Struct, frozen=True):
     payload: str
 
 
-def release_claims(tx: Transaction, worker: str, now: dt.datetime) -> int:
+def release_claims(tx: Transaction, worker: str | None, now: dt.datetime) -> int:
     """At a relay's start: the postings left mid-send by this worker before it stopped (the same
     worker id, started again) are pending again, due at once; how many. Other workers' claims
     are left to their lease (on SQLite, one hub per database, every open claim is this hub's:
-    all go back)."""
+    all go back). `worker` None: every open claim goes back, for the relay of the worker that
+    has just taken the cluster's lead (the one relay; a former leader that lost its lead while
+    still sending is stopped within `cluster.leader_check_s`, and a posting it sends as well
+    carries the same idempotency key)."""
     return tx.postings.release_claims(worker, now)
 
 

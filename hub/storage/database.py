@@ -30,11 +30,12 @@ too big for the event loop, is read in a thread on a connection of its own (`rea
 hub.storage.version_content). `Database.leadership()` is the cluster's lead for this worker
 (hub.storage.leadership: always its on SQLite; an advisory lock on PostgreSQL).
 
-Single-writer assumptions: a hub has one writer thread, and these are correct only because of
-it. On SQLite a command line beside the hub waits for the file's write lock (BEGIN IMMEDIATE);
-on PostgreSQL every write transaction takes one advisory lock first (hub.storage.postgres.writer),
-so there too one writer writes at a time. Several hub workers sharing a database must provide
-each by other means (docs/architecture.md and docs/scale-out.md say the same):
+Single-writer assumptions: a SQLite hub has one writer thread, and a command line beside it waits
+for the file's write lock (BEGIN IMMEDIATE). On PostgreSQL, which several hub workers share, each
+worker has two writers (`Lane`): the serial lane's transactions take one advisory lock first
+(hub.storage.postgres.writer), so they are one at a time across the cluster as on SQLite; the
+ingest lane's don't. What one writer gave for free is met as follows (docs/architecture.md and
+docs/scale-out.md say the same):
 
 1. Applying a stream reads `streams.applied_seq`, applies what follows and advances it in one
    transaction; admitting a new stream counts the store's streams, then inserts. Met by a lock
@@ -50,24 +51,27 @@ each by other means (docs/architecture.md and docs/scale-out.md say the same):
    limits on what may be held are counted there. A worker's memory keeps only when it last asked
    a stream for a replay (a rate limit) and the batches it has queued itself, which it applies
    through the same lock.
-3. Day totals are read, added as Decimal and written back (`DaysWrites.add_totals`): needs a row
-   lock or an atomic `UPDATE ... SET x = x + ...` on an exact NUMERIC column, which is what the
-   PostgreSQL backend does already (`PgDaysWrites`). Inventory is an atomic increment on both.
+3. Day totals are read, added as Decimal and written back on SQLite (`DaysWrites.add_totals`);
+   PostgreSQL adds them atomically (`UPDATE ... SET x = x + ...` on exact NUMERIC columns,
+   `PgDaysWrites`). Inventory is an atomic increment on both, in (sku, location) order.
 4. Postings: holds with several relays. A claim (`PostingsWrites.claim`) picks the due postings
    in the writer and marks each with the worker id and a lease (`claimed_by`, `claimed_until`,
    `erp.claim_lease_s`); on PostgreSQL its selects take `FOR UPDATE SKIP LOCKED`, so two workers'
    claims never take the same posting even without the writer lock. A posting whose lease ended
    (its worker died mid-send) is due again for any relay and sent again under its idempotency
    key; an answer is written only under the claim it was sent under (`PostingsWrites.settle`).
-   At start a relay takes back only its own worker id's open claims (`release_claims`; on SQLite,
-   one hub per file, all). Assumed: hosts' clocks agree to well within the lease.
+   The relay runs only on the worker that leads (hub.cluster.leadership): at its start it takes
+   back every open claim (`release_claims`), a former leader's. Assumed: hosts' clocks agree to
+   well within the lease.
 5. Every ordering by time compares instants as text written by `runtime.clock.stamp`.
-6. Available to sell: a reservation is checked against what is available and held in one writer
-   job, so no two reservations can both take the last unit (`hub.storage.reservations`); with
-   several writers each (SKU, location) checked needs a row lock (`FOR UPDATE`) or an advisory
-   lock per SKU until the reservation is written. The change feed's cursors are committed in
-   order because one writer commits at a time (`hub.storage.availability`); with several,
-   appending to the feed needs one lock, or a consumer could skip a cursor committed late.
+6. Available to sell: a reservation is checked against what is available and held in one
+   serial-lane job, so no two reservations can both take the last unit. Against ingest's lane,
+   PostgreSQL locks what a write decides on (`FOR UPDATE`: the inventory rows a reservation
+   checks, the on-hand row a recheck of short reservations reads, the reservation a collect or
+   release finds; hub.storage.postgres.repositories), and a sale's increment locks the same
+   inventory rows. The change feed's cursors must commit in order, or a consumer could skip one
+   committed late: PostgreSQL appends them just before COMMIT under one advisory lock
+   (PgConnection.flush_deferred); SQLite's one writer commits in order by itself.
 """
 
 import asyncio

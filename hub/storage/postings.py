@@ -159,7 +159,7 @@ class PostingsWrites:
     RELEASE = ("UPDATE postings SET state = 'pending', claimed_until = NULL, next_attempt_at = ?,"
                " updated_at = ? WHERE state = 'posting'")
 
-    def release_claims(self, worker: str, now: dt.datetime) -> int:
+    def release_claims(self, worker: str | None, now: dt.datetime) -> int:
         """At the start of `worker`'s relay: the postings it left mid-send are pending again,
         due at `now`; how many. On SQLite one hub owns the database (its data_dir lock), so every
         claim still open is from before this start, whichever worker id made it (the default

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from demo import cluster
 from runtime.net import free_port
 from tests.conftest import wait_for
 from tests.integration.procs import REPO
@@ -48,9 +49,9 @@ class Terminal:
         self.stores: dict[str, int] = {}
 
     @classmethod
-    async def start(cls, data_dir: Path) -> "Terminal":
+    async def start(cls, data_dir: Path, *options: str) -> "Terminal":
         proc = await asyncio.create_subprocess_exec(
-            *DEMO, "--data-dir", str(data_dir), "--api-port", str(free_port()),
+            *DEMO, *options, "--data-dir", str(data_dir), "--api-port", str(free_port()),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
             cwd=REPO, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         return cls(proc)
@@ -157,3 +158,67 @@ def test_a_data_dir_the_demo_did_not_make_is_not_deleted(tmp_path):
     assert "Traceback" not in done.stderr
     assert (mine / "holiday.jpg").read_bytes() == b"\xff\xd8"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]  # no ERP template beside it
+
+
+def refused(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def processes_naming(*paths: Path) -> list[str]:
+    """The command lines of running processes that name one of `paths` (a postgres -D, a
+    mosquitto -c, a worker's or an agent's --config)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue  # ended meanwhile
+            if any(str(p) in cmdline for p in paths):
+                found.append(cmdline)
+    return found
+
+
+@pytest.mark.skipif(cluster.missing() is not None, reason=str(cluster.missing()))
+@pytest.mark.timeout(400)
+async def test_postgresql_two_workers_share_the_stores_and_everything_stops_with_the_demo(
+        demo_data):
+    demo = await Terminal.start(demo_data, "--postgresql")
+    try:
+        pg = await demo.until(r"PostgreSQL \S+ at postgresql://\S+@127\.0\.0\.1:(\d+)/\S+ "
+                              r"\(.*; files in (\S+)\)", 300)
+        mqtt = await demo.until(r"Mosquitto at mqtt://127\.0\.0\.1:(\d+) ", 5)
+        workers = [int((await demo.until(rf"worker {w} dashboard http://127\.0\.0\.1:(\d+)/", 5))[1])
+                   for w in ("w1", "w2")]
+        for store in ("S001", "S002"):
+            found = await demo.until(rf"store {store} +http://127\.0\.0\.1:(\d+)/", 5)
+            demo.stores[store] = int(found[1])
+        demo.tryton = int((await demo.until(r"Tryton at http://127\.0\.0\.1:(\d+)", 5))[1])
+        # The broker hands each batch to one worker of the shared subscription: both apply some.
+        await demo.until(r"stores online 2/2  captured \d+  applied \d+ \(w1 [1-9]\d*, w2 [1-9]", 60)
+        async with aiohttp.ClientSession() as http:
+            for port in workers:  # each worker answers for the whole fleet, from the one database
+                async with http.get(f"http://127.0.0.1:{port}/v1/stores") as r:
+                    assert sorted(s["store_id"] for s in (await r.json())["stores"]) == ["S001", "S002"]
+        demo.ctrl_c()
+        out = await demo.finish(120)
+    finally:
+        demo.stop()
+    assert "all delivered" in out, out[-4000:]
+    shares = re.search(r"events each applied: w1 (\d+), w2 (\d+)", out)
+    assert shares and int(shares[1]) > 0 and int(shares[2]) > 0, out[-4000:]
+    if "GET /v1/workers" in out:  # a hub with the workers table says it too, and who leads
+        took = re.search(r"batches each took in: w1 (\d+), w2 (\d+), (w1|w2) leading", out)
+        assert took and int(took[1]) > 0 and int(took[2]) > 0, out[-4000:]
+    posted = re.search(r"ERP postings: (\d+) posted in Tryton, 0 exceptions, 0 dead", out)
+    assert posted and int(posted[1]) >= 2, out[-4000:]  # a daily summary per store at least
+    assert "2 matched, 0 mismatched" in out, out[-4000:]
+    pg_files = Path(pg[2])
+    assert demo.children_gone(), "a store agent or Tryton outlived the demo"
+    assert all(refused(port) for port in [int(pg[1]), int(mqtt[1]), *workers]), out[-2000:]
+    assert processes_naming(demo_data, pg_files) == []
+    assert not (pg_files / "data" / "postmaster.pid").exists()
+    for worker in ("w1", "w2"):
+        log = (demo_data / "hub" / worker / "hub.log").read_text()
+        assert "Traceback" not in log and "hub stopped" in log, log[-3000:]

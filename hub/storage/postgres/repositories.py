@@ -152,10 +152,13 @@ class PgPostingsWrites(PostingsWrites):
 
     CLAIM_LOCK = " FOR UPDATE SKIP LOCKED"
 
-    def release_claims(self, worker: str, now: dt.datetime) -> int:
+    def release_claims(self, worker: str | None, now: dt.datetime) -> int:
         """The postings `worker` left mid-send (the same worker id, started again) are pending
         again, due at `now`; how many. Another worker's claims wait for their lease to end:
-        that worker may be sending them right now."""
+        that worker may be sending them right now. None: every open claim (the new leader's
+        relay, hub.postings.store.release_claims)."""
+        if worker is None:
+            return super().release_claims(worker, now)
         return self._conn.execute(f"{self.RELEASE} AND claimed_by = ?",
                                   (stamp(now), stamp(now), worker)).rowcount
 

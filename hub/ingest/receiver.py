@@ -30,6 +30,7 @@ from hub.errors import DatabaseUnreachable, StoreBusy, WriteConflict
 from hub.ingest import quarantine
 from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
+from hub.ingest.peers import Peers
 from hub.ledger import fleet
 from hub.postings import store as postings
 from hub.storage import Database, Lane, Transaction
@@ -123,9 +124,14 @@ class Ingest:
         events = self.topics.every_store("events")
         # Several workers share the events (each batch to one of them); every worker hears the
         # stores' states and catalog acks, which only update what the database says.
-        topics = (self.topics.shared(group, events) if group else events,
-                  self.topics.every_store("state"), self.topics.every_store("catalog-ack"),
-                  self.topics.hub_probe())
+        topics: tuple[str, ...] = (
+            self.topics.shared(group, events) if group else events,
+            self.topics.every_store("state"), self.topics.every_store("catalog-ack"),
+            self.topics.hub_probe())
+        # The other workers' states: one that goes away leaves batches for us to ask again.
+        self.peers = Peers(self.topics, worker, self.outbound, clock) if worker else None
+        if self.peers is not None:
+            topics += (self.peers.topic,)
         # One client to a broker usually next door: retry soon, so a backlog starts draining
         # within ~2 s of the broker coming back (bench.partition).
         self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
@@ -166,7 +172,14 @@ class Ingest:
     async def on_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload
         data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-        await self.handle(message.topic.value, data)
+        topic = message.topic.value
+        if self.peers is not None and self.peers.owns(topic):
+            try:
+                await self.peers.on_state(self.db.reads, topic, data, retained=message.retain)
+            except DatabaseUnreachable as exc:  # the stores resend after their ack timeout
+                log.warning("could not ask the stores to send again: %s", exc)
+            return
+        await self.handle(topic, data)
 
     def on_disconnected(self) -> None:
         self.outbound.attach(None)

@@ -74,6 +74,10 @@ class IngestConfig(Struct, frozen=True, forbid_unknown_fields=True):
     max_held_events_total: Annotated[int, Meta(ge=1)] = 100000
     max_new_streams_per_day: Annotated[int, Meta(ge=1)] = 4
     replay_min_interval_s: Positive = 2.0
+    # Ask a store for a replay only once a gap has stood this long; unset: at once for a hub
+    # alone, 1 s with several workers (cluster.shared_group), where the batch before the gap is
+    # usually being applied by another worker that very moment.
+    replay_grace_s: Annotated[float, Meta(ge=0, le=60)] | None = None
     max_pending_batches: Annotated[int, Meta(ge=1)] = 256
     # The hub sends itself a probe this often; when nothing at all (probe or store message) has
     # reached it for deaf_after_s, its session is deaf: it reconnects (runtime.hearing).

@@ -57,7 +57,8 @@ class Sequencer:
     def __init__(self, max_held_events: int = 20000, replay_min_interval_s: float = 2.0,
                  policy: PostingsConfig | None = None, clock: Clock = SYSTEM,
                  limits: IngestConfig | None = None,
-                 posting_state: PostingState = PostingState.PENDING) -> None:
+                 posting_state: PostingState = PostingState.PENDING,
+                 replay_grace_s: float = 0.0) -> None:
         self.policy = policy or PostingsConfig()
         self.posting_state = posting_state  # `kept` when the hub has no ERP connector
         self.clock = clock
@@ -68,6 +69,10 @@ class Sequencer:
         self.max_new_streams = limits.max_new_streams_per_day
         self.replay_min_interval_s = replay_min_interval_s
         self._replay_asked: dict[tuple[str, str], float] = {}
+        # A replay is asked for once a gap (at the same applied seq) has stood replay_grace_s:
+        # with several workers, the batch before it is usually being applied by another.
+        self.replay_grace_s = replay_grace_s
+        self._gaps: dict[tuple[str, str], tuple[int, float]] = {}
 
     def apply(self, tx: Transaction, batch: Batch, topic: str) -> Outcome:
         """Apply `batch` (of one stream; its events in any order, repeats allowed). Raises
@@ -115,11 +120,25 @@ class Sequencer:
         out.applied_seq = through
         out.held = held
         if held:
-            last = self._replay_asked.get(key, 0.0)
-            if time.monotonic() - last >= self.replay_min_interval_s:
-                self._replay_asked[key] = time.monotonic()
-                out.replay_from = through + 1
+            out.replay_from = self._replay_from(key, through)
+        else:
+            self._gaps.pop(key, None)
         return out
+
+    def _replay_from(self, key: tuple[str, str], through: int) -> int | None:
+        """Where to ask the store to send again from, if the gap after `through` has stood
+        `replay_grace_s` and the stream was not asked within `replay_min_interval_s`."""
+        now = time.monotonic()
+        gap_at, since = self._gaps.get(key, (None, now))
+        if gap_at != through:
+            since = now
+            self._gaps[key] = (through, now)
+        if now - since < self.replay_grace_s:
+            return None
+        if now - self._replay_asked.get(key, 0.0) < self.replay_min_interval_s:
+            return None
+        self._replay_asked[key] = now
+        return through + 1
 
     @staticmethod
     def _ready(tx: Transaction, key: tuple[str, str], fresh: dict[int, Envelope],

@@ -17,6 +17,7 @@ import itertools
 import logging
 import random
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Coroutine
@@ -25,10 +26,11 @@ from typing import Any, Protocol
 import aiomqtt
 
 from hub.config import HubConfig
-from hub.errors import DatabaseUnreachable, WriteConflict
+from hub.errors import DatabaseUnreachable, StoreBusy, WriteConflict
 from hub.ingest import quarantine
 from hub.ingest.eventlog import Outcome, Sequencer
 from hub.ingest.outbound import Outbound
+from hub.ingest.peers import Peers
 from hub.ledger import fleet
 from hub.postings import store as postings
 from hub.storage import Database, Lane, Transaction
@@ -43,9 +45,24 @@ from runtime.mqtt_session import Login, MqttSession
 
 log = logging.getLogger(__name__)
 # A batch whose store another hub worker is applying (StoreBusy), or whose transaction lost a
-# deadlock to another worker's (WriteConflict), is tried again after a short pause, this many times at most; then it is dropped unacked and the store sends it again.
-BUSY_RETRIES = 5
-BUSY_PAUSE_S = (0.02, 0.05)  # drawn at random, so two workers do not retry in step
+# deadlock to another worker's (WriteConflict), is tried again after a pause that grows from
+# BUSY_PAUSE_S (drawn at random, so two workers do not retry in step) by BUSY_BACKOFF up to
+# BUSY_PAUSE_MAX_S, for BUSY_GIVE_UP_S at most: another worker's transaction holds a store for
+# one group commit, well under that. Then it is dropped unacked and the store sends it again
+# after its ack timeout (10 s by default), which is what the retries spare it.
+BUSY_PAUSE_S = (0.02, 0.05)
+BUSY_BACKOFF = 1.5
+BUSY_PAUSE_MAX_S = 0.5
+BUSY_GIVE_UP_S = 5.0
+STATE_TRIES = 8  # a store's state (advisory: the next one replaces it) gives up sooner
+
+
+def replay_grace(config: HubConfig) -> float:
+    """`ingest.replay_grace_s`, or its default: at once alone, 1 s beside other workers."""
+    grace = config.ingest.replay_grace_s
+    if grace is not None:
+        return grace
+    return 1.0 if config.cluster.shared_group else 0.0
 
 
 def check_batch(batch: Batch, topic_store: str) -> None:
@@ -84,11 +101,13 @@ class Ingest:
         self.sequencer = Sequencer(config.ingest.max_held_events,
                                    config.ingest.replay_min_interval_s, config.postings,
                                    clock, limits=config.ingest,
-                                   posting_state=postings.waiting_state(config.erp.connector))
+                                   posting_state=postings.waiting_state(config.erp.connector),
+                                   replay_grace_s=replay_grace(config))
         self._slots = asyncio.Semaphore(config.ingest.max_pending_batches)
         self._queued: dict[tuple[str, str], list[tuple[Batch, str]]] = {}
         self._queue_lock = threading.Lock()
-        self._busy_tries: dict[tuple[str, str], int] = {}  # StoreBusy retries per stream
+        # Per stream busy at another worker: since when, and the next pause.
+        self._busy_tries: dict[tuple[str, str], tuple[float, float]] = {}
         group = config.cluster.shared_group
         worker = config.worker_id if group else None
         self.outbound = Outbound(self.topics, clock, worker)
@@ -105,9 +124,14 @@ class Ingest:
         events = self.topics.every_store("events")
         # Several workers share the events (each batch to one of them); every worker hears the
         # stores' states and catalog acks, which only update what the database says.
-        topics = (self.topics.shared(group, events) if group else events,
-                  self.topics.every_store("state"), self.topics.every_store("catalog-ack"),
-                  self.topics.hub_probe())
+        topics: tuple[str, ...] = (
+            self.topics.shared(group, events) if group else events,
+            self.topics.every_store("state"), self.topics.every_store("catalog-ack"),
+            self.topics.hub_probe())
+        # The other workers' states: one that goes away leaves batches for us to ask again.
+        self.peers = Peers(self.topics, worker, self.outbound, clock) if worker else None
+        if self.peers is not None:
+            topics += (self.peers.topic,)
         # One client to a broker usually next door: retry soon, so a backlog starts draining
         # within ~2 s of the broker coming back (bench.partition).
         self.session = MqttSession(self, login, topics, hearing=self.hearing, clock=clock,
@@ -148,7 +172,14 @@ class Ingest:
     async def on_message(self, message: aiomqtt.Message) -> None:
         payload = message.payload
         data = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-        await self.handle(message.topic.value, data)
+        topic = message.topic.value
+        if self.peers is not None and self.peers.owns(topic):
+            try:
+                await self.peers.on_state(self.db.reads, topic, data, retained=message.retain)
+            except DatabaseUnreachable as exc:  # the stores resend after their ack timeout
+                log.warning("could not ask the stores to send again: %s", exc)
+            return
+        await self.handle(topic, data)
 
     def on_disconnected(self) -> None:
         self.outbound.attach(None)
@@ -192,9 +223,7 @@ class Ingest:
                 state = codec.decode_state(payload)
                 if state.store_id != store_id:
                     raise PayloadError(f"state store_id {state.store_id!r} differs from topic")
-                now = stamp(self.clock.now())
-                done = self.db.submit(functools.partial(fleet.record_state, state=state, now=now))
-                done.add_done_callback(_log_state_failure)
+                self._record_state(state, stamp(self.clock.now()))
                 if self._listener is not None:
                     self._listener.on_store_state(state)
             elif channel == "catalog-ack":
@@ -286,23 +315,43 @@ class Ingest:
             self.counters["diverged"] += 1
         self.outbound.owe_ack(out)  # the transaction has committed: only now is it acked
 
+    def _record_state(self, state: StoreState, now: str, tries: int = 0) -> None:
+        """Record a store's state (the ingest lane, under the store's lock); tried again shortly
+        while another worker holds the store. Advisory: the next state replaces it."""
+        done = self.db.submit(functools.partial(_state_under_lock, state=state, now=now),
+                              lane=Lane.INGEST)
+        done.add_done_callback(functools.partial(self._state_recorded, state=state, now=now,
+                                                 tries=tries))
+
+    def _state_recorded(self, future: "asyncio.Future[None]", state: StoreState, now: str,
+                        tries: int) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        if isinstance(error, WriteConflict) and tries < STATE_TRIES:
+            asyncio.get_running_loop().call_later(
+                random.uniform(*BUSY_PAUSE_S) * BUSY_BACKOFF ** tries,
+                self._record_state, state, now, tries + 1)
+            return
+        log.warning("recording a store state failed: %s", error)
+
     def _busy(self, key: tuple[str, str], taken: list[tuple[Batch, str]]) -> None:
         """Another hub worker is applying this store (it holds the store's lock): try these
         batches again after a short pause, a few times; then drop them unacked (the store sends
         them again after its ack timeout). Expected with several workers: no traceback."""
         self.counters["store_busy"] += 1
-        tries = self._busy_tries.get(key, 0) + 1
-        if tries > BUSY_RETRIES:
+        now = time.monotonic()
+        since, pause = self._busy_tries.get(key, (now, random.uniform(*BUSY_PAUSE_S)))
+        if now - since > BUSY_GIVE_UP_S:
             self._busy_tries.pop(key, None)
             for _ in taken:
                 self._slots.release()
             self.counters["store_busy_dropped"] += 1
-            log.info("store %s stream %s: busy at another hub worker %d times; %d batches left "
-                     "for the store to send again", key[0], key[1], BUSY_RETRIES, len(taken))
+            log.info("store %s stream %s: busy at another hub worker for %.1f s; %d batches "
+                     "left for the store to send again", key[0], key[1], now - since, len(taken))
             return
-        self._busy_tries[key] = tries
-        asyncio.get_running_loop().call_later(random.uniform(*BUSY_PAUSE_S),
-                                              self._retry, key, taken)
+        self._busy_tries[key] = (since, min(BUSY_PAUSE_MAX_S, pause * BUSY_BACKOFF))
+        asyncio.get_running_loop().call_later(pause, self._retry, key, taken)
 
     def _retry(self, key: tuple[str, str], taken: list[tuple[Batch, str]]) -> None:
         """Queue these batches again, before any that came since (they keep their slots)."""
@@ -314,7 +363,10 @@ class Ingest:
             self._start(key)
 
 
-def _log_state_failure(future: "asyncio.Future[None]") -> None:
-    """A store's state is advisory (the next one replaces it), but a failure must be seen."""
-    if not future.cancelled() and future.exception() is not None:
-        log.warning("recording a store state failed: %s", future.exception())
+def _state_under_lock(tx: Transaction, state: StoreState, now: str) -> None:
+    """Record a store's state under the store's lock, as its batches are applied: the store's row
+    is then written by one transaction at a time across hub workers, so a worker recording
+    states and another applying batches never deadlock on the rows of two stores."""
+    if not tx.events.lock_store(state.store_id):
+        raise StoreBusy(state.store_id)
+    fleet.record_state(tx, state=state, now=now)

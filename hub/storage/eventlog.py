@@ -184,6 +184,18 @@ class EventLogReads:
     def __init__(self, conn: Reader) -> None:
         self._conn = conn
 
+    async def current_marks(self, seen_since: str) -> list[tuple[str, str, int]]:
+        """(store, its current stream, that stream's applied seq) of every store heard from
+        since `seen_since` (0 for a stream the hub has not opened yet)."""
+        rows = await fetch_all(
+            self._conn,
+            "SELECT s.store_id, s.stream, COALESCE(t.applied_seq, 0) AS applied_seq"
+            " FROM stores s LEFT JOIN streams t"
+            "  ON t.store_id = s.store_id AND t.stream = s.stream"
+            " WHERE s.stream IS NOT NULL AND s.last_seen >= ? ORDER BY s.store_id",
+            (seen_since,))
+        return [(r["store_id"], r["stream"], int(r["applied_seq"])) for r in rows]
+
     async def find(self, event_ids: Iterable[str]) -> list[dict[str, Any]]:
         """The applied events with these ids, by the columns an operator searches and reads."""
         ids = list(event_ids)

@@ -4,6 +4,7 @@ the others told StoreBusy before they have written anything. Held events on both
 (`storage`); the lock on PostgreSQL, where several workers can share a database."""
 
 import logging
+import time
 import tempfile
 from pathlib import Path
 
@@ -186,8 +187,9 @@ async def test_a_batch_of_a_store_another_worker_applies_is_tried_again_after_it
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
-async def test_a_store_busy_for_long_has_its_batch_dropped_unacked_and_sent_again(ingest,
-                                                                                   caplog):
+async def test_a_store_busy_for_long_has_its_batch_dropped_unacked_and_sent_again(
+        ingest, caplog, monkeypatch):
+    monkeypatch.setattr(receiver, "BUSY_GIVE_UP_S", 0.3)  # instead of 5 s
     hub, other = ingest
     begin(other)
     assert transaction(other).events.lock_store("S001")
@@ -197,10 +199,33 @@ async def test_a_store_busy_for_long_has_its_batch_dropped_unacked_and_sent_agai
     async def dropped():
         return hub.counters["store_busy_dropped"] == 1
     await wait_for(dropped, 10, "the batch to be dropped")
-    assert hub.counters["store_busy"] == receiver.BUSY_RETRIES + 1
+    assert hub.counters["store_busy"] >= 3  # tried again, with pauses, until it gave up
     other.execute("COMMIT")
     assert log_of(other) == []
     await hub.handle(TOPIC, sent)  # the store sends it again after its ack timeout
     assert await wait_for(applied(other), 10, "the batch to be applied") == [1, 2]
     assert hub.counters["apply_failures"] == 0
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_with_a_grace_a_replay_is_asked_for_only_once_the_gap_has_stood(tmp_path):
+    """Beside other workers (`ingest.replay_grace_s`), a gap is usually the batch another worker
+    is applying that moment: no replay at first sight; one once the same gap has stood the
+    grace; a gap that moved (filled, a new one further on) starts its grace again."""
+    conn = database(tmp_path / "hub.sqlite")
+    seq = Sequencer(replay_min_interval_s=0, replay_grace_s=0.2)
+    events = [sale_envelope(i) for i in range(1, 8)]
+    apply(conn, seq, batch(events[:1]))
+    first = time.monotonic()
+    assert apply(conn, seq, batch([events[2]])).replay_from is None  # 2 is missing
+
+    def asked() -> int | None:  # the store keeps sending what follows: 4, 5, ...
+        return apply(conn, seq, batch([events[3]])).replay_from
+    deadline = time.monotonic() + 10
+    while (replay := asked()) is None:
+        assert time.monotonic() < deadline, "no replay asked for within 10 s"
+    assert replay == 2 and time.monotonic() - first >= 0.2
+    out = apply(conn, seq, batch([events[1]]))  # 2 arrives: 1-4 applied
+    assert (out.applied_seq, out.held, out.replay_from) == (4, 0, None)
+    assert apply(conn, seq, batch([events[6]])).replay_from is None  # a new gap: 5, 6
+    conn.close()

@@ -10,8 +10,10 @@ the shared subscription together. The ACL gives each worker's username what the 
 gives `hub`.
 """
 
+import asyncio
 import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from hub.broker.credentials import new_password, write_secret
 from runtime.net import free_port
 from tests.conftest import wait_for
 from tests.integration.procs import REPO, Mosquitto, Proc
+from tests.integration.tills import Till
 
 
 def username(worker_id: str) -> str:
@@ -142,3 +145,14 @@ class Cluster:
     def tails(self, lines: int = 30) -> str:
         return "\n".join(f"--- {p.log.name} of {p.log.parent.name}\n{p.tail(lines)}"
                          for p in (*self.workers, self.mosquitto))
+
+
+async def sell_paced(till: Till, http: aiohttp.ClientSession, stop: asyncio.Event,
+                     per_s: float) -> None:
+    """Sell at about `per_s` sales a second until `stop` (each sale retried until a 2xx)."""
+    start = time.monotonic()
+    n = 0
+    while not stop.is_set():
+        await till.sell(http, stop)
+        n += 1
+        await asyncio.sleep(max(0.0, start + n / per_s - time.monotonic()))

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from tests.conftest import wait_for
 from tests.erp_server import FakeErp
-from tests.integration.cluster import Cluster
+from tests.integration.cluster import Cluster, sell_paced
 from tests.integration.helpers import erp_section
 from tests.integration.procs import AgentProc, Mosquitto
 from tests.integration.tills import Till, expected_transactions, hub_transactions
@@ -73,16 +73,6 @@ async def timed_erp():
     server = await TimedErp().start()
     yield server
     await server.stop()
-
-
-async def sell_paced(till: Till, http, stop: asyncio.Event, per_s: float) -> None:
-    """Sell at about `per_s` sales a second until `stop` (each sale retried until a 2xx)."""
-    start = time.monotonic()
-    n = 0
-    while not stop.is_set():
-        await till.sell(http, stop)
-        n += 1
-        await asyncio.sleep(max(0.0, start + n / per_s - time.monotonic()))
 
 
 def most_in_window(times: list[float], window: float) -> int:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -278,12 +279,15 @@ class ClusterHub:
     async def reconcile(self, day: dt.date) -> dict[str, Any]:
         return dict(await self._get(f"/v1/reconciliation?day={day.isoformat()}"))
 
-    async def shares(self) -> "Shares":
+    async def shares(self, *, fresh: bool = False) -> "Shares":
         """What each worker did: the events it applied since it started
         (`hub_events_applied_total` in its /metrics) and, from a hub with `GET /v1/workers`,
-        the batches it took in and which one leads."""
+        the batches it took in and which one leads. `fresh`: the workers' rows as written by a
+        heartbeat after this call (each writes one every `cluster.heartbeat_s`), waited for up
+        to 10 s."""
         assert self._http is not None
         http = self._http
+        asked = dt.datetime.now(dt.UTC)
 
         async def events(worker: Worker) -> int | None:
             try:
@@ -295,11 +299,18 @@ class ClusterHub:
 
         counts = await asyncio.gather(*(events(w) for w in self.workers))
         shares = Shares({w.name: n for w, n in zip(self.workers, counts, strict=True)})
-        try:
-            listing = await self._get("/v1/workers")
-        except ClusterFailed:
-            return shares  # a hub without the workers table
-        rows = {w["worker_id"]: w for w in listing["workers"] if not w["gone"]}
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                listing = await self._get("/v1/workers")
+            except ClusterFailed:
+                return shares  # a hub without the workers table
+            rows = {w["worker_id"]: w for w in listing["workers"] if not w["gone"]}
+            beats = [dt.datetime.fromisoformat(r["heartbeat_at"]) for r in rows.values()]
+            if not fresh or time.monotonic() > deadline or (
+                    beats and min(beats) >= asked):
+                break
+            await asyncio.sleep(0.2)
         return Shares(shares.events, {name: int(rows[name]["batches_applied"])
                                       for name in shares.events if name in rows},
                       next((name for name in shares.events if rows.get(name, {}).get("leading")),

@@ -76,7 +76,7 @@ class EmbeddedHub:
         return await reconcile.run(self.hub.db.reads, self.hub.relay.connector,
                                    self.hub.config.erp.mapping, day)
 
-    async def shares(self) -> None:
+    async def shares(self, *, fresh: bool = False) -> None:
         """What each of several workers did: one hub does everything."""
 
     async def stop(self) -> None:

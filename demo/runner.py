@@ -64,8 +64,9 @@ class HubSide(Protocol):
 
     async def reconcile(self, day: dt.date) -> dict[str, Any]: ...
 
-    async def shares(self) -> Shares | None:
-        """What each of several workers did; None for one hub."""
+    async def shares(self, *, fresh: bool = False) -> Shares | None:
+        """What each of several workers did; None for one hub. `fresh`: from heartbeats written
+        after the call (the end's summary), not the last ones."""
 
     async def stop(self) -> None: ...
 
@@ -398,7 +399,7 @@ class Demo:
         print(f"demo: {p.captured} events captured, {p.applied} applied at the hub, "
               f"backlog {p.backlog}{silent}: {'all delivered' if p.delivered else 'NOT all delivered'}",
               flush=True)
-        shares = await self.hub.shares()
+        shares = await self.hub.shares(fresh=True)
         if shares:
             print(f"demo: {shares.summary()}", flush=True)
         return p.delivered

@@ -107,7 +107,9 @@ class DatabaseUnreachable(HubError):
 
 class WriteConflict(HubError):
     """A write job lost a race with another writer of the same database (several hub workers on
-    PostgreSQL) and wrote nothing: trying it again is safe."""
+    PostgreSQL) and wrote nothing: trying it again is safe (an API client gets 503)."""
+
+    http_status = 503
 
 
 class StoreBusy(WriteConflict):

@@ -1,5 +1,6 @@
 """JSON answers for both services' HTTP APIs: bodies, errors, and a middleware for aiohttp's own."""
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return error(exc.status, exc.reason)
+    except Exception as exc:  # a bug or an outage still answers in JSON
+        # An error may name its own status (`http_status`: a write that lost a race, 503).
+        status = getattr(exc, "http_status", 500)
+        if status >= 500 and status != 503:
+            logging.getLogger(__name__).exception("%s %s failed", request.method, request.path)
+        return error(status, str(exc) if status == 503 else "internal error: see the log")
 
 
 def bound_port(site: web.TCPSite, default: int) -> int:

@@ -298,6 +298,7 @@ class Ingest:
                     batches = len(self._queued.pop(key, []))
             for _ in range(batches):
                 self._slots.release()
+            self._busy_tries.pop(key, None)
             log.error("applying a batch failed: %s", error)
             self.counters["apply_failures"] += 1
             return

@@ -10,8 +10,10 @@ is sent inside a maintenance window. Every attempt is recorded with its request 
 Claims: the relay claims due postings as this worker (`[cluster] worker_id`) for
 `erp.claim_lease_s`; due are pending postings and those whose claim's lease ended (a relay died
 mid-send), so postings left by a dead worker are sent again by whichever relay comes next, under
-the same idempotency key. At start it takes back its own worker id's unfinished claims at once
-(a restart; on SQLite, one hub per database, every unfinished claim). An answer is recorded only under the claim it was sent under (hub.postings.store
+the same idempotency key. In the hub it runs only on the worker that leads the cluster
+(`leads`), and at its start takes back every unfinished claim at once (they are a former
+leader's, or this hub's before a restart); a relay that does not lead (`leads=False`) takes back
+only its own worker id's (on SQLite, one hub per database, every unfinished claim). An answer is recorded only under the claim it was sent under (hub.postings.store
 says why).
 """
 

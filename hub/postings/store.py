@@ -158,8 +158,13 @@ def sweep(tx: Transaction, policy: PostingsConfig, now: dt.datetime,
     # The cutoff of business day D is at summary_cutoff on D + 1 (local time).
     passed = local.hour * 60 + local.minute >= hour * 60 + minute
     last_due = local.date() - dt.timedelta(days=1 if passed else 2)
+    # Each store-day under its store's lock (hub.ingest.eventlog), as ingest applies the store's
+    # events and releases on a day close: otherwise a sale committed between this release's
+    # reads and its writes could be counted as summarised but left out, or released twice.
+    # A store another worker is applying now waits for the next sweep.
     return sum(release_summary(tx, store, day, policy, now, state)
-               for store, day in tx.postings.summaries_due(last_due))
+               for store, day in tx.postings.summaries_due(last_due)
+               if tx.events.lock_store(store))
 
 
 def _add(tx: Transaction, made: list[tuple[payloads.Payload, str | None]],

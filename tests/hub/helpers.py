@@ -14,7 +14,7 @@ from hub.storage.postgres.repositories import PgTransaction
 from hub.storage.postgres.schema import migrate as pg_migrate
 from hub.storage.schema import migrate
 from protocol import identity
-from protocol.messages import Batch, Envelope, Sale, SaleLine, Tender
+from protocol.messages import Batch, DayClose, Envelope, Sale, SaleLine, Tender
 from runtime.sqlite_writer import connect
 
 NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -74,6 +74,12 @@ def sale_envelope(seq: int, *, store="S001", stream="st-1", txn: str | None = No
                  [Tender("cash", gross)])
     return Envelope(store, stream, seq, identity.transaction_event_id(store, "R1", txn), NOW,
                     NOW.date(), NOW, event)
+
+
+def day_close(seq: int, register: str | None = None) -> Envelope:
+    """A store's (or, with `register`, one register's) day close at `seq`."""
+    close = DayClose(register, 0, 0, Decimal(0), Decimal(0), {}, "EUR")
+    return Envelope("S001", "st-1", seq, f"close-{seq}", NOW, NOW.date(), NOW, close)
 
 
 def batch(envs: list[Envelope]) -> Batch:

@@ -103,8 +103,11 @@ async def test_the_receiver_ends_with_the_hubs_figures_through_refusals_and_a_re
                     "reservation_id": "R-1", "channel": "web",
                     "lines": [{"sku": "SKU-1", "qty": 2}]})
                 await wait_for(caught_up, 10, "the reservation's figure")
-            acknowledged = receiver.pages[-1]["next_cursor"]
-            assert await hub.db.reads.availability.webhook_cursor("web") == acknowledged
+                acknowledged = receiver.pages[-1]["next_cursor"]
+
+                async def recorded() -> bool:  # the hub writes it once the receiver's 2xx is in
+                    return await hub.db.reads.availability.webhook_cursor("web") == acknowledged
+                await wait_for(recorded, 10, "the acknowledged cursor to be recorded")
 
             # The hub restarts: the push resumes after what the receiver acknowledged.
             await receipt(hub, "RCV-2", **{"SKU-4": 1})

@@ -9,6 +9,7 @@ server reports (`pg_stat_activity`), never on time."""
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -19,14 +20,17 @@ import pytest
 
 from hub.availability import reservations
 from hub.availability.requests import LineIn, ReservationIn
-from hub.config import ChannelConfig
-from hub.errors import Insufficient, WriteConflict
+from hub.config import ChannelConfig, PostingsConfig
+from hub.errors import Insufficient, StoreBusy, WriteConflict
+from hub.ingest.eventlog import Sequencer
 from hub.ledger import fleet, inventory
+from hub.postings import store as postings
 from hub.storage import Lane, Transaction
 from hub.storage.postgres.connection import Target
 from hub.storage.postgres.database import PostgresDatabase
 from runtime.clock import stamp
 from tests.hub.availability_server import START, config
+from tests.hub.helpers import batch, day_close, sale_envelope
 
 NOW = stamp(START)
 
@@ -165,3 +169,42 @@ async def test_a_job_that_loses_a_deadlock_fails_alone_with_write_conflict(pg_ur
         assert len(failed) == 1 and isinstance(failed[0], WriteConflict), results
         rows = await one.reads.inventory.by_store("X", NOW)
         assert [r["on_hand"] for r in rows] == [1]  # the winner's only
+
+
+async def test_the_summary_sweep_and_a_late_sale_of_the_store_never_interleave(pg_url):
+    """The leader's sweep releases a store-day's late sales under the store's lock, as ingest
+    applies them: a late sale that comes while the sweep is between its reads and its writes
+    waits (StoreBusy, tried again by ingest), and ends up in exactly one summary."""
+    summary = PostingsConfig(sales="daily_summary", returns="daily_summary",
+                             summary_cutoff="04:00")
+    sequencer = Sequencer(policy=summary)
+    after_cutoff = START + dt.timedelta(days=2)
+
+    async with workers(pg_url) as (one, two):
+        def ingest(envs: list) -> Any:
+            return one.submit(functools.partial(sequencer.apply, batch=batch(envs), topic="t"),
+                              lane=Lane.INGEST)
+
+        await ingest([sale_envelope(1), day_close(2)])  # part 1, released by the day close
+        await ingest([sale_envelope(3)])  # a late sale of the released day
+        held = HeldOpen(lambda tx: None)
+
+        def sweep(tx: Transaction) -> int:
+            released = postings.sweep(tx, summary, after_cutoff)
+            held(tx)  # the sweep's transaction stays open after its reads and writes
+            return released
+
+        sweeping = two.submit(sweep)
+        await held.wrote()
+        with pytest.raises(StoreBusy):
+            await ingest([sale_envelope(4)])
+        held.release()
+        assert await sweeping == 1
+        await ingest([sale_envelope(4)])  # ingest's retry
+        assert await two.run(functools.partial(postings.sweep, policy=summary,
+                                               now=after_cutoff)) == 1
+        with psycopg.connect(pg_url) as conn:
+            sources = conn.execute(
+                "SELECT e.seq, count(s.posting_id) FROM events e LEFT JOIN posting_sources s"
+                " USING (event_id) WHERE e.kind = 'sale' GROUP BY e.seq ORDER BY e.seq").fetchall()
+        assert sources == [(1, 1), (3, 1), (4, 1)]

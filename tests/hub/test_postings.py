@@ -7,20 +7,24 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from hub.errors import PostingError
-from hub.postings import store as postings
 from hub.config import PostingsConfig
+from hub.errors import PostingError
 from hub.ingest.eventlog import Sequencer
+from hub.postings import store as postings
 from protocol import identity
-from protocol.messages import DayClose, Envelope, Return, ReturnLine, Tender
-from tests.hub.helpers import NOW, apply, batch, begin, database, sale_envelope, transaction
+from protocol.messages import Envelope, Return, ReturnLine, Tender
+from tests.hub.helpers import (
+    NOW,
+    apply,
+    batch,
+    begin,
+    database,
+    day_close,
+    sale_envelope,
+    transaction,
+)
 
 SUMMARY = PostingsConfig(sales="daily_summary", returns="daily_summary", summary_cutoff="04:00")
-
-
-def day_close(seq: int, register: str | None = None) -> Envelope:
-    close = DayClose(register, 0, 0, Decimal(0), Decimal(0), {}, "EUR")
-    return Envelope("S001", "st-1", seq, f"close-{seq}", NOW, NOW.date(), NOW, close)
 
 
 def return_envelope(seq: int) -> Envelope:

@@ -42,6 +42,16 @@ FEED_LOCK = int.from_bytes(b"RHUBFEED", "big")
 
 # Every session: instants printed in UTC and ISO form (what _StampLoader parses).
 _SESSION = "-c TimeZone=UTC -c DateStyle=ISO"
+# Every connection: the server probes the hub's end (so a session of a worker whose machine froze
+# or dropped off the network ends within about 15 s, and with it the locks it held), and the hub
+# probes the server's (so a writer waiting on a server that failed over away learns it as fast).
+SERVER_PROBE = (" -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
+                " -c tcp_keepalives_count=3 -c tcp_user_timeout=10000")
+CLIENT_PROBE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                "keepalives_count": 3, "tcp_user_timeout": 10_000}
+# A writer's transaction is never idle for long (group commit runs its jobs back to back): one
+# idle for a minute belongs to a frozen worker, whose row and advisory locks the others need.
+_WRITER = " -c idle_in_transaction_session_timeout=60000"
 _RETRY_MAX_S = 5.0
 
 
@@ -132,13 +142,17 @@ def _adapters() -> AdaptersMap:
 ADAPTERS = _adapters()
 
 
-def connect(target: Target, *, read_only: bool = False) -> "psycopg.Connection[NamedRow]":
-    """A connection in autocommit mode: transactions are the caller's explicit BEGIN/COMMIT."""
-    options = _SESSION + (" -c default_transaction_read_only=on" if read_only else "")
+def connect(target: Target, *, read_only: bool = False,
+            writer: bool = False) -> "psycopg.Connection[NamedRow]":
+    """A connection in autocommit mode: transactions are the caller's explicit BEGIN/COMMIT.
+    `writer`: a hub writer's (its idle transactions end after a minute)."""
+    options = (_SESSION + SERVER_PROBE
+               + (" -c default_transaction_read_only=on" if read_only else "")
+               + (_WRITER if writer else ""))
     conn: psycopg.Connection[NamedRow] = psycopg.connect(
         target.url, password=target.password, autocommit=True, row_factory=named_rows,
         context=ADAPTERS, options=options, application_name=target.application_name,
-        connect_timeout=10)
+        connect_timeout=10, **CLIENT_PROBE)
     return conn
 
 
@@ -148,8 +162,9 @@ class PgConnection:
     When the server went away (restart, failover), the next `ensure()` connects again; attempts
     back off up to 5 s, and one WARNING is logged per outage, one INFO when it is back."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, writer: bool = False) -> None:
         self.target = target
+        self.writer = writer  # a hub writer's: see connect()
         self._conn: psycopg.Connection[NamedRow] | None = None
         self._retry_at = 0.0
         self._delay = 0.0
@@ -164,7 +179,7 @@ class PgConnection:
         if self._last_error is not None and time.monotonic() < self._retry_at:
             raise self._last_error
         try:
-            self._conn = connect(self.target)
+            self._conn = connect(self.target, writer=self.writer)
         except psycopg.Error as exc:
             if self._last_error is None:
                 log.warning("hub database %s unreachable: %s", self.target.describe(), exc)
@@ -249,8 +264,8 @@ class PgReader:
         conn: psycopg.AsyncConnection[NamedRow] = await psycopg.AsyncConnection.connect(
             self.target.url, password=self.target.password, autocommit=True,
             row_factory=named_rows, context=ADAPTERS, connect_timeout=10,
-            options=_SESSION + " -c default_transaction_read_only=on",
-            application_name=self.target.application_name)
+            options=_SESSION + SERVER_PROBE + " -c default_transaction_read_only=on",
+            application_name=self.target.application_name, **CLIENT_PROBE)
         return conn
 
     async def open(self) -> None:

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import psycopg
 
+from hub.errors import WriteConflict
 from hub.storage.database import Database, Lane, Reads, Transaction
 from hub.storage.leadership import Leadership
 from hub.storage.postgres.connection import (
@@ -31,6 +32,7 @@ from hub.storage.postgres.writer import BEGIN, BEGIN_INGEST, PgWriter
 from hub.storage.version_content import ContentReader
 
 T = TypeVar("T")
+SERIAL_TRIES = 3
 
 
 class PostgresDatabase(Database):
@@ -59,10 +61,36 @@ class PostgresDatabase(Database):
 
     def submit(self, job: Callable[[Transaction], T], *, isolate: bool = True,
                lane: Lane = Lane.SERIAL) -> "asyncio.Future[T]":
+        """As Database.submit. A serial-lane job that loses a deadlock to ingest's lane or
+        another worker (WriteConflict: its savepoint rolled back, nothing written) is run again,
+        up to SERIAL_TRIES times, before its caller sees the WriteConflict. Ingest's own jobs
+        are tried again by ingest (hub.ingest.receiver)."""
         if lane is Lane.INGEST:
             return self._ingest_writer.submit(lambda _conn: job(self._ingest_transaction()),
                                               isolate=isolate)
-        return super().submit(job, isolate=isolate)
+        if not isolate:
+            return super().submit(job, isolate=False)
+        outer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def attempt(tries: int) -> None:
+            inner = Database.submit(self, job)
+
+            def done(fut: "asyncio.Future[T]") -> None:
+                if outer.done():
+                    return
+                if fut.cancelled():
+                    outer.cancel()
+                elif isinstance(fut.exception(), WriteConflict) and tries < SERIAL_TRIES:
+                    attempt(tries + 1)
+                elif fut.exception() is not None:
+                    outer.set_exception(fut.exception())  # type: ignore[arg-type]
+                else:
+                    outer.set_result(fut.result())
+
+            inner.add_done_callback(done)
+
+        attempt(1)
+        return outer
 
     def _ingest_transaction(self) -> Transaction:
         assert self._ingest_tx is not None, "the ingest writer has not run its setup"

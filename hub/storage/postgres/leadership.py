@@ -18,13 +18,11 @@ rather than after the operating system's two hours; the client side probes the s
 import psycopg
 
 from hub.storage.leadership import Leadership
-from hub.storage.postgres.connection import Target, unreachable
+from hub.storage.postgres.connection import CLIENT_PROBE, SERVER_PROBE, Target, unreachable
 
 # Advisory lock key: the letters 'RHUBLEAD' read as a 64-bit integer (hub.storage.postgres.writer
 # has the others).
 LEADER_LOCK = int.from_bytes(b"RHUBLEAD", "big")
-_SERVER_PROBE = ("-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2"
-                 " -c tcp_keepalives_count=3 -c tcp_user_timeout=10000")
 
 
 class PgLeadership(Leadership):
@@ -41,8 +39,7 @@ class PgLeadership(Leadership):
                 self._conn = psycopg.connect(
                     self.target.url, password=self.target.password, autocommit=True,
                     application_name=self.target.application_name, connect_timeout=5,
-                    options=_SERVER_PROBE, keepalives=1, keepalives_idle=5,
-                    keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10_000)
+                    options=SERVER_PROBE.strip(), **CLIENT_PROBE)
             if self._held:
                 self._conn.execute("SELECT 1").fetchone()  # the session, so the lock, lives
             else:

@@ -51,7 +51,7 @@ class PgWriter(GroupCommitWriter[PgConnection]):
         self._mark = 0
 
     def _connect(self) -> PgConnection:
-        conn = PgConnection(self.target)
+        conn = PgConnection(self.target, writer=True)
         conn.ensure()
         return conn
 

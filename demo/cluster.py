@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from demo import mosquitto, postgres
+from demo import mosquitto, postgres, processes
 from demo.mosquitto import Mosquitto
 from demo.ports import port_or_free
 from demo.postgres import PgServer
@@ -109,14 +109,7 @@ class Worker:
 
     def end(self) -> None:
         """SIGTERM (the hub stops cleanly), SIGKILL if it has not ended within 15 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.end(self.proc, 15)
 
 
 class ClusterHub:

@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from demo import processes
 from runtime.net import free_port
 
 
@@ -101,14 +102,7 @@ class Mosquitto:
 
     def stop(self) -> None:
         """SIGTERM (it saves its persistence file), SIGKILL if it has not ended within 10 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.end(self.proc, 10)
 
     def log_tail(self, lines: int = 20) -> str:
         try:

@@ -27,6 +27,7 @@ import aiohttp
 
 from demo import erp as demo_erp
 from demo import folder as demo_folder
+from demo import processes
 from demo.cluster import ClusterFailed, ClusterHub, Shares
 from demo.embedded import EmbeddedHub
 from demo.ports import port_or_free
@@ -160,14 +161,6 @@ class Stockroom:
                 "occurred_at": self.clock.now().isoformat(), "lines": lines}
 
 
-def _end(proc: "subprocess.Popen[bytes]") -> None:
-    """SIGTERM, and SIGKILL if it has not stopped within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class Demo:
@@ -345,7 +338,7 @@ class Demo:
         for t in tills:
             t.cancel()
         await asyncio.gather(*tills, return_exceptions=True)
-        await asyncio.gather(*(asyncio.to_thread(_end, p) for p in self.procs))
+        await asyncio.gather(*(asyncio.to_thread(processes.end, p) for p in self.procs))
         await self.hub.stop()
         if self.erp is not None:
             if erp_start is not None:

@@ -55,6 +55,14 @@ def missing() -> str | None:
     return None
 
 
+def server_env() -> dict[str, str]:
+    """Our environment without a faked clock (libfaketime's LD_PRELOAD and FAKETIME, with which
+    the tests run on another day): a database server keeps its own clock, as it would on its
+    own machine, and under a faked one its timers (deadlock_timeout) never fire."""
+    return {k: v for k, v in os.environ.items()
+            if k != "LD_PRELOAD" and not k.startswith(("FAKETIME", "DONT_FAKE", "FAKE_"))}
+
+
 def stop_left_running(root: Path) -> None:
     """Stop a server still running in `root` (its owner was killed before it could stop it),
     as a crash would: for a folder about to be deleted."""
@@ -64,7 +72,8 @@ def stop_left_running(root: Path) -> None:
         return
     prefix = ["runuser", "-u", SUPERUSER, "--"] if os.geteuid() == 0 else []
     subprocess.run([*prefix, str(found / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                    "stop"], check=False, capture_output=True, timeout=120, start_new_session=True)
+                    "stop"], check=False, capture_output=True, timeout=120, start_new_session=True,
+                   env=server_env())
 
 
 class PgServer:
@@ -96,7 +105,7 @@ class PgServer:
         # A session of its own: the server pg_ctl leaves running is stopped by its owner, not by
         # a terminal's Ctrl-C to the whole foreground group.
         return subprocess.run([*self._prefix(), *argv], check=True, capture_output=True,
-                              text=True, timeout=120, start_new_session=True)
+                              text=True, timeout=120, start_new_session=True, env=server_env())
 
     def usable(self) -> bool:
         """Whether the server's user can write `root` (as root: a folder below one only root

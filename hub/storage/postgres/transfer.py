@@ -32,14 +32,13 @@ def columns(conn: PgConnection, table: str) -> list[str]:
     return [r["name"] for r in conn.execute(_COLUMNS, (table,))]
 
 
-class PgSource:
-    """A PostgreSQL hub database being exported, inside one read-only snapshot."""
+class _PgSchema:
+    """What a source and a target both read of a PostgreSQL hub database's schema, inside the
+    transaction `begin` opens."""
 
-    backend = "postgresql"
-
-    def __init__(self, conn: PgConnection) -> None:
+    def __init__(self, conn: PgConnection, begin: str) -> None:
         self.conn = conn
-        conn.command("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        conn.command(begin)
 
     def schema_version(self) -> int:
         return TableVersion(self.conn).version()
@@ -49,6 +48,15 @@ class PgSource:
 
     def columns(self, table: str) -> list[str]:
         return columns(self.conn, table)
+
+
+class PgSource(_PgSchema):
+    """A PostgreSQL hub database being exported, inside one read-only snapshot."""
+
+    backend = "postgresql"
+
+    def __init__(self, conn: PgConnection) -> None:
+        super().__init__(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 
     def rows(self, table: str, columns: list[str]) -> Iterator[tuple[Any, ...]]:
         with self.conn.raw.cursor(name=f"export_{table}") as cur:
@@ -61,21 +69,12 @@ class PgSource:
         self.conn.close()
 
 
-class PgTarget:
-    """A new PostgreSQL hub database being imported into, inside one transaction."""
+class PgTarget(_PgSchema):
+    """A new PostgreSQL hub database being imported into, inside one transaction (under the
+    writer lock)."""
 
     def __init__(self, conn: PgConnection) -> None:
-        self.conn = conn
-        conn.command(BEGIN)
-
-    def schema_version(self) -> int:
-        return TableVersion(self.conn).version()
-
-    def tables(self) -> list[str]:
-        return tables(self.conn)
-
-    def columns(self, table: str) -> list[str]:
-        return columns(self.conn, table)
+        super().__init__(conn, BEGIN)
 
     def count(self, table: str) -> int:
         row = self.conn.execute(f"SELECT COUNT(*) AS n FROM {table}").fetchone()
